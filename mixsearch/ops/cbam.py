@@ -1,0 +1,83 @@
+"""CBAM channel and spatial attention, in the variants that published code disagrees on.
+
+Woo et al., "CBAM: Convolutional Block Attention Module", https://arxiv.org/abs/1807.06521
+
+Variants (the `variant` parameter of `cbam_channel` / `cbam_spatial`):
+- channel `paper`: shared bias-free MLP C->C/r->C over avg- and max-pool, summed, sigmoid (timm `ChannelAttn`).
+- channel `light`: avg- and max-pool averaged first, then the MLP once (timm `LightChannelAttn`).
+- channel `ultralytics`: avg-pool -> one 1x1 conv C->C with bias -> sigmoid (Ultralytics `ChannelAttention`).
+- spatial `paper`: [mean; max] over channels -> k x k conv (no bias) -> sigmoid (also Ultralytics).
+- spatial `timm`: the same with BatchNorm after the conv (timm `SpatialAttn`).
+"""
+
+import torch
+from torch import nn
+
+from mixsearch.ops.helpers import reduced_channels
+
+
+class CbamChannel(nn.Module):
+    """CBAM channel attention (paper): sigmoid(mlp(avgpool x) + mlp(maxpool x)) scales each channel."""
+
+    def __init__(self, channels: int, reduction: int = 16):
+        super().__init__()
+        hidden = reduced_channels(channels, reduction, min_channels=1)
+        self.fc1 = nn.Conv2d(channels, hidden, 1, bias=False)
+        self.act = nn.ReLU(inplace=True)
+        self.fc2 = nn.Conv2d(hidden, channels, 1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x_avg = self.fc2(self.act(self.fc1(x.mean((2, 3), keepdim=True))))
+        x_max = self.fc2(self.act(self.fc1(x.amax((2, 3), keepdim=True))))
+        return x * torch.sigmoid(x_avg + x_max)
+
+
+class CbamChannelLight(nn.Module):
+    """CBAM channel attention, light form: the MLP runs once on the average of avg- and max-pool."""
+
+    def __init__(self, channels: int, reduction: int = 16):
+        super().__init__()
+        hidden = reduced_channels(channels, reduction, min_channels=1)
+        self.fc1 = nn.Conv2d(channels, hidden, 1, bias=False)
+        self.act = nn.ReLU(inplace=True)
+        self.fc2 = nn.Conv2d(hidden, channels, 1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x_pool = 0.5 * x.mean((2, 3), keepdim=True) + 0.5 * x.amax((2, 3), keepdim=True)
+        return x * torch.sigmoid(self.fc2(self.act(self.fc1(x_pool))))
+
+
+class CbamChannelUltralytics(nn.Module):
+    """CBAM channel attention as Ultralytics writes it: avg-pool -> 1x1 conv C->C with bias -> sigmoid."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.fc = nn.Conv2d(channels, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.sigmoid(self.fc(x.mean((2, 3), keepdim=True)))
+
+
+class CbamSpatial(nn.Module):
+    """CBAM spatial attention (paper): [mean; max] over channels -> k x k conv -> sigmoid scales each position."""
+
+    def __init__(self, channels: int, kernel: int = 7):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 1, kernel, padding=kernel // 2, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x_pool = torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], dim=1)
+        return x * torch.sigmoid(self.conv(x_pool))
+
+
+class CbamSpatialNorm(nn.Module):
+    """CBAM spatial attention as timm writes it: the paper's conv followed by BatchNorm before the sigmoid."""
+
+    def __init__(self, channels: int, kernel: int = 7):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 1, kernel, padding=kernel // 2, bias=False)
+        self.bn = nn.BatchNorm2d(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x_pool = torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], dim=1)
+        return x * torch.sigmoid(self.bn(self.conv(x_pool)))

@@ -1,0 +1,156 @@
+"""The op vocabulary: one `OpInfo` per op or fusion function name, and the factories that build them.
+
+An op maps B x C x H x W to the same shape and is built as `cls(channels, **params)`; a fusion function maps a list
+of such tensors to one and is built as `cls(channels, num_inputs, **params)`. Searchable parameters, their types
+and defaults come from the constructor signature, so the class is the single source of truth.
+"""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from torch import nn
+
+OP_KINDS = ("channel", "spatial", "context", "structural", "fusion")
+SIGNATURE_ARGS = {"channels", "num_inputs"}
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One searchable hyper-parameter: its type, default and the values it accepts."""
+
+    name: str
+    type: type
+    default: Any
+    allowed: tuple | None = None
+    minimum: float | None = None
+
+    def check(self, value: Any) -> Any:
+        """Return `value` converted to this parameter's type, or raise ValueError saying what is accepted."""
+        value = self._coerce(value)
+        if self.allowed is not None and value not in self.allowed:
+            raise ValueError(f"{self.name} must be one of {list(self.allowed)}, got {value!r}")
+        if self.minimum is not None and value < self.minimum:
+            raise ValueError(f"{self.name} must be >= {self.minimum}, got {value!r}")
+        return value
+
+    def _coerce(self, value: Any) -> Any:
+        expected = self.type.__name__
+        if self.type is bool or isinstance(value, bool):
+            if self.type is not bool or not isinstance(value, bool):
+                raise ValueError(f"{self.name} must be {expected}, got {value!r}")
+            return value
+        if self.type is float and isinstance(value, int):
+            return float(value)
+        if self.type is tuple:
+            if not isinstance(value, (list, tuple)) or not value:
+                raise ValueError(f"{self.name} must be a non-empty list of numbers, got {value!r}")
+            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+                raise ValueError(f"{self.name} must be a list of numbers, got {value!r}")
+            return tuple(float(v) for v in value)
+        if not isinstance(value, self.type):
+            raise ValueError(f"{self.name} must be {expected}, got {value!r}")
+        return value
+
+
+@dataclass(frozen=True)
+class OpInfo:
+    """An op or fusion function of the library.
+
+    `variants` maps the value of a `variant` parameter to the class computing that published form; an op without
+    variants has the single entry `{"default": cls}`.
+    """
+
+    name: str
+    kind: str
+    variants: dict[str, type[nn.Module]]
+    allowed: dict[str, tuple] = field(default_factory=dict)
+    minimum: dict[str, float] = field(default_factory=dict)
+    min_inputs: int = 2
+
+    @property
+    def is_fusion(self) -> bool:
+        return self.kind == "fusion"
+
+    @property
+    def default_variant(self) -> str:
+        return next(iter(self.variants))
+
+    @property
+    def description(self) -> str:
+        """First line of the default class's docstring."""
+        doc = inspect.getdoc(self.variants[self.default_variant]) or ""
+        return doc.splitlines()[0] if doc else ""
+
+    def params(self, variant: str | None = None) -> dict[str, ParamSpec]:
+        """Searchable parameters of one variant (all variants' when None), plus `variant` itself if it has several."""
+        classes = list(self.variants.values()) if variant is None else [self.variants[variant]]
+        specs: dict[str, ParamSpec] = {}
+        if len(self.variants) > 1:
+            specs["variant"] = ParamSpec("variant", str, self.default_variant, tuple(self.variants))
+        for cls in classes:
+            for name, spec in _signature_params(cls).items():
+                specs.setdefault(
+                    name, ParamSpec(name, spec.type, spec.default, self.allowed.get(name), self.minimum.get(name))
+                )
+        return specs
+
+    def resolve(self, params: dict[str, Any]) -> tuple[type[nn.Module], dict[str, Any]]:
+        """Check `params` and return the class to build and its keyword arguments (defaults filled in)."""
+        params = dict(params)
+        variant = params.pop("variant", self.default_variant)
+        if variant not in self.variants:
+            raise ValueError(f"variant must be one of {list(self.variants)}, got {variant!r}")
+        specs = self.params(variant)
+        specs.pop("variant", None)
+        unknown = sorted(set(params) - set(specs))
+        if unknown:
+            raise ValueError(f"unknown parameter {unknown[0]!r} for {self.name}; accepted: {sorted(specs) or 'none'}")
+        kwargs = {name: spec.default for name, spec in specs.items()}
+        kwargs.update({name: specs[name].check(value) for name, value in params.items()})
+        return self.variants[variant], kwargs
+
+    def build(self, channels: int, params: dict[str, Any], num_inputs: int = 1) -> nn.Module:
+        """Instantiate the op (or fusion function over `num_inputs` tensors) for `channels` channels."""
+        cls, kwargs = self.resolve(params)
+        if channels < 8:
+            raise ValueError(f"{self.name} needs at least 8 channels, got {channels}")
+        if self.is_fusion:
+            return cls(channels, num_inputs, **kwargs)
+        return cls(channels, **kwargs)
+
+
+def _signature_params(cls: type) -> dict[str, ParamSpec]:
+    hints = typing.get_type_hints(cls.__init__)
+    specs = {}
+    for name, parameter in inspect.signature(cls.__init__).parameters.items():
+        if name == "self" or name in SIGNATURE_ARGS:
+            continue
+        hint = hints.get(name, type(parameter.default))
+        base = typing.get_origin(hint) or hint
+        specs[name] = ParamSpec(name, base, parameter.default)
+    return specs
+
+
+class Registry:
+    """Name -> OpInfo table with helpful errors for unknown names."""
+
+    def __init__(self, infos: list[OpInfo]):
+        self._infos = {info.name: info for info in infos}
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._infos
+
+    def __iter__(self):
+        return iter(self._infos.values())
+
+    def get(self, name: str) -> OpInfo:
+        if name not in self._infos:
+            raise KeyError(f"unknown op {name!r}; known: {', '.join(sorted(self._infos))}")
+        return self._infos[name]
+
+    def names(self, predicate: Callable[[OpInfo], bool] = lambda info: True) -> list[str]:
+        return [name for name, info in self._infos.items() if predicate(info)]
