@@ -1,0 +1,23 @@
+"""User-facing errors: each carries the place it points at, and the CLI prints it as one line (exit 2)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class MixsearchError(Exception):
+    """An error caused by the user's input, printed without a traceback."""
+
+
+class SpaceError(MixsearchError):
+    """A problem in a search-space file, located as `FILE:LINE: message`."""
+
+    def __init__(self, message: str, path: str | Path | None = None, line: int | None = None):
+        self.message = message
+        self.path = str(path) if path is not None else "<space>"
+        self.line = line
+        super().__init__(f"{self.path}:{line}: {message}" if line else f"{self.path}: {message}")
+
+
+class ArchError(MixsearchError):
+    """A problem in a resolved architecture (ARCH.json), located by node."""

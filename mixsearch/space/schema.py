@@ -1,0 +1,299 @@
+"""The search-space DSL: YAML text -> `SearchSpace`, a typed spec whose every part knows its line.
+
+    name: mixattn
+    ops:                                   # named candidate sets
+      channel: [se: {reduction: [8, 16]}, eca, none]
+    graph:
+      c:   {op: channel, from: input}
+      s:   {op: [cbam_spatial, coord], from: [c, input]}        # a list is a choice
+      out: {fuse: [sum, softmax_weights], from: [s, c], residual: [true, false]}
+
+Any list is a choice: candidate ops, parameter values, an op node's input, one input slot of a fusion node,
+residual on/off. Graph-level checks (cycles, reachability) live in `mixsearch.space.graph`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mixsearch.arch import INPUT, class_name_problem, identifier_problem
+from mixsearch.errors import SpaceError
+from mixsearch.ops import OPS
+from mixsearch.space.located_yaml import LocatedDict, LocatedList, load_located_yaml
+
+TOP_LEVEL_KEYS = ("name", "class_name", "description", "ops", "graph", "output")
+NODE_KEYS = ("op", "fuse", "from", "residual")
+VALIDATION_CHANNELS = 16
+_CLASS_NAME_TAILS = ("attention", "attn", "block", "module")
+
+
+@dataclass(frozen=True)
+class OpConfig:
+    """A concrete op: its name and every parameter resolved (hashable, so it can be a choice option)."""
+
+    op: str
+    params: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def param_dict(self) -> dict[str, Any]:
+        return dict(self.params)
+
+    def label(self) -> str:
+        args = ", ".join(f"{k}={v}" for k, v in self.params)
+        return f"{self.op}({args})" if args else self.op
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """A graph node: candidate ops (or fusion functions), input slots of alternatives, residual choice."""
+
+    name: str
+    is_fusion: bool
+    options: tuple[OpConfig, ...]
+    inputs: tuple[tuple[str, ...], ...]
+    residual: tuple[bool, ...]
+    line: int
+    input_lines: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """A parsed, type-checked search space (graph structure not yet checked)."""
+
+    name: str
+    class_name: str
+    description: str
+    nodes: tuple[NodeSpec, ...]
+    output: str | None
+    path: str
+    output_line: int = 0
+
+    def node(self, name: str) -> NodeSpec:
+        return next(node for node in self.nodes if node.name == name)
+
+
+def load_space(path: str | Path) -> SearchSpace:
+    """Read and parse a space file; any problem raises SpaceError naming the file and line."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise SpaceError("no such file", path) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise SpaceError(f"cannot read: {error}", path) from None
+    return parse_space(text, path)
+
+
+def parse_space(text: str, path: str | Path = "<space>") -> SearchSpace:
+    """Parse YAML text into a SearchSpace; any problem raises SpaceError naming the file and line."""
+    try:
+        return _Parser(str(path)).parse(load_located_yaml(text, path))
+    except SpaceError as error:
+        raise SpaceError(error.message, path, error.line) from None
+
+
+def derive_class_name(name: str) -> str:
+    """`mix_attn`, `mix-attn` and `mixattn` all become `MixAttn`."""
+    words = []
+    for word in re.split(r"[^A-Za-z0-9]+", name):
+        tail = next((t for t in _CLASS_NAME_TAILS if word.lower().endswith(t) and len(word) > len(t)), None)
+        words += [word[: -len(tail)], tail] if tail else [word]
+    class_name = "".join(word[:1].upper() + word[1:] for word in words if word)
+    return class_name if class_name[:1].isalpha() else f"Attn{class_name}"
+
+
+class _Parser:
+    """Walks the located YAML tree; every error carries the line of the offending item."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.sets: dict[str, tuple[LocatedList | Any, int]] = {}
+
+    def parse(self, doc: Any) -> SearchSpace:
+        if not isinstance(doc, LocatedDict):
+            raise SpaceError("a search space must be a mapping with 'name' and 'graph'", line=1)
+        self._check_keys(doc, TOP_LEVEL_KEYS, "top level")
+        name = self._name(doc)
+        class_name = doc.get("class_name", derive_class_name(name))
+        if problem := class_name_problem(class_name):
+            raise SpaceError(problem, line=doc.line_of("class_name") if "class_name" in doc else doc.line_of("name"))
+        description = doc.get("description", "")
+        if not isinstance(description, str):
+            raise SpaceError("'description' must be text", line=doc.line_of("description"))
+        self._candidate_sets(doc.get("ops", LocatedDict()), doc.line_of("ops"))
+        graph = doc.get("graph")
+        if not isinstance(graph, LocatedDict) or not graph:
+            raise SpaceError("'graph' must be a non-empty mapping of node names to nodes", line=doc.line_of("graph"))
+        nodes = tuple(self._node(str(key), value, graph.line_of(key)) for key, value in graph.items())
+        output = doc.get("output")
+        if output is not None and not isinstance(output, str):
+            raise SpaceError("'output' must be a node name", line=doc.line_of("output"))
+        return SearchSpace(name, class_name, description, nodes, output, self.path, doc.line_of("output"))
+
+    def _check_keys(self, mapping: LocatedDict, allowed: tuple[str, ...], where: str) -> None:
+        for key in mapping:
+            if key not in allowed:
+                raise SpaceError(
+                    f"unknown key {key!r} in {where}; accepted: {', '.join(allowed)}", line=mapping.line_of(key)
+                )
+
+    def _name(self, doc: LocatedDict) -> str:
+        name = doc.get("name")
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise SpaceError(
+                "'name' must be a name of letters, digits and '_' (it names the generated file)",
+                line=doc.line_of("name"),
+            )
+        return name
+
+    def _candidate_sets(self, sets: Any, line: int) -> None:
+        if not isinstance(sets, LocatedDict):
+            raise SpaceError("'ops' must map set names to lists of candidate ops", line=line)
+        for key, value in sets.items():
+            if not isinstance(key, str) or not key.isidentifier():
+                raise SpaceError(f"candidate set name {key!r} must be an identifier", line=sets.line_of(key))
+            if key in OPS:
+                raise SpaceError(f"candidate set {key!r} has the name of an op; rename the set", line=sets.line_of(key))
+            self.sets[key] = (value, sets.line_of(key))
+
+    def _node(self, name: str, spec: Any, line: int) -> NodeSpec:
+        if problem := identifier_problem(name):
+            raise SpaceError(f"node {problem}", line=line)
+        if not isinstance(spec, LocatedDict):
+            raise SpaceError(f"node {name!r} must be a mapping like {{op: ..., from: ...}}", line=line)
+        self._check_keys(spec, NODE_KEYS, f"node {name!r}")
+        if ("op" in spec) == ("fuse" in spec):
+            raise SpaceError(f"node {name!r} needs exactly one of 'op' or 'fuse'", line=line)
+        is_fusion = "fuse" in spec
+        key = "fuse" if is_fusion else "op"
+        if "from" not in spec:
+            raise SpaceError(f"node {name!r} needs 'from' (its input)", line=line)
+        inputs, input_lines = self._inputs(name, spec["from"], spec.line_of("from"), is_fusion)
+        options = self._options(spec[key], spec.line_of(key), is_fusion, len(inputs))
+        residual = self._residual(spec.get("residual", False), spec.line_of("residual"))
+        return NodeSpec(name, is_fusion, options, inputs, residual, line, input_lines)
+
+    def _inputs(self, name: str, value: Any, line: int, is_fusion: bool):
+        if not is_fusion:
+            return (self._alternatives(value, line),), (line,)
+        if not isinstance(value, LocatedList):
+            raise SpaceError(f"fusion node {name!r} needs a list of at least two inputs in 'from'", line=line)
+        slots = tuple(self._alternatives(item, value.line_of(i)) for i, item in enumerate(value))
+        if len(slots) < 2:
+            raise SpaceError(f"fusion node {name!r} has one input; a fusion needs at least two", line=line)
+        return slots, tuple(value.line_of(i) for i in range(len(slots)))
+
+    def _alternatives(self, value: Any, line: int) -> tuple[str, ...]:
+        names = value if isinstance(value, LocatedList) else [value]
+        if not names:
+            raise SpaceError("empty choice of input", line=line)
+        for i, item in enumerate(names):
+            if not isinstance(item, str):
+                where = names.line_of(i) if isinstance(names, LocatedList) else line
+                raise SpaceError(f"an input must be a node name or 'input', got {item!r}", line=where)
+        if len(set(names)) != len(names):
+            raise SpaceError(f"input choice {list(names)} lists a node twice", line=line)
+        return tuple(names)
+
+    def _residual(self, value: Any, line: int) -> tuple[bool, ...]:
+        values = value if isinstance(value, LocatedList) else [value]
+        if not values:
+            raise SpaceError("empty choice for 'residual'", line=line)
+        if not all(isinstance(v, bool) for v in values) or len(set(values)) != len(values):
+            raise SpaceError("'residual' must be true, false or [true, false]", line=line)
+        return tuple(values)
+
+    def _options(self, value: Any, line: int, is_fusion: bool, num_inputs: int) -> tuple[OpConfig, ...]:
+        options: list[OpConfig] = []
+        for candidate, candidate_line in self._expand_candidates(value, line, set()):
+            for config in self._configs(candidate, candidate_line, is_fusion, num_inputs):
+                if config not in options:
+                    options.append(config)
+        return tuple(options)
+
+    def _expand_candidates(self, value: Any, line: int, seen_sets: set[str]):
+        """Yield (candidate, line) with candidate sets replaced by their members."""
+        items = value if isinstance(value, LocatedList) else [value]
+        if not items:
+            raise SpaceError("empty choice of ops", line=line)
+        for i, item in enumerate(items):
+            item_line = items.line_of(i) if isinstance(items, LocatedList) else line
+            if isinstance(item, str) and item in self.sets:
+                if item in seen_sets:
+                    raise SpaceError(f"candidate set {item!r} includes itself", line=item_line)
+                members, set_line = self.sets[item]
+                yield from self._expand_candidates(members, set_line, seen_sets | {item})
+            else:
+                yield item, item_line
+
+    def _configs(self, candidate: Any, line: int, is_fusion: bool, num_inputs: int) -> list[OpConfig]:
+        op, params = self._split_candidate(candidate, line)
+        if op not in OPS:
+            kind = "fusion function" if is_fusion else "op"
+            known = OPS.names(lambda info: info.is_fusion == is_fusion)
+            raise SpaceError(f"unknown {kind} {op!r}; known: {', '.join(known)}", line=line)
+        info = OPS.get(op)
+        if info.is_fusion != is_fusion:
+            hint = "use it under 'fuse'" if info.is_fusion else "use it under 'op'"
+            raise SpaceError(f"{op!r} is {'a fusion function' if info.is_fusion else 'an op'}; {hint}", line=line)
+        choices = self._param_choices(info, params, line)
+        configs = []
+        for combo in itertools.product(*choices.values()):
+            config = self._config(info, dict(zip(choices, combo)))
+            try:
+                info.build(VALIDATION_CHANNELS, config.param_dict, num_inputs=num_inputs)
+            except ValueError as error:
+                raise SpaceError(f"{config.label()}: {error}", line=line) from None
+            if config not in configs:
+                configs.append(config)
+        return configs
+
+    def _split_candidate(self, candidate: Any, line: int) -> tuple[str, LocatedDict]:
+        if isinstance(candidate, str):
+            return candidate, LocatedDict()
+        if isinstance(candidate, LocatedDict) and len(candidate) == 1:
+            (op, params), = candidate.items()
+            if params is None:
+                params = LocatedDict()
+            if isinstance(op, str) and isinstance(params, LocatedDict):
+                return op, params
+        raise SpaceError(
+            f"a candidate must be an op name or 'op: {{param: value}}', got {_show(candidate)}", line=line
+        )
+
+    def _param_choices(self, info, params: LocatedDict, line: int) -> dict[str, tuple]:
+        specs = info.params()
+        choices = {}
+        for key, value in params.items():
+            key_line = params.line_of(key)
+            if key not in specs:
+                raise SpaceError(
+                    f"unknown parameter {key!r} for {info.name}; accepted: {', '.join(specs) or 'none'}", line=key_line
+                )
+            spec = specs[key]
+            is_choice = isinstance(value, LocatedList) and (
+                spec.type is not tuple or any(isinstance(v, LocatedList) for v in value)
+            )
+            values = list(value) if is_choice else [value]
+            if not values:
+                raise SpaceError(f"empty choice for parameter {key!r}", line=key_line)
+            try:
+                choices[key] = tuple(dict.fromkeys(spec.check(v) for v in values))
+            except (ValueError, TypeError) as error:
+                raise SpaceError(f"{info.name}: {error}", line=key_line) from None
+        return choices
+
+    def _config(self, info, params: dict[str, Any]) -> OpConfig:
+        variant = params.get("variant", info.default_variant)
+        accepted = info.params(variant)
+        kept = {k: v for k, v in params.items() if k in accepted}
+        return OpConfig(info.name, tuple(info.canonical_params(kept).items()))
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
