@@ -24,7 +24,19 @@ ARCH_FORMAT = "mixsearch.arch/1"
 INPUT = "input"
 RESIDUAL_PREFIX = "gamma_"
 _MODULE_ATTRIBUTES = set(dir(nn.Module()))
-_GENERATED_NAMES = {"torch", "nn", "F", "math", "typing", "List", "Tuple", "Optional", "x", "self", "c1"}
+_GENERATED_NAMES = {
+    "torch",
+    "nn",
+    "F",
+    "math",
+    "typing",
+    "List",
+    "Tuple",
+    "Optional",
+    "x",
+    "self",
+    "c1",
+}
 
 
 def _op_class_names() -> set[str]:
@@ -58,7 +70,12 @@ def class_name_problem(name: object) -> str | None:
     """Why `name` cannot be the generated class's name, or None if it can."""
     if not isinstance(name, str) or not re.fullmatch(r"[A-Z][A-Za-z0-9]*", name):
         return f"class name {name!r} must be CamelCase letters and digits starting with a capital"
-    if name in _op_class_names() or hasattr(torch, name) or hasattr(nn, name) or hasattr(builtins, name):
+    if (
+        name in _op_class_names()
+        or hasattr(torch, name)
+        or hasattr(nn, name)
+        or hasattr(builtins, name)
+    ):
         return f"class name {name!r} would shadow a torch or generated name"
     return None
 
@@ -78,9 +95,17 @@ class ArchNode:
         return OPS.get(self.op).is_fusion
 
     def to_json(self) -> dict[str, Any]:
-        params = {k: list(v) if isinstance(v, tuple) else v for k, v in self.params.items()}
+        params = {
+            k: list(v) if isinstance(v, tuple) else v for k, v in self.params.items()
+        }
         key = "fuse" if self.is_fusion else "op"
-        return {"name": self.name, key: self.op, "params": params, "from": list(self.inputs), "residual": self.residual}
+        return {
+            "name": self.name,
+            key: self.op,
+            "params": params,
+            "from": list(self.inputs),
+            "residual": self.residual,
+        }
 
 
 @dataclass(frozen=True)
@@ -113,7 +138,9 @@ class Arch:
         """Pretty JSON with one line per node, so architectures diff line by line."""
         data = self.to_json()
         nodes = data.pop("nodes")
-        fields = [f"  {json.dumps(key)}: {json.dumps(value)}" for key, value in data.items()]
+        fields = [
+            f"  {json.dumps(key)}: {json.dumps(value)}" for key, value in data.items()
+        ]
         node_lines = ",\n".join(f"    {json.dumps(node)}" for node in nodes)
         fields.append(f'  "nodes": [\n{node_lines}\n  ]')
         return "{\n" + ",\n".join(fields) + "\n}\n"
@@ -125,11 +152,16 @@ class Arch:
     def from_json(cls, data: Any, where: str = "arch") -> Arch:
         """Build and validate an Arch from parsed JSON; problems raise ArchError naming the node."""
         if not isinstance(data, dict) or data.get("format") != ARCH_FORMAT:
-            raise ArchError(f"{where}: not a mixsearch architecture (expected \"format\": \"{ARCH_FORMAT}\")")
+            raise ArchError(
+                f'{where}: not a mixsearch architecture (expected "format": "{ARCH_FORMAT}")'
+            )
         nodes_data = data.get("nodes")
         if not isinstance(nodes_data, list) or not nodes_data:
-            raise ArchError(f"{where}: \"nodes\" must be a non-empty list")
-        nodes = tuple(_node_from_json(item, f"{where}: nodes[{i}]") for i, item in enumerate(nodes_data))
+            raise ArchError(f'{where}: "nodes" must be a non-empty list')
+        nodes = tuple(
+            _node_from_json(item, f"{where}: nodes[{i}]")
+            for i, item in enumerate(nodes_data)
+        )
         arch = cls(
             name=_require(data, "name", str, where),
             class_name=_require(data, "class_name", str, where),
@@ -155,7 +187,9 @@ class Arch:
         if problem := class_name_problem(self.class_name):
             raise ArchError(f"{where}: {problem}")
         if not self.name.isidentifier():
-            raise ArchError(f"{where}: name {self.name!r} must be a valid identifier (it names the .py file)")
+            raise ArchError(
+                f"{where}: name {self.name!r} must be a valid identifier (it names the .py file)"
+            )
         seen = {INPUT}
         for node in self.nodes:
             if problem := identifier_problem(node.name):
@@ -164,12 +198,16 @@ class Arch:
                 raise ArchError(f"{where}: node {node.name!r} appears twice")
             missing = [name for name in node.inputs if name not in seen]
             if missing:
-                raise ArchError(f"{where}: node {node.name!r} reads {missing[0]!r}, which is not an earlier node")
+                raise ArchError(
+                    f"{where}: node {node.name!r} reads {missing[0]!r}, which is not an earlier node"
+                )
             seen.add(node.name)
         used = {name for node in self.nodes for name in node.inputs} | {self.output}
         unused = [node.name for node in self.nodes if node.name not in used]
         if unused:
-            raise ArchError(f"{where}: node {unused[0]!r} does not feed the output {self.output!r}")
+            raise ArchError(
+                f"{where}: node {unused[0]!r} does not feed the output {self.output!r}"
+            )
 
 
 def _require(data: dict, key: str, kind: type, where: str) -> Any:
@@ -190,22 +228,32 @@ def _node_from_json(data: Any, where: str) -> ArchNode:
         raise ArchError(f"{where}: unknown op {op!r}")
     info = OPS.get(op)
     if info.is_fusion != is_fusion:
-        raise ArchError(f"{where}: {op!r} is {'a fusion function' if info.is_fusion else 'not a fusion function'}")
+        raise ArchError(
+            f"{where}: {op!r} is {'a fusion function' if info.is_fusion else 'not a fusion function'}"
+        )
     inputs = data.get("from")
-    if not isinstance(inputs, list) or not inputs or not all(isinstance(i, str) for i in inputs):
-        raise ArchError(f"{where}: \"from\" must be a non-empty list of node names")
+    if (
+        not isinstance(inputs, list)
+        or not inputs
+        or not all(isinstance(i, str) for i in inputs)
+    ):
+        raise ArchError(f'{where}: "from" must be a non-empty list of node names')
     if not is_fusion and len(inputs) != 1:
-        raise ArchError(f"{where}: an op node reads exactly one input, got {len(inputs)}")
+        raise ArchError(
+            f"{where}: an op node reads exactly one input, got {len(inputs)}"
+        )
     if is_fusion and len(inputs) < info.min_inputs:
-        raise ArchError(f"{where}: fusion {op!r} needs at least {info.min_inputs} inputs")
+        raise ArchError(
+            f"{where}: fusion {op!r} needs at least {info.min_inputs} inputs"
+        )
     params = data.get("params", {})
     if not isinstance(params, dict):
-        raise ArchError(f"{where}: \"params\" must be an object")
+        raise ArchError(f'{where}: "params" must be an object')
     try:
         resolved = info.canonical_params(params)
     except ValueError as error:
         raise ArchError(f"{where}: {error}") from None
     residual = data.get("residual", False)
     if not isinstance(residual, bool):
-        raise ArchError(f"{where}: \"residual\" must be true or false")
+        raise ArchError(f'{where}: "residual" must be true or false')
     return ArchNode(name, op, resolved, tuple(inputs), residual)

@@ -12,11 +12,15 @@ class MixsearchError(Exception):
 class SpaceError(MixsearchError):
     """A problem in a search-space file, located as `FILE:LINE: message`."""
 
-    def __init__(self, message: str, path: str | Path | None = None, line: int | None = None):
+    def __init__(
+        self, message: str, path: str | Path | None = None, line: int | None = None
+    ):
         self.message = message
         self.path = str(path) if path is not None else "<space>"
         self.line = line
-        super().__init__(f"{self.path}:{line}: {message}" if line else f"{self.path}: {message}")
+        super().__init__(
+            f"{self.path}:{line}: {message}" if line else f"{self.path}: {message}"
+        )
 
 
 class ArchError(MixsearchError):

@@ -58,7 +58,11 @@ class FixedWeights(nn.Module):
     """Weighted sum with fixed weights (normalised to sum 1): given, or a task preset for two branches."""
 
     def __init__(
-        self, channels: int, num_inputs: int, weights: Tuple[float, ...] = (), preset: str = "equal"
+        self,
+        channels: int,
+        num_inputs: int,
+        weights: Tuple[float, ...] = (),
+        preset: str = "equal",
     ):
         super().__init__()
         if weights:
@@ -68,9 +72,13 @@ class FixedWeights(nn.Module):
         else:
             values = list(TASK_PRESETS[preset])
         if len(values) != num_inputs:
-            raise ValueError(f"fixed weights need one weight per input ({num_inputs}), got {len(values)}")
+            raise ValueError(
+                f"fixed weights need one weight per input ({num_inputs}), got {len(values)}"
+            )
         if min(values) < 0 or sum(values) <= 0:
-            raise ValueError(f"fixed weights must be >= 0 with a positive sum, got {values}")
+            raise ValueError(
+                f"fixed weights must be >= 0 with a positive sum, got {values}"
+            )
         self.weights = [v / sum(values) for v in values]
 
     def forward(self, xs: List[torch.Tensor]) -> torch.Tensor:
@@ -188,7 +196,9 @@ class CrossLevel(nn.Module):
 
     def forward(self, xs: List[torch.Tensor]) -> torch.Tensor:
         levels = torch.cat(xs, dim=1)
-        weights = torch.softmax(self.level_logits(levels.mean((2, 3), keepdim=True)), dim=1)
+        weights = torch.softmax(
+            self.level_logits(levels.mean((2, 3), keepdim=True)), dim=1
+        )
         mixed = xs[0] * weights[:, 0:1]
         for i in range(1, len(xs)):
             mixed = mixed + xs[i] * weights[:, i : i + 1]

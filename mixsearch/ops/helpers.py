@@ -23,9 +23,13 @@ def reduced_channels(channels: int, reduction: int, min_channels: int = 8) -> in
 class ConvBnAct(nn.Module):
     """Conv2d (no bias) -> BatchNorm2d -> optional ReLU, 'same' padding for odd kernels."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel: int = 1, act: bool = True):
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel: int = 1, act: bool = True
+    ):
         super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel, padding=kernel // 2, bias=False)
+        self.conv = nn.Conv2d(
+            in_channels, out_channels, kernel, padding=kernel // 2, bias=False
+        )
         self.bn = nn.BatchNorm2d(out_channels)
         self.act = nn.ReLU(inplace=True) if act else nn.Identity()
 

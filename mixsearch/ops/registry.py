@@ -30,9 +30,13 @@ class ParamSpec:
 
     def check(self, value: Any) -> Any:
         """Return `value` converted to this parameter's type, or raise ValueError saying what is accepted."""
+        if isinstance(value, (list, tuple)) and tuple(value) == self.default == ():
+            return ()
         value = self._coerce(value)
         if self.allowed is not None and value not in self.allowed:
-            raise ValueError(f"{self.name} must be one of {list(self.allowed)}, got {value!r}")
+            raise ValueError(
+                f"{self.name} must be one of {list(self.allowed)}, got {value!r}"
+            )
         if self.minimum is not None and value < self.minimum:
             raise ValueError(f"{self.name} must be >= {self.minimum}, got {value!r}")
         return value
@@ -47,9 +51,15 @@ class ParamSpec:
             return float(value)
         if self.type is tuple:
             if not isinstance(value, (list, tuple)) or not value:
-                raise ValueError(f"{self.name} must be a non-empty list of numbers, got {value!r}")
-            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
-                raise ValueError(f"{self.name} must be a list of numbers, got {value!r}")
+                raise ValueError(
+                    f"{self.name} must be a non-empty list of numbers, got {value!r}"
+                )
+            if not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
+            ):
+                raise ValueError(
+                    f"{self.name} must be a list of numbers, got {value!r}"
+                )
             return tuple(float(v) for v in value)
         if not isinstance(value, self.type):
             raise ValueError(f"{self.name} must be {expected}, got {value!r}")
@@ -87,14 +97,27 @@ class OpInfo:
 
     def params(self, variant: str | None = None) -> dict[str, ParamSpec]:
         """Searchable parameters of one variant (all variants' when None), plus `variant` itself if it has several."""
-        classes = list(self.variants.values()) if variant is None else [self.variants[variant]]
+        classes = (
+            list(self.variants.values())
+            if variant is None
+            else [self.variants[variant]]
+        )
         specs: dict[str, ParamSpec] = {}
         if len(self.variants) > 1:
-            specs["variant"] = ParamSpec("variant", str, self.default_variant, tuple(self.variants))
+            specs["variant"] = ParamSpec(
+                "variant", str, self.default_variant, tuple(self.variants)
+            )
         for cls in classes:
             for name, spec in _signature_params(cls).items():
                 specs.setdefault(
-                    name, ParamSpec(name, spec.type, spec.default, self.allowed.get(name), self.minimum.get(name))
+                    name,
+                    ParamSpec(
+                        name,
+                        spec.type,
+                        spec.default,
+                        self.allowed.get(name),
+                        self.minimum.get(name),
+                    ),
                 )
         return specs
 
@@ -103,17 +126,32 @@ class OpInfo:
         params = dict(params)
         variant = params.pop("variant", self.default_variant)
         if variant not in self.variants:
-            raise ValueError(f"variant must be one of {list(self.variants)}, got {variant!r}")
+            raise ValueError(
+                f"variant must be one of {list(self.variants)}, got {variant!r}"
+            )
         specs = self.params(variant)
         specs.pop("variant", None)
         unknown = sorted(set(params) - set(specs))
         if unknown:
-            raise ValueError(f"unknown parameter {unknown[0]!r} for {self.name}; accepted: {sorted(specs) or 'none'}")
+            raise ValueError(
+                f"unknown parameter {unknown[0]!r} for {self.name}; accepted: {sorted(specs) or 'none'}"
+            )
         kwargs = {name: spec.default for name, spec in specs.items()}
-        kwargs.update({name: specs[name].check(value) for name, value in params.items()})
+        kwargs.update(
+            {name: specs[name].check(value) for name, value in params.items()}
+        )
         return self.variants[variant], kwargs
 
-    def build(self, channels: int, params: dict[str, Any], num_inputs: int = 1) -> nn.Module:
+    def canonical_params(self, params: dict[str, Any]) -> dict[str, Any]:
+        """`params` checked and completed with defaults, with `variant` first when the op has several."""
+        _, kwargs = self.resolve(params)
+        if len(self.variants) > 1:
+            return {"variant": params.get("variant", self.default_variant), **kwargs}
+        return kwargs
+
+    def build(
+        self, channels: int, params: dict[str, Any], num_inputs: int = 1
+    ) -> nn.Module:
         """Instantiate the op (or fusion function over `num_inputs` tensors) for `channels` channels."""
         cls, kwargs = self.resolve(params)
         if channels < 8:
@@ -149,8 +187,12 @@ class Registry:
 
     def get(self, name: str) -> OpInfo:
         if name not in self._infos:
-            raise KeyError(f"unknown op {name!r}; known: {', '.join(sorted(self._infos))}")
+            raise KeyError(
+                f"unknown op {name!r}; known: {', '.join(sorted(self._infos))}"
+            )
         return self._infos[name]
 
-    def names(self, predicate: Callable[[OpInfo], bool] = lambda info: True) -> list[str]:
+    def names(
+        self, predicate: Callable[[OpInfo], bool] = lambda info: True
+    ) -> list[str]:
         return [name for name, info in self._infos.items() if predicate(info)]

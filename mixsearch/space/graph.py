@@ -54,7 +54,10 @@ class SpaceGraph:
             for slot, line in zip(node.inputs, node.input_lines):
                 for source in slot:
                     if source not in graph:
-                        self._fail(f"node {node.name!r} reads {source!r}, which is not a node", line)
+                        self._fail(
+                            f"node {node.name!r} reads {source!r}, which is not a node",
+                            line,
+                        )
                     if source == node.name:
                         self._fail(f"node {node.name!r} reads itself (cycle)", line)
                     graph.add_edge(source, node.name)
@@ -63,13 +66,17 @@ class SpaceGraph:
     def _find_output(self) -> str:
         if self.space.output is not None:
             if self.space.output not in self.nodes:
-                self._fail(f"output {self.space.output!r} is not a node of the graph", self.space.output_line)
+                self._fail(
+                    f"output {self.space.output!r} is not a node of the graph",
+                    self.space.output_line,
+                )
             return self.space.output
         sinks = [name for name in self.nodes if self.graph.out_degree(name) == 0]
         if len(sinks) != 1:
             line = self.nodes[sinks[-1]].line if sinks else self.space.nodes[0].line
             self._fail(
-                f"cannot tell the output: nodes {sinks} feed nothing; set 'output:' or connect them", line
+                f"cannot tell the output: nodes {sinks} feed nothing; set 'output:' or connect them",
+                line,
             )
         return sinks[0]
 
@@ -79,7 +86,9 @@ class SpaceGraph:
         except nx.NetworkXNoCycle:
             return
         names = [edge[0] for edge in cycle] + [cycle[0][0]]
-        first = max((self.nodes[name] for name in names[:-1]), key=lambda node: node.line)
+        first = max(
+            (self.nodes[name] for name in names[:-1]), key=lambda node: node.line
+        )
         self._fail(f"cycle in the graph: {' -> '.join(names)}", first.line)
 
     def _check_paths(self) -> None:
@@ -87,19 +96,30 @@ class SpaceGraph:
         feeding = nx.ancestors(self.graph, self.output) | {self.output}
         for node in self.space.nodes:
             if node.name not in reachable:
-                self._fail(f"node {node.name!r} is not reachable from 'input'", node.line)
+                self._fail(
+                    f"node {node.name!r} is not reachable from 'input'", node.line
+                )
             if node.name not in feeding:
-                self._fail(f"node {node.name!r} does not reach the output {self.output!r}", node.line)
+                self._fail(
+                    f"node {node.name!r} does not reach the output {self.output!r}",
+                    node.line,
+                )
 
     def _collect_choices(self) -> list[Choice]:
         choices = []
         for node in self.space.nodes:
             kind = "fuse" if node.is_fusion else "op"
-            choices.append(Choice(f"{node.name}.{kind}", node.name, node.options, node.line))
+            choices.append(
+                Choice(f"{node.name}.{kind}", node.name, node.options, node.line)
+            )
             for i, (slot, line) in enumerate(zip(node.inputs, node.input_lines)):
-                key = f"{node.name}.from[{i}]" if node.is_fusion else f"{node.name}.from"
+                key = (
+                    f"{node.name}.from[{i}]" if node.is_fusion else f"{node.name}.from"
+                )
                 choices.append(Choice(key, node.name, slot, line))
-            choices.append(Choice(f"{node.name}.residual", node.name, node.residual, node.line))
+            choices.append(
+                Choice(f"{node.name}.residual", node.name, node.residual, node.line)
+            )
         return [choice for choice in choices if choice.options]
 
     def _fail(self, message: str, line: int) -> None:
@@ -107,16 +127,25 @@ class SpaceGraph:
 
     def resolve(self, assignment: dict[str, Any]) -> Arch:
         """The Arch for one value per choice key (missing keys take the first option); unused nodes dropped."""
-        chosen = {choice.key: assignment.get(choice.key, choice.options[0]) for choice in self.choices}
+        chosen = {
+            choice.key: assignment.get(choice.key, choice.options[0])
+            for choice in self.choices
+        }
         for choice in self.choices:
             if chosen[choice.key] not in choice.options:
-                raise ValueError(f"{chosen[choice.key]!r} is not an option of {choice.key}")
-        resolved = {name: self._resolve_node(spec, chosen) for name, spec in self.nodes.items()}
+                raise ValueError(
+                    f"{chosen[choice.key]!r} is not an option of {choice.key}"
+                )
+        resolved = {
+            name: self._resolve_node(spec, chosen) for name, spec in self.nodes.items()
+        }
         used = self._used_nodes(resolved)
         position = {name: i for i, name in enumerate([INPUT, *self.nodes])}
         order = [
             name
-            for name in nx.lexicographical_topological_sort(self.graph, key=position.__getitem__)
+            for name in nx.lexicographical_topological_sort(
+                self.graph, key=position.__getitem__
+            )
             if name in used
         ]
         return Arch(
@@ -130,10 +159,18 @@ class SpaceGraph:
         kind = "fuse" if spec.is_fusion else "op"
         config: OpConfig = chosen[f"{spec.name}.{kind}"]
         if spec.is_fusion:
-            inputs = tuple(chosen[f"{spec.name}.from[{i}]"] for i in range(len(spec.inputs)))
+            inputs = tuple(
+                chosen[f"{spec.name}.from[{i}]"] for i in range(len(spec.inputs))
+            )
         else:
             inputs = (chosen[f"{spec.name}.from"],)
-        return ArchNode(spec.name, config.op, config.param_dict, inputs, chosen[f"{spec.name}.residual"])
+        return ArchNode(
+            spec.name,
+            config.op,
+            config.param_dict,
+            inputs,
+            chosen[f"{spec.name}.residual"],
+        )
 
     def _used_nodes(self, resolved: dict[str, ArchNode]) -> set[str]:
         used, stack = set(), [self.output]
@@ -146,12 +183,17 @@ class SpaceGraph:
 
     def sample(self, rng: random.Random) -> Arch:
         """A uniformly random choice combination, as an Arch."""
-        return self.resolve({choice.key: rng.choice(choice.options) for choice in self.choices})
+        return self.resolve(
+            {choice.key: rng.choice(choice.options) for choice in self.choices}
+        )
 
     def describe(self) -> Iterable[tuple[str, str]]:
         """(choice key, options) rows for a human-readable summary."""
         for choice in self.choices:
-            labels = [option.label() if isinstance(option, OpConfig) else str(option).lower() for option in choice.options]
+            labels = [
+                option.label() if isinstance(option, OpConfig) else str(option).lower()
+                for option in choice.options
+            ]
             yield choice.key, ", ".join(labels)
 
 

@@ -49,9 +49,15 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode):
         key = loader.construct_object(key_node, deep=True)
         line = key_node.start_mark.line + 1
         if not isinstance(key, (str, int, float, bool)) and key is not None:
-            raise SpaceError(f"a mapping key must be a plain name, got {type(key).__name__}", line=line)
+            raise SpaceError(
+                f"a mapping key must be a plain name, got {type(key).__name__}",
+                line=line,
+            )
         if key in mapping:
-            raise SpaceError(f"duplicate name {key!r} (first written on line {mapping.lines[key]})", line=line)
+            raise SpaceError(
+                f"duplicate name {key!r} (first written on line {mapping.lines[key]})",
+                line=line,
+            )
         mapping[key] = loader.construct_object(value_node, deep=True)
         mapping.lines[key] = line
 
@@ -65,19 +71,27 @@ def _construct_sequence(loader: _Loader, node: yaml.SequenceNode):
         sequence.lines.append(item_node.start_mark.line + 1)
 
 
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
+_Loader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping
+)
+_Loader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence
+)
 
 
 def load_located_yaml(text: str, path: str | Path) -> Any:
     """Parse YAML text safely into Located containers; any problem becomes a SpaceError naming file and line."""
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader derives from SafeLoader
+        return yaml.load(
+            text, Loader=_Loader
+        )  # noqa: S506 - _Loader derives from SafeLoader
     except SpaceError as error:
         raise SpaceError(error.message, path, error.line) from None
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line = mark.line + 1 if mark else None
-        raise SpaceError(f"invalid YAML: {error.problem or error.context}", path, line) from None
+        raise SpaceError(
+            f"invalid YAML: {error.problem or error.context}", path, line
+        ) from None
     except (yaml.YAMLError, RecursionError, ValueError) as error:
         raise SpaceError(f"invalid YAML: {error}", path) from None

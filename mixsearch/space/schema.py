@@ -100,7 +100,14 @@ def derive_class_name(name: str) -> str:
     """`mix_attn`, `mix-attn` and `mixattn` all become `MixAttn`."""
     words = []
     for word in re.split(r"[^A-Za-z0-9]+", name):
-        tail = next((t for t in _CLASS_NAME_TAILS if word.lower().endswith(t) and len(word) > len(t)), None)
+        tail = next(
+            (
+                t
+                for t in _CLASS_NAME_TAILS
+                if word.lower().endswith(t) and len(word) > len(t)
+            ),
+            None,
+        )
         words += [word[: -len(tail)], tail] if tail else [word]
     class_name = "".join(word[:1].upper() + word[1:] for word in words if word)
     return class_name if class_name[:1].isalpha() else f"Attn{class_name}"
@@ -115,35 +122,65 @@ class _Parser:
 
     def parse(self, doc: Any) -> SearchSpace:
         if not isinstance(doc, LocatedDict):
-            raise SpaceError("a search space must be a mapping with 'name' and 'graph'", line=1)
+            raise SpaceError(
+                "a search space must be a mapping with 'name' and 'graph'", line=1
+            )
         self._check_keys(doc, TOP_LEVEL_KEYS, "top level")
         name = self._name(doc)
         class_name = doc.get("class_name", derive_class_name(name))
         if problem := class_name_problem(class_name):
-            raise SpaceError(problem, line=doc.line_of("class_name") if "class_name" in doc else doc.line_of("name"))
+            raise SpaceError(
+                problem,
+                line=(
+                    doc.line_of("class_name")
+                    if "class_name" in doc
+                    else doc.line_of("name")
+                ),
+            )
         description = doc.get("description", "")
         if not isinstance(description, str):
-            raise SpaceError("'description' must be text", line=doc.line_of("description"))
+            raise SpaceError(
+                "'description' must be text", line=doc.line_of("description")
+            )
         self._candidate_sets(doc.get("ops", LocatedDict()), doc.line_of("ops"))
         graph = doc.get("graph")
         if not isinstance(graph, LocatedDict) or not graph:
-            raise SpaceError("'graph' must be a non-empty mapping of node names to nodes", line=doc.line_of("graph"))
-        nodes = tuple(self._node(str(key), value, graph.line_of(key)) for key, value in graph.items())
+            raise SpaceError(
+                "'graph' must be a non-empty mapping of node names to nodes",
+                line=doc.line_of("graph"),
+            )
+        nodes = tuple(
+            self._node(str(key), value, graph.line_of(key))
+            for key, value in graph.items()
+        )
         output = doc.get("output")
         if output is not None and not isinstance(output, str):
             raise SpaceError("'output' must be a node name", line=doc.line_of("output"))
-        return SearchSpace(name, class_name, description, nodes, output, self.path, doc.line_of("output"))
+        return SearchSpace(
+            name,
+            class_name,
+            description,
+            nodes,
+            output,
+            self.path,
+            doc.line_of("output"),
+        )
 
-    def _check_keys(self, mapping: LocatedDict, allowed: tuple[str, ...], where: str) -> None:
+    def _check_keys(
+        self, mapping: LocatedDict, allowed: tuple[str, ...], where: str
+    ) -> None:
         for key in mapping:
             if key not in allowed:
                 raise SpaceError(
-                    f"unknown key {key!r} in {where}; accepted: {', '.join(allowed)}", line=mapping.line_of(key)
+                    f"unknown key {key!r} in {where}; accepted: {', '.join(allowed)}",
+                    line=mapping.line_of(key),
                 )
 
     def _name(self, doc: LocatedDict) -> str:
         name = doc.get("name")
-        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        if not isinstance(name, str) or not re.fullmatch(
+            r"[A-Za-z_][A-Za-z0-9_]*", name
+        ):
             raise SpaceError(
                 "'name' must be a name of letters, digits and '_' (it names the generated file)",
                 line=doc.line_of("name"),
@@ -152,27 +189,42 @@ class _Parser:
 
     def _candidate_sets(self, sets: Any, line: int) -> None:
         if not isinstance(sets, LocatedDict):
-            raise SpaceError("'ops' must map set names to lists of candidate ops", line=line)
+            raise SpaceError(
+                "'ops' must map set names to lists of candidate ops", line=line
+            )
         for key, value in sets.items():
             if not isinstance(key, str) or not key.isidentifier():
-                raise SpaceError(f"candidate set name {key!r} must be an identifier", line=sets.line_of(key))
+                raise SpaceError(
+                    f"candidate set name {key!r} must be an identifier",
+                    line=sets.line_of(key),
+                )
             if key in OPS:
-                raise SpaceError(f"candidate set {key!r} has the name of an op; rename the set", line=sets.line_of(key))
+                raise SpaceError(
+                    f"candidate set {key!r} has the name of an op; rename the set",
+                    line=sets.line_of(key),
+                )
             self.sets[key] = (value, sets.line_of(key))
 
     def _node(self, name: str, spec: Any, line: int) -> NodeSpec:
         if problem := identifier_problem(name):
             raise SpaceError(f"node {problem}", line=line)
         if not isinstance(spec, LocatedDict):
-            raise SpaceError(f"node {name!r} must be a mapping like {{op: ..., from: ...}}", line=line)
+            raise SpaceError(
+                f"node {name!r} must be a mapping like {{op: ..., from: ...}}",
+                line=line,
+            )
         self._check_keys(spec, NODE_KEYS, f"node {name!r}")
         if ("op" in spec) == ("fuse" in spec):
-            raise SpaceError(f"node {name!r} needs exactly one of 'op' or 'fuse'", line=line)
+            raise SpaceError(
+                f"node {name!r} needs exactly one of 'op' or 'fuse'", line=line
+            )
         is_fusion = "fuse" in spec
         key = "fuse" if is_fusion else "op"
         if "from" not in spec:
             raise SpaceError(f"node {name!r} needs 'from' (its input)", line=line)
-        inputs, input_lines = self._inputs(name, spec["from"], spec.line_of("from"), is_fusion)
+        inputs, input_lines = self._inputs(
+            name, spec["from"], spec.line_of("from"), is_fusion
+        )
         options = self._options(spec[key], spec.line_of(key), is_fusion, len(inputs))
         residual = self._residual(spec.get("residual", False), spec.line_of("residual"))
         return NodeSpec(name, is_fusion, options, inputs, residual, line, input_lines)
@@ -181,10 +233,18 @@ class _Parser:
         if not is_fusion:
             return (self._alternatives(value, line),), (line,)
         if not isinstance(value, LocatedList):
-            raise SpaceError(f"fusion node {name!r} needs a list of at least two inputs in 'from'", line=line)
-        slots = tuple(self._alternatives(item, value.line_of(i)) for i, item in enumerate(value))
+            raise SpaceError(
+                f"fusion node {name!r} needs a list of at least two inputs in 'from'",
+                line=line,
+            )
+        slots = tuple(
+            self._alternatives(item, value.line_of(i)) for i, item in enumerate(value)
+        )
         if len(slots) < 2:
-            raise SpaceError(f"fusion node {name!r} has one input; a fusion needs at least two", line=line)
+            raise SpaceError(
+                f"fusion node {name!r} has one input; a fusion needs at least two",
+                line=line,
+            )
         return slots, tuple(value.line_of(i) for i in range(len(slots)))
 
     def _alternatives(self, value: Any, line: int) -> tuple[str, ...]:
@@ -194,23 +254,35 @@ class _Parser:
         for i, item in enumerate(names):
             if not isinstance(item, str):
                 where = names.line_of(i) if isinstance(names, LocatedList) else line
-                raise SpaceError(f"an input must be a node name or 'input', got {item!r}", line=where)
+                raise SpaceError(
+                    f"an input must be a node name or 'input', got {item!r}", line=where
+                )
         if len(set(names)) != len(names):
-            raise SpaceError(f"input choice {list(names)} lists a node twice", line=line)
+            raise SpaceError(
+                f"input choice {list(names)} lists a node twice", line=line
+            )
         return tuple(names)
 
     def _residual(self, value: Any, line: int) -> tuple[bool, ...]:
         values = value if isinstance(value, LocatedList) else [value]
         if not values:
             raise SpaceError("empty choice for 'residual'", line=line)
-        if not all(isinstance(v, bool) for v in values) or len(set(values)) != len(values):
-            raise SpaceError("'residual' must be true, false or [true, false]", line=line)
+        if not all(isinstance(v, bool) for v in values) or len(set(values)) != len(
+            values
+        ):
+            raise SpaceError(
+                "'residual' must be true, false or [true, false]", line=line
+            )
         return tuple(values)
 
-    def _options(self, value: Any, line: int, is_fusion: bool, num_inputs: int) -> tuple[OpConfig, ...]:
+    def _options(
+        self, value: Any, line: int, is_fusion: bool, num_inputs: int
+    ) -> tuple[OpConfig, ...]:
         options: list[OpConfig] = []
         for candidate, candidate_line in self._expand_candidates(value, line, set()):
-            for config in self._configs(candidate, candidate_line, is_fusion, num_inputs):
+            for config in self._configs(
+                candidate, candidate_line, is_fusion, num_inputs
+            ):
                 if config not in options:
                     options.append(config)
         return tuple(options)
@@ -224,28 +296,41 @@ class _Parser:
             item_line = items.line_of(i) if isinstance(items, LocatedList) else line
             if isinstance(item, str) and item in self.sets:
                 if item in seen_sets:
-                    raise SpaceError(f"candidate set {item!r} includes itself", line=item_line)
+                    raise SpaceError(
+                        f"candidate set {item!r} includes itself", line=item_line
+                    )
                 members, set_line = self.sets[item]
-                yield from self._expand_candidates(members, set_line, seen_sets | {item})
+                yield from self._expand_candidates(
+                    members, set_line, seen_sets | {item}
+                )
             else:
                 yield item, item_line
 
-    def _configs(self, candidate: Any, line: int, is_fusion: bool, num_inputs: int) -> list[OpConfig]:
+    def _configs(
+        self, candidate: Any, line: int, is_fusion: bool, num_inputs: int
+    ) -> list[OpConfig]:
         op, params = self._split_candidate(candidate, line)
         if op not in OPS:
             kind = "fusion function" if is_fusion else "op"
             known = OPS.names(lambda info: info.is_fusion == is_fusion)
-            raise SpaceError(f"unknown {kind} {op!r}; known: {', '.join(known)}", line=line)
+            raise SpaceError(
+                f"unknown {kind} {op!r}; known: {', '.join(known)}", line=line
+            )
         info = OPS.get(op)
         if info.is_fusion != is_fusion:
             hint = "use it under 'fuse'" if info.is_fusion else "use it under 'op'"
-            raise SpaceError(f"{op!r} is {'a fusion function' if info.is_fusion else 'an op'}; {hint}", line=line)
+            raise SpaceError(
+                f"{op!r} is {'a fusion function' if info.is_fusion else 'an op'}; {hint}",
+                line=line,
+            )
         choices = self._param_choices(info, params, line)
         configs = []
         for combo in itertools.product(*choices.values()):
             config = self._config(info, dict(zip(choices, combo)))
             try:
-                info.build(VALIDATION_CHANNELS, config.param_dict, num_inputs=num_inputs)
+                info.build(
+                    VALIDATION_CHANNELS, config.param_dict, num_inputs=num_inputs
+                )
             except ValueError as error:
                 raise SpaceError(f"{config.label()}: {error}", line=line) from None
             if config not in configs:
@@ -256,13 +341,14 @@ class _Parser:
         if isinstance(candidate, str):
             return candidate, LocatedDict()
         if isinstance(candidate, LocatedDict) and len(candidate) == 1:
-            (op, params), = candidate.items()
+            ((op, params),) = candidate.items()
             if params is None:
                 params = LocatedDict()
             if isinstance(op, str) and isinstance(params, LocatedDict):
                 return op, params
         raise SpaceError(
-            f"a candidate must be an op name or 'op: {{param: value}}', got {_show(candidate)}", line=line
+            f"a candidate must be an op name or 'op: {{param: value}}', got {_show(candidate)}",
+            line=line,
         )
 
     def _param_choices(self, info, params: LocatedDict, line: int) -> dict[str, tuple]:
@@ -272,7 +358,8 @@ class _Parser:
             key_line = params.line_of(key)
             if key not in specs:
                 raise SpaceError(
-                    f"unknown parameter {key!r} for {info.name}; accepted: {', '.join(specs) or 'none'}", line=key_line
+                    f"unknown parameter {key!r} for {info.name}; accepted: {', '.join(specs) or 'none'}",
+                    line=key_line,
                 )
             spec = specs[key]
             is_choice = isinstance(value, LocatedList) and (

@@ -1,0 +1,130 @@
+"""Render an Arch as a standalone, black-formatted PyTorch module file (Jinja template + library sources)."""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import black
+import jinja2
+
+import mixsearch
+from mixsearch.arch import INPUT, RESIDUAL_PREFIX, Arch, ArchNode
+from mixsearch.codegen.sources import collect_sources, import_block
+from mixsearch.model.discrete import RESIDUAL_INIT
+from mixsearch.ops import OPS
+
+TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
+DOC_WIDTH = 88
+
+
+@dataclass(frozen=True)
+class _NodeView:
+    name: str
+    constructor: str
+    call: str
+    residual: str
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
+
+
+def _node_class(node: ArchNode) -> type:
+    cls, _ = OPS.get(node.op).resolve(node.params)
+    return cls
+
+
+def _constructor(node: ArchNode) -> str:
+    _, kwargs = OPS.get(node.op).resolve(node.params)
+    args = ["c1"]
+    if node.is_fusion:
+        args.append(f"num_inputs={len(node.inputs)}")
+    args += [f"{key}={value!r}" for key, value in kwargs.items()]
+    return f"{_node_class(node).__name__}({', '.join(args)})"
+
+
+def _call(node: ArchNode) -> str:
+    names = ["x" if name == INPUT else name for name in node.inputs]
+    argument = f"[{', '.join(names)}]" if node.is_fusion else names[0]
+    call = f"self.{node.name}({argument})"
+    return f"{call} + self.{RESIDUAL_PREFIX}{node.name} * x" if node.residual else call
+
+
+def _describe_node(node: ArchNode) -> str:
+    info = OPS.get(node.op)
+    settings = ", ".join(f"{key}={value}" for key, value in node.params.items())
+    label = f"{node.op}({settings})" if settings else node.op
+    sources = " and ".join(
+        "the input" if name == INPUT else f"`{name}`" for name in node.inputs
+    )
+    verb = "fuses" if node.is_fusion else "applies to"
+    text = f"- `{node.name}` {verb} {sources}: `{label}`. {info.description}"
+    if node.residual:
+        text += f" Adds the input scaled by a learned weight (init {RESIDUAL_INIT})."
+    return textwrap.fill(text, DOC_WIDTH, subsequent_indent="  ")
+
+
+def describe(arch: Arch) -> str:
+    """One sentence saying what the module does, for the docstring and reports."""
+    output = arch.nodes[-1]
+    ops = [node for node in arch.nodes if not node.is_fusion]
+    if output.is_fusion:
+        shape = f"{len(output.inputs)} branches fused by `{output.op}`"
+    else:
+        shape = f"a chain of {len(ops)} op{'s' * (len(ops) != 1)}"
+    names = ", ".join(dict.fromkeys(node.op for node in ops)) or "no ops"
+    return textwrap.fill(
+        f"{len(arch.nodes)} nodes, {shape}; ops used: {names}.", DOC_WIDTH
+    )
+
+
+def render_module(arch: Arch) -> str:
+    """The complete module file for `arch`, black-formatted."""
+    classes = list(dict.fromkeys(_node_class(node) for node in arch.nodes))
+    sources = collect_sources(classes)
+    nodes = [
+        _NodeView(
+            node.name,
+            _constructor(node),
+            _call(node),
+            RESIDUAL_PREFIX + node.name if node.residual else "",
+        )
+        for node in arch.nodes
+    ]
+    metrics = ", ".join(f"{key} {value:g}" for key, value in arch.metrics.items())
+    code = (
+        _environment()
+        .get_template("module.py.j2")
+        .render(
+            class_name=arch.class_name,
+            summary=describe(arch),
+            node_lines=[_describe_node(node) for node in arch.nodes],
+            metrics=metrics,
+            space_name=arch.name,
+            source=arch.source or "unknown",
+            version=mixsearch.__version__,
+            imports=import_block("\n".join(sources)).rstrip("\n"),
+            sources=[source.rstrip("\n") for source in sources],
+            nodes=nodes,
+            residual_init=RESIDUAL_INIT,
+            output=arch.output,
+        )
+    )
+    return black.format_str(code, mode=black.Mode())
+
+
+def write_module(arch: Arch, out_dir: str | Path) -> Path:
+    """Write `<out_dir>/<arch.name>.py` and return its path."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{arch.name}.py"
+    path.write_text(render_module(arch))
+    return path
