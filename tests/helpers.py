@@ -1,0 +1,36 @@
+"""Test helpers: sampled architectures of the shipped spaces, and loading a generated module file."""
+
+from __future__ import annotations
+
+import importlib.util
+import random
+import sys
+from pathlib import Path
+from types import ModuleType
+
+from mixsearch.arch import Arch
+from mixsearch.space.graph import compile_space
+from mixsearch.space.schema import load_space
+
+ROOT = Path(__file__).resolve().parents[1]
+SPACES = sorted((ROOT / "search_spaces").glob("*.yaml"))
+
+
+def sampled_archs(per_space: int = 3) -> list[tuple[str, Arch]]:
+    """(id, arch) for `per_space` seeded random architectures of every shipped space."""
+    archs = []
+    for path in SPACES:
+        graph = compile_space(load_space(path.relative_to(ROOT)))
+        for seed in range(per_space):
+            archs.append((f"{path.stem}-{seed}", graph.sample(random.Random(seed))))
+    return archs
+
+
+def import_file(path: Path) -> ModuleType:
+    """Import a generated module from its file path under a unique module name."""
+    name = f"generated_{path.stem}_{abs(hash(path))}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
