@@ -1,14 +1,11 @@
-"""Shared test settings: deterministic, CPU-only, quiet about deprecations we cannot act on."""
+"""Shared test settings: deterministic, CPU-only, offline."""
 
 import os
-import warnings
-
 import pytest
 import torch
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("YOLO_AUTOINSTALL", "false")
-warnings.filterwarnings("ignore", message=".*torch.jit.script.*is deprecated", category=FutureWarning)
 
 
 @pytest.fixture(autouse=True)

@@ -24,6 +24,35 @@ def ultralytics(module: str):
     return pytest.importorskip(f"ultralytics.nn.modules.{module}")
 
 
+def perturbed(module: nn.Module) -> nn.Module:
+    """The module with every parameter redrawn, for references whose init zeroes a whole path."""
+    with torch.no_grad():
+        for parameter in module.parameters():
+            parameter.normal_(std=0.3)
+    return module
+
+
+def timm_gather_excite(c: int, extent: int = 0, learned: bool = False) -> nn.Module:
+    """timm's GatherExcite with width max(8, C // 16) (timm: round(C / 16)), optionally with its learned gather.
+
+    timm 1.0.31's constructor passes `*dd` positionally and fails whenever it builds the MLP or the learned gather,
+    so the reference is built without both and given the modules that constructor means to build; forward is timm's.
+    """
+    reference = timm("gather_excite").GatherExcite(c, extent=extent, use_mlp=False)
+    del reference.mlp
+    if learned:
+        reference.gather = nn.Sequential()
+        steps = extent.bit_length() - 1
+        for i in range(1, steps + 1):
+            conv = timm("create_conv2d").create_conv2d(c, c, kernel_size=3, stride=2, depthwise=True)
+            reference.gather.add_module(f"conv{i}", conv)
+            reference.gather.add_module(f"norm{i}", nn.BatchNorm2d(c))
+            if i < steps:
+                reference.gather.add_module(f"act{i}", nn.ReLU(inplace=True))
+    reference.mlp = timm("mlp").ConvMlp(c, reduced_channels(c, 16))
+    return reference
+
+
 REFERENCES = [
     # (our op, its params, reference built for c channels)
     # timm rounds C/16 to a multiple of 8 by default (C=320: 24, ours 20).
@@ -43,6 +72,20 @@ REFERENCES = [
     ("coord", {"variant": "paper"}, lambda c: timm("coord_attn").CoordAttn(c, rd_channels=max(8, c // 32), bias=True)),
     ("coord", {"variant": "timm"}, lambda c: timm("coord_attn").CoordAttn(c)),
     ("coord", {"variant": "timm", "reduction": 8}, lambda c: timm("coord_attn").CoordAttn(c, rd_ratio=1 / 8)),
+    ("nonlocal", {"variant": "timm"}, lambda c: timm("non_local_attn").NonLocalAttn(c)),
+    ("nonlocal", {"variant": "timm", "reduction": 4}, lambda c: timm("non_local_attn").NonLocalAttn(c, rd_ratio=1 / 4)),
+    # timm rounds C/8 to the nearest integer (C=24: 3); ours floors it, at least 8. timm zero-inits the add path.
+    ("global_context", {"variant": "add"}, lambda c: perturbed(timm("global_context").GlobalContext(
+        c, fuse_add=True, fuse_scale=False, rd_channels=reduced_channels(c, 8)))),
+    ("global_context", {"variant": "scale"}, lambda c: timm("global_context").GlobalContext(
+        c, rd_channels=reduced_channels(c, 8))),
+    ("gather_excite", {"variant": "pool"}, lambda c: timm_gather_excite(c)),
+    ("gather_excite", {"variant": "pool", "extent": 2}, lambda c: timm_gather_excite(c, 2)),
+    ("gather_excite", {"variant": "pool", "extent": 8}, lambda c: timm_gather_excite(c, 8)),
+    ("gather_excite", {"variant": "pool", "use_mlp": False}, lambda c: timm("gather_excite").GatherExcite(
+        c, use_mlp=False)),
+    ("gather_excite", {"variant": "conv", "extent": 2}, lambda c: timm_gather_excite(c, 2, learned=True)),
+    ("gather_excite", {"variant": "conv", "extent": 8}, lambda c: timm_gather_excite(c, 8, learned=True)),
 ]
 CHANNELS = [64, 24, 320]
 
