@@ -68,7 +68,9 @@ def identifier_problem(name: object) -> str | None:
 
 def class_name_problem(name: object) -> str | None:
     """Why `name` cannot be the generated class's name, or None if it can."""
-    if not isinstance(name, str) or not re.fullmatch(r"[A-Z][A-Za-z0-9]*", name):
+    if not isinstance(name, str):
+        return "class name must be CamelCase letters and digits starting with a capital"
+    if not re.fullmatch(r"[A-Z][A-Za-z0-9]*", name):
         return f"class name {name!r} must be CamelCase letters and digits starting with a capital"
     if (
         name in _op_class_names()

@@ -35,8 +35,9 @@ class SpaceGraph:
         self.space = space
         self.nodes = {node.name: node for node in space.nodes}
         self.graph = self._build_graph()
-        self.output = self._find_output()
+        # Cycles first: a cycle can leave no sink, which would read as "cannot tell the output".
         self._check_acyclic()
+        self.output = self._find_output()
         self._check_paths()
         self.choices = self._collect_choices()
 

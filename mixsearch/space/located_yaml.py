@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,21 @@ class LocatedList(list):
 class _Loader(yaml.SafeLoader):
     """SafeLoader building Located containers; duplicate keys are an error, not a silent overwrite."""
 
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        # PyYAML's own constructors fail on some tagged values with plain Python errors (`!!timestamp x`
+        # raises AttributeError, `!!bool x` KeyError): report them at the value, like any YAML error.
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, TypeError, KeyError, AttributeError, ArithmeticError):
+            tag = node.tag.rsplit(":", 1)[-1]
+            if isinstance(node, yaml.ScalarNode):
+                value = repr(node.value)
+            else:
+                value = "a list" if isinstance(node, yaml.SequenceNode) else "a mapping"
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read {value} as !!{tag}", node.start_mark
+            ) from None
+
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode):
     mapping = LocatedDict()
@@ -74,6 +90,13 @@ def _construct_sequence(loader: _Loader, node: yaml.SequenceNode):
 _Loader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping
 )
+# YAML 1.1 (PyYAML's) reads `1e-4` as a string since the mantissa has no dot: read it as a float,
+# as YAML 1.2 does, so `e_lambda: 1e-4` means what it says.
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
 _Loader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence
 )
@@ -81,17 +104,43 @@ _Loader.add_constructor(
 
 def load_located_yaml(text: str, path: str | Path) -> Any:
     """Parse YAML text safely into Located containers; any problem becomes a SpaceError naming file and line."""
+    loader = None
     try:
-        return yaml.load(
-            text, Loader=_Loader
-        )  # noqa: S506 - _Loader derives from SafeLoader
+        # _Loader derives from SafeLoader. Reading starts here: a bad character already raises.
+        loader = _Loader(text)
+        return loader.get_single_data()
     except SpaceError as error:
         raise SpaceError(error.message, path, error.line) from None
+    except yaml.reader.ReaderError as error:
+        # A character YAML does not accept; the error has no mark, only a position in the text.
+        line = text.count("\n", 0, error.position) + 1 if isinstance(text, str) else 1
+        char = (
+            f"#x{error.character:04x}"
+            if isinstance(error.character, int)
+            else repr(error.character)
+        )
+        raise SpaceError(
+            f"invalid YAML: unacceptable character {char}: {error.reason}", path, line
+        ) from None
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
-        line = mark.line + 1 if mark else None
+        line = mark.line + 1 if mark else _current_line(loader)
         raise SpaceError(
             f"invalid YAML: {error.problem or error.context}", path, line
         ) from None
-    except (yaml.YAMLError, RecursionError, ValueError) as error:
-        raise SpaceError(f"invalid YAML: {error}", path) from None
+    except RecursionError:
+        raise SpaceError(
+            "invalid YAML: nested too deeply", path, _current_line(loader)
+        ) from None
+    except (yaml.YAMLError, ValueError) as error:
+        raise SpaceError(
+            f"invalid YAML: {error}", path, _current_line(loader)
+        ) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+
+
+def _current_line(loader: _Loader | None) -> int:
+    """The line the reader had got to: where an error without a mark of its own happened."""
+    return loader.get_mark().line + 1 if loader is not None else 1

@@ -15,7 +15,10 @@ residual on/off. Graph-level checks (cycles, reachability) live in `mixsearch.sp
 from __future__ import annotations
 
 import itertools
+import keyword
+import math
 import re
+import reprlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -178,8 +181,10 @@ class _Parser:
 
     def _name(self, doc: LocatedDict) -> str:
         name = doc.get("name")
-        if not isinstance(name, str) or not re.fullmatch(
-            r"[A-Za-z_][A-Za-z0-9_]*", name
+        if (
+            not isinstance(name, str)
+            or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name)
+            or keyword.iskeyword(name)
         ):
             raise SpaceError(
                 "'name' must be a name of letters, digits and '_' (it names the generated file)",
@@ -255,7 +260,8 @@ class _Parser:
             if not isinstance(item, str):
                 where = names.line_of(i) if isinstance(names, LocatedList) else line
                 raise SpaceError(
-                    f"an input must be a node name or 'input', got {item!r}", line=where
+                    f"an input must be a node name or 'input', got {_show(item)}",
+                    line=where,
                 )
         if len(set(names)) != len(names):
             raise SpaceError(
@@ -331,8 +337,15 @@ class _Parser:
                 info.build(
                     VALIDATION_CHANNELS, config.param_dict, num_inputs=num_inputs
                 )
-            except ValueError as error:
-                raise SpaceError(f"{config.label()}: {error}", line=line) from None
+            except (ValueError, TypeError, ArithmeticError, RuntimeError) as error:
+                # Values the parameter checks let through can still fail to build (a huge
+                # int overflowing a tensor size): still the user's input, so one located line.
+                reason = (
+                    str(error).strip().splitlines()[0] if str(error).strip() else ""
+                )
+                raise SpaceError(
+                    f"{config.label()}: {reason or type(error).__name__}", line=line
+                ) from None
             if config not in configs:
                 configs.append(config)
         return configs
@@ -368,10 +381,24 @@ class _Parser:
             values = list(value) if is_choice else [value]
             if not values:
                 raise SpaceError(f"empty choice for parameter {key!r}", line=key_line)
+            for v in values:
+                if problem := _value_problem(spec, v):
+                    raise SpaceError(f"{info.name}: {problem}", line=key_line)
             try:
                 choices[key] = tuple(dict.fromkeys(spec.check(v) for v in values))
             except (ValueError, TypeError) as error:
                 raise SpaceError(f"{info.name}: {error}", line=key_line) from None
+            except OverflowError:
+                raise SpaceError(
+                    f"{info.name}: {key} has a number too large for a float",
+                    line=key_line,
+                ) from None
+            for v in choices[key]:
+                if not all(math.isfinite(x) for x in _numbers(v)):
+                    raise SpaceError(
+                        f"{info.name}: {key} must be finite, got {_show(v)}",
+                        line=key_line,
+                    )
         return choices
 
     def _config(self, info, params: dict[str, Any]) -> OpConfig:
@@ -381,6 +408,43 @@ class _Parser:
         return OpConfig(info.name, tuple(info.canonical_params(kept).items()))
 
 
+class _ShortRepr(reprlib.Repr):
+    """reprlib dispatches on the type's name; the located containers print like the list and dict they are."""
+
+    def repr_LocatedList(self, value, level):  # noqa: N802 - name required by reprlib
+        return self.repr_list(value, level)
+
+    def repr_LocatedDict(self, value, level):  # noqa: N802 - name required by reprlib
+        return self.repr_dict(value, level)
+
+
+_SHORT_REPR = _ShortRepr()
+_SHORT_REPR.maxlevel = 3
+_SHORT_REPR.maxlist = _SHORT_REPR.maxdict = _SHORT_REPR.maxset = 4
+_SHORT_REPR.maxstring = _SHORT_REPR.maxother = 40
+
+
 def _show(value: Any) -> str:
-    text = repr(value)
+    """A short repr, cheap however big the value (YAML aliases can nest lists a billion items deep)."""
+    text = _SHORT_REPR.repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _value_problem(spec, value: Any) -> str | None:
+    """A shape the parameter can never take, said without a full repr of the (possibly huge) value."""
+    nested = isinstance(value, (LocatedList, LocatedDict))
+    if spec.type is tuple and isinstance(value, LocatedList):
+        nested = any(isinstance(v, (LocatedList, LocatedDict)) for v in value)
+    if nested:
+        expected = "a list of numbers" if spec.type is tuple else spec.type.__name__
+        return f"{spec.name} must be {expected}, got {_show(value)}"
+    return None
+
+
+def _numbers(value: Any) -> tuple[float, ...]:
+    """The float values inside a checked parameter value (a float or a tuple of floats)."""
+    if isinstance(value, float):
+        return (value,)
+    if isinstance(value, tuple):
+        return tuple(v for v in value if isinstance(v, float))
+    return ()

@@ -1,0 +1,94 @@
+"""`mixsearch validate` on broken spaces: exit status 2 and one clean `error: FILE:LINE: message` line.
+
+Each file in tests/broken_spaces/ holds one mistake; its first line says where and what the error must be:
+`# expect: LINE: <regex searched in the message>`.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from helpers import ROOT
+from mixsearch.cli import main
+
+BROKEN = sorted((ROOT / "tests" / "broken_spaces").glob("*.yaml"))
+EXPECT = re.compile(r"# expect: (\d+): (.+)")
+
+
+def expectation(path: Path) -> tuple[int, str]:
+    first_line = path.read_text().splitlines()[0]
+    match = EXPECT.fullmatch(first_line.strip())
+    assert (
+        match
+    ), f"{path.name}: first line must be '# expect: LINE: <regex>', got {first_line!r}"
+    return int(match.group(1)), match.group(2)
+
+
+def check_error_output(stderr: str, shown_path: str, line: int, pattern: str) -> None:
+    """Exactly one line `error: FILE:LINE: message` whose message matches `pattern`; no traceback."""
+    assert "Traceback" not in stderr
+    lines = stderr.splitlines()
+    assert len(lines) == 1, f"expected one line on stderr, got:\n{stderr}"
+    prefix = f"error: {shown_path}:{line}: "
+    assert lines[0].startswith(prefix), f"expected {prefix!r}..., got {lines[0]!r}"
+    message = lines[0][len(prefix) :]
+    assert re.search(pattern, message), f"{message!r} does not match {pattern!r}"
+
+
+def run_validate(path: str):
+    return CliRunner().invoke(main, ["validate", path])
+
+
+def test_every_error_class_has_a_broken_space():
+    assert len(BROKEN) >= 20
+
+
+@pytest.mark.parametrize("path", BROKEN, ids=[p.stem for p in BROKEN])
+def test_broken_space_gives_one_located_error_line(path):
+    line, pattern = expectation(path)
+    result = run_validate(str(path))
+    assert result.exit_code == 2, result.output
+    assert isinstance(
+        result.exception, SystemExit
+    )  # a clean exit, not an escaped exception
+    assert result.stdout == ""
+    check_error_output(result.stderr, str(path), line, pattern)
+
+
+def test_broken_space_error_in_a_real_process():
+    """The same contract through `python -m mixsearch`, with the path as the user typed it (relative)."""
+    path = ROOT / "tests" / "broken_spaces" / "cycle.yaml"
+    shown = str(path.relative_to(ROOT))
+    line, pattern = expectation(path)
+    process = subprocess.run(
+        [sys.executable, "-m", "mixsearch", "validate", shown],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert process.returncode == 2, process.stderr
+    assert process.stdout == ""
+    check_error_output(process.stderr, shown, line, pattern)
+
+
+def test_missing_file_gives_one_clean_line(tmp_path):
+    missing = tmp_path / "no_such_space.yaml"
+    result = run_validate(str(missing))
+    assert result.exit_code == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.splitlines() == [f"error: {missing}: no such file"]
+
+
+def test_directory_instead_of_file_is_a_usage_error(tmp_path):
+    """Caught by click's argument check: its usage message, exit 2, no traceback."""
+    result = run_validate(str(tmp_path))
+    assert result.exit_code == 2
+    assert "Traceback" not in result.stderr
+    assert "is a directory" in result.stderr
