@@ -67,7 +67,7 @@ def validate(space: str) -> None:
         table.add_row(escape(key), escape(labels), str(len(choice.options)))
     console.print(table)
     console.print(
-        f"{space}: valid. {len(graph.nodes)} nodes, output {graph.output!r}, "
+        f"{space}: valid. {len(graph.nodes)} nodes, output {' | '.join(graph.outputs)}, "
         f"{sum(len(c.options) > 1 for c in graph.choices)} open choices, "
         f"{graph.size:,} architectures (choice combinations)."
     )

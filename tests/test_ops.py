@@ -21,7 +21,9 @@ def run(info, module, x):
 @pytest.mark.parametrize("info,variant", VARIANTS, ids=IDS)
 @pytest.mark.parametrize("channels", [8, 24, 64])
 @pytest.mark.parametrize("height,width", [(1, 1), (7, 5), (16, 16)])
-def test_op_keeps_shape_for_any_channels_and_size(info, variant, channels, height, width):
+def test_op_keeps_shape_for_any_channels_and_size(
+    info, variant, channels, height, width
+):
     module = build(info, variant, channels)
     x = torch.randn(2, channels, height, width)
     with torch.no_grad():

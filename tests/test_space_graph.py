@@ -39,6 +39,7 @@ def test_every_list_is_a_choice(graph):
         "out.from[0]": 1,
         "out.from[1]": 2,
         "out.residual": 2,
+        "output": 1,
     }
     assert graph.size == 4 * 2 * 2 * 2 * 2 * 2
 
@@ -52,7 +53,7 @@ def test_space_compiles_to_a_networkx_graph_with_every_possible_edge(graph):
         ("c", "out"),
         ("input", "out"),
     }
-    assert graph.output == "out"
+    assert graph.outputs == ("out",)
 
 
 def test_resolve_drops_nodes_the_output_does_not_read(graph):
@@ -91,7 +92,7 @@ def test_sampled_arch_builds_a_model_that_runs(graph):
 
 def test_output_defaults_to_the_only_sink_and_can_be_named():
     space = "name: s\ngraph:\n  a: {op: se, from: input}\n  b: {op: eca, from: a}\n"
-    assert compile_space(parse_space(space)).output == "b"
+    assert compile_space(parse_space(space)).outputs == ("b",)
     with pytest.raises(SpaceError, match="does not reach the output 'a'"):
         compile_space(parse_space(space + "output: a\n"))
 
@@ -104,6 +105,13 @@ def test_residual_adds_the_module_input_scaled_by_a_learned_weight():
     x = torch.randn(1, 8, 3, 3)
     torch.testing.assert_close(model(x), 0.1 * x)
     assert [name for name, _ in model.named_parameters()] == ["gamma_a"]
+
+
+def test_output_can_be_a_choice_of_nodes():
+    space = "name: s\ngraph:\n  a: {op: se, from: input}\n  b: {op: eca, from: a}\noutput: [a, b]\n"
+    graph = compile_space(parse_space(space))
+    assert [node.name for node in graph.resolve({"output": "a"}).nodes] == ["a"]
+    assert [node.name for node in graph.resolve({"output": "b"}).nodes] == ["a", "b"]
 
 
 @pytest.mark.parametrize(

@@ -41,12 +41,16 @@ def fixed_threads(threads: int | None) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def time_calls(fn: Callable[[], object], device: torch.device, repeats: int) -> list[float]:
+def time_calls(
+    fn: Callable[[], object], device: torch.device, repeats: int
+) -> list[float]:
     """Milliseconds of `repeats` single calls of `fn` on `device` (no warm-up)."""
     times = []
     if device.type == "cuda":
         for _ in range(repeats):
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(
+                enable_timing=True
+            )
             torch.cuda.synchronize(device)
             start.record()
             fn()
@@ -62,7 +66,9 @@ def time_calls(fn: Callable[[], object], device: torch.device, repeats: int) -> 
 
 
 def summarize(times_ms: list[float]) -> Latency:
-    deciles = statistics.quantiles(times_ms, n=10) if len(times_ms) > 1 else times_ms * 9
+    deciles = (
+        statistics.quantiles(times_ms, n=10) if len(times_ms) > 1 else times_ms * 9
+    )
     return Latency(statistics.median(times_ms), deciles[0], deciles[-1], len(times_ms))
 
 

@@ -23,13 +23,15 @@ class CbamChannel(nn.Module):
         super().__init__()
         hidden = reduced_channels(channels, reduction, min_channels=1)
         self.fc1 = nn.Conv2d(channels, hidden, 1, bias=False)
-        self.act = nn.ReLU(inplace=True)
         self.fc2 = nn.Conv2d(hidden, channels, 1, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x_avg = self.fc2(self.act(self.fc1(x.mean((2, 3), keepdim=True))))
-        x_max = self.fc2(self.act(self.fc1(x.amax((2, 3), keepdim=True))))
-        return x * torch.sigmoid(x_avg + x_max)
+        # Both pools as one B x C x 1 x 2 map, so the shared MLP runs once; then sum the pair.
+        x_pool = torch.cat(
+            [x.mean((2, 3), keepdim=True), x.amax((2, 3), keepdim=True)], dim=3
+        )
+        x_attn = self.fc2(torch.relu(self.fc1(x_pool))).sum(3, keepdim=True)
+        return x * torch.sigmoid(x_attn)
 
 
 class CbamChannelLight(nn.Module):
@@ -39,12 +41,11 @@ class CbamChannelLight(nn.Module):
         super().__init__()
         hidden = reduced_channels(channels, reduction, min_channels=1)
         self.fc1 = nn.Conv2d(channels, hidden, 1, bias=False)
-        self.act = nn.ReLU(inplace=True)
         self.fc2 = nn.Conv2d(hidden, channels, 1, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x_pool = 0.5 * x.mean((2, 3), keepdim=True) + 0.5 * x.amax((2, 3), keepdim=True)
-        return x * torch.sigmoid(self.fc2(self.act(self.fc1(x_pool))))
+        x_pool = (x.mean((2, 3), keepdim=True) + x.amax((2, 3), keepdim=True)) * 0.5
+        return x * torch.sigmoid(self.fc2(torch.relu(self.fc1(x_pool))))
 
 
 class CbamChannelUltralytics(nn.Module):

@@ -58,5 +58,7 @@ class NonLocalTimm(nn.Module):
         key = self.key(x).flatten(2)
         value = self.value(x).flatten(2).transpose(1, 2)
         attn = torch.softmax(torch.bmm(query, key) * self.scale, dim=2)
-        context = torch.bmm(attn, value).transpose(1, 2).reshape(batch, -1, height, width)
+        context = (
+            torch.bmm(attn, value).transpose(1, 2).reshape(batch, -1, height, width)
+        )
         return x + self.norm(self.proj(context))

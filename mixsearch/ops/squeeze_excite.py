@@ -17,12 +17,10 @@ class SqueezeExcite(nn.Module):
         super().__init__()
         hidden = reduced_channels(channels, reduction)
         self.fc1 = nn.Conv2d(channels, hidden, 1)
-        self.act = nn.ReLU(inplace=True)
         self.fc2 = nn.Conv2d(hidden, channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x_se = x.mean((2, 3), keepdim=True)
-        x_se = self.fc2(self.act(self.fc1(x_se)))
+        x_se = self.fc2(torch.relu(self.fc1(x.mean((2, 3), keepdim=True))))
         return x * torch.sigmoid(x_se)
 
 

@@ -52,12 +52,24 @@ class WindowSelfAttention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, channels, height, width = x.shape
         window_h, window_w = min(self.window, height), min(self.window, width)
-        pad_h, pad_w = (window_h - height % window_h) % window_h, (window_w - width % window_w) % window_w
+        pad_h, pad_w = (window_h - height % window_h) % window_h, (
+            window_w - width % window_w
+        ) % window_w
         padding = [0, pad_w, 0, pad_h]
         qkv = window_partition(F.pad(self.qkv(x), padding), window_h, window_w)
-        query, key, value = qkv.unflatten(2, [3, self.heads, -1]).permute(2, 0, 3, 1, 4).unbind(0)
-        key_mask = F.pad(x.new_zeros([batch, 1, height, width]), padding, value=float("-inf"))
-        key_mask = window_partition(key_mask, window_h, window_w).transpose(1, 2).unsqueeze(1)
-        windows = F.scaled_dot_product_attention(query, key, value, attn_mask=key_mask).transpose(1, 2).flatten(2)
+        query, key, value = (
+            qkv.unflatten(2, [3, self.heads, -1]).permute(2, 0, 3, 1, 4).unbind(0)
+        )
+        key_mask = F.pad(
+            x.new_zeros([batch, 1, height, width]), padding, value=float("-inf")
+        )
+        key_mask = (
+            window_partition(key_mask, window_h, window_w).transpose(1, 2).unsqueeze(1)
+        )
+        windows = (
+            F.scaled_dot_product_attention(query, key, value, attn_mask=key_mask)
+            .transpose(1, 2)
+            .flatten(2)
+        )
         out = window_merge(windows, window_h, window_w, height + pad_h, width + pad_w)
         return x + self.proj(out[:, :, :height, :width])

@@ -29,7 +29,7 @@ class Choice:
 
 
 class SpaceGraph:
-    """The compiled space: `graph` (networkx), the output node, and its list of choices."""
+    """The compiled space: `graph` (networkx), the output candidates, and its list of choices."""
 
     def __init__(self, space: SearchSpace):
         self.space = space
@@ -37,7 +37,7 @@ class SpaceGraph:
         self.graph = self._build_graph()
         # Cycles first: a cycle can leave no sink, which would read as "cannot tell the output".
         self._check_acyclic()
-        self.output = self._find_output()
+        self.outputs = self._find_outputs()
         self._check_paths()
         self.choices = self._collect_choices()
 
@@ -64,22 +64,25 @@ class SpaceGraph:
                     graph.add_edge(source, node.name)
         return graph
 
-    def _find_output(self) -> str:
-        if self.space.output is not None:
-            if self.space.output not in self.nodes:
+    def _find_outputs(self) -> tuple[str, ...]:
+        """The output candidates: `output:` (a node or a choice of nodes), else the one node feeding nothing."""
+        for name in self.space.outputs:
+            if name not in self.nodes:
                 self._fail(
-                    f"output {self.space.output!r} is not a node of the graph",
+                    f"output {name!r} is not a node of the graph",
                     self.space.output_line,
                 )
-            return self.space.output
+        if self.space.outputs:
+            return self.space.outputs
         sinks = [name for name in self.nodes if self.graph.out_degree(name) == 0]
         if len(sinks) != 1:
             line = self.nodes[sinks[-1]].line if sinks else self.space.nodes[0].line
             self._fail(
-                f"cannot tell the output: nodes {sinks} feed nothing; set 'output:' or connect them",
+                f"cannot tell the output: nodes {sinks} feed nothing; "
+                "set 'output:' (a node, or a list to choose from) or connect them",
                 line,
             )
-        return sinks[0]
+        return (sinks[0],)
 
     def _check_acyclic(self) -> None:
         try:
@@ -94,7 +97,9 @@ class SpaceGraph:
 
     def _check_paths(self) -> None:
         reachable = nx.descendants(self.graph, INPUT)
-        feeding = nx.ancestors(self.graph, self.output) | {self.output}
+        feeding = set(self.outputs).union(
+            *(nx.ancestors(self.graph, name) for name in self.outputs)
+        )
         for node in self.space.nodes:
             if node.name not in reachable:
                 self._fail(
@@ -102,7 +107,7 @@ class SpaceGraph:
                 )
             if node.name not in feeding:
                 self._fail(
-                    f"node {node.name!r} does not reach the output {self.output!r}",
+                    f"node {node.name!r} does not reach the output {' or '.join(map(repr, self.outputs))}",
                     node.line,
                 )
 
@@ -121,7 +126,8 @@ class SpaceGraph:
             choices.append(
                 Choice(f"{node.name}.residual", node.name, node.residual, node.line)
             )
-        return [choice for choice in choices if choice.options]
+        choices.append(Choice("output", "", self.outputs, self.space.output_line))
+        return choices
 
     def _fail(self, message: str, line: int) -> None:
         raise SpaceError(message, self.space.path, line)
@@ -140,7 +146,7 @@ class SpaceGraph:
         resolved = {
             name: self._resolve_node(spec, chosen) for name, spec in self.nodes.items()
         }
-        used = self._used_nodes(resolved)
+        used = self._used_nodes(resolved, chosen["output"])
         position = {name: i for i, name in enumerate([INPUT, *self.nodes])}
         order = [
             name
@@ -173,8 +179,8 @@ class SpaceGraph:
             chosen[f"{spec.name}.residual"],
         )
 
-    def _used_nodes(self, resolved: dict[str, ArchNode]) -> set[str]:
-        used, stack = set(), [self.output]
+    def _used_nodes(self, resolved: dict[str, ArchNode], output: str) -> set[str]:
+        used, stack = set(), [output]
         while stack:
             name = stack.pop()
             if name != INPUT and name not in used:

@@ -9,7 +9,7 @@
       out: {fuse: [sum, softmax_weights], from: [s, c], residual: [true, false]}
 
 Any list is a choice: candidate ops, parameter values, an op node's input, one input slot of a fusion node,
-residual on/off. Graph-level checks (cycles, reachability) live in `mixsearch.space.graph`.
+residual on/off, and the output node (`output: [a, b]`; default: the one node nothing reads). Graph-level checks (cycles, reachability) live in `mixsearch.space.graph`.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ class SearchSpace:
     class_name: str
     description: str
     nodes: tuple[NodeSpec, ...]
-    output: str | None
+    outputs: tuple[str, ...]
     path: str
     output_line: int = 0
 
@@ -156,15 +156,17 @@ class _Parser:
             self._node(str(key), value, graph.line_of(key))
             for key, value in graph.items()
         )
-        output = doc.get("output")
-        if output is not None and not isinstance(output, str):
-            raise SpaceError("'output' must be a node name", line=doc.line_of("output"))
+        outputs = (
+            self._alternatives(doc["output"], doc.line_of("output"), "output")
+            if "output" in doc
+            else ()
+        )
         return SearchSpace(
             name,
             class_name,
             description,
             nodes,
-            output,
+            outputs,
             self.path,
             doc.line_of("output"),
         )
@@ -252,20 +254,22 @@ class _Parser:
             )
         return slots, tuple(value.line_of(i) for i in range(len(slots)))
 
-    def _alternatives(self, value: Any, line: int) -> tuple[str, ...]:
+    def _alternatives(
+        self, value: Any, line: int, what: str = "input"
+    ) -> tuple[str, ...]:
         names = value if isinstance(value, LocatedList) else [value]
         if not names:
-            raise SpaceError("empty choice of input", line=line)
+            raise SpaceError(f"empty choice of {what}", line=line)
         for i, item in enumerate(names):
             if not isinstance(item, str):
                 where = names.line_of(i) if isinstance(names, LocatedList) else line
                 raise SpaceError(
-                    f"an input must be a node name or 'input', got {_show(item)}",
+                    f"an {what} must be a node name, got {_show(item)}",
                     line=where,
                 )
         if len(set(names)) != len(names):
             raise SpaceError(
-                f"input choice {list(names)} lists a node twice", line=line
+                f"{what} choice {list(names)} lists a node twice", line=line
             )
         return tuple(names)
 
