@@ -8,6 +8,8 @@ and defaults come from the constructor signature, so the class is the single sou
 from __future__ import annotations
 
 import inspect
+import math
+import reprlib
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -33,37 +35,64 @@ class ParamSpec:
         if isinstance(value, (list, tuple)) and tuple(value) == self.default == ():
             return ()
         value = self._coerce(value)
+        numbers = value if isinstance(value, tuple) else (value,)
+        if any(isinstance(v, float) and not math.isfinite(v) for v in numbers):
+            raise ValueError(f"{self.name} must be finite, got {short_repr(value)}")
         if self.allowed is not None and value not in self.allowed:
             raise ValueError(
-                f"{self.name} must be one of {list(self.allowed)}, got {value!r}"
+                f"{self.name} must be one of {list(self.allowed)}, got {short_repr(value)}"
             )
         if self.minimum is not None and value < self.minimum:
-            raise ValueError(f"{self.name} must be >= {self.minimum}, got {value!r}")
+            raise ValueError(
+                f"{self.name} must be >= {self.minimum}, got {short_repr(value)}"
+            )
         return value
 
     def _coerce(self, value: Any) -> Any:
-        expected = self.type.__name__
-        if self.type is bool or isinstance(value, bool):
-            if self.type is not bool or not isinstance(value, bool):
-                raise ValueError(f"{self.name} must be {expected}, got {value!r}")
+        expected = "a list of numbers" if self.type is tuple else self.type.__name__
+        if self.type is tuple and isinstance(value, (list, tuple)) and value:
+            if all(_is_number(v) for v in value):
+                return tuple(_to_float(self.name, v) for v in value)
+        elif self.type is float and _is_number(value):
+            return _to_float(self.name, value)
+        elif isinstance(value, self.type) and isinstance(value, bool) == (
+            self.type is bool
+        ):
             return value
-        if self.type is float and isinstance(value, int):
-            return float(value)
-        if self.type is tuple:
-            if not isinstance(value, (list, tuple)) or not value:
-                raise ValueError(
-                    f"{self.name} must be a non-empty list of numbers, got {value!r}"
-                )
-            if not all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
-            ):
-                raise ValueError(
-                    f"{self.name} must be a list of numbers, got {value!r}"
-                )
-            return tuple(float(v) for v in value)
-        if not isinstance(value, self.type):
-            raise ValueError(f"{self.name} must be {expected}, got {value!r}")
-        return value
+        raise ValueError(f"{self.name} must be {expected}, got {short_repr(value)}")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _to_float(name: str, value: int | float) -> float:
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValueError(f"{name} is too large for a float") from None
+
+
+class _ShortRepr(reprlib.Repr):
+    """reprlib that also abbreviates list and dict subclasses (YAML's located containers)."""
+
+    def repr1(self, x: Any, level: int) -> str:
+        if isinstance(x, list):
+            return self.repr_list(x, level)
+        if isinstance(x, dict):
+            return self.repr_dict(x, level)
+        return super().repr1(x, level)
+
+
+_SHORT_REPR = _ShortRepr()
+_SHORT_REPR.maxlevel, _SHORT_REPR.maxlist, _SHORT_REPR.maxdict = 3, 4, 4
+_SHORT_REPR.maxstring = _SHORT_REPR.maxother = 40
+
+
+def short_repr(value: Any) -> str:
+    """A repr short enough for a one-line error, cheap even for huge nested values (YAML alias bombs)."""
+    text = _SHORT_REPR.repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 @dataclass(frozen=True)
