@@ -23,11 +23,22 @@ from typing import Any
 
 from mixsearch.arch import INPUT, class_name_problem, identifier_problem
 from mixsearch.errors import SpaceError
+from mixsearch.hardware.target import Constraints, Target
 from mixsearch.ops import OPS
 from mixsearch.ops.registry import short_repr as _show
+from mixsearch.space.settings import parse_constraints, parse_target
 from mixsearch.space.located_yaml import LocatedDict, LocatedList, load_located_yaml
 
-TOP_LEVEL_KEYS = ("name", "class_name", "description", "ops", "graph", "output")
+TOP_LEVEL_KEYS = (
+    "name",
+    "class_name",
+    "description",
+    "ops",
+    "graph",
+    "output",
+    "target",
+    "constraints",
+)
 NODE_KEYS = ("op", "fuse", "from", "residual")
 VALIDATION_CHANNELS = 16
 _CLASS_NAME_TAILS = ("attention", "attn", "block", "module")
@@ -73,6 +84,9 @@ class SearchSpace:
     outputs: tuple[str, ...]
     path: str
     output_line: int = 0
+    target: Target = Target()
+    constraints: Constraints = Constraints()
+    constraints_line: int = 0
 
     def node(self, name: str) -> NodeSpec:
         return next(node for node in self.nodes if node.name == name)
@@ -160,6 +174,16 @@ class _Parser:
             if "output" in doc
             else ()
         )
+        target = (
+            parse_target(doc["target"], doc.line_of("target"))
+            if "target" in doc
+            else Target()
+        )
+        constraints = (
+            parse_constraints(doc["constraints"], doc.line_of("constraints"))
+            if "constraints" in doc
+            else Constraints()
+        )
         return SearchSpace(
             name,
             class_name,
@@ -168,6 +192,9 @@ class _Parser:
             outputs,
             self.path,
             doc.line_of("output"),
+            target,
+            constraints,
+            doc.line_of("constraints"),
         )
 
     def _check_keys(
