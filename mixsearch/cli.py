@@ -2,23 +2,37 @@
 
 from __future__ import annotations
 
+import logging
 import random
+import statistics
 import sys
-from pathlib import Path
+from dataclasses import replace
 
 import click
 import torch
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import track
 from rich.table import Table
 
 from mixsearch.arch import Arch
 from mixsearch.codegen import write_module
-from mixsearch.errors import MixsearchError
+from mixsearch.errors import MixsearchError, SpaceError
 from mixsearch.hardware import count_flops, count_params
+from mixsearch.hardware.cost import ArchCost, CostModel, estimate_feasibility
+from mixsearch.hardware.lut import LatencyTable, measure, op_measurement
+from mixsearch.hardware.predictor import (
+    fit_overhead,
+    measure_arch_total,
+    predict_latency,
+    space_measurements,
+)
+from mixsearch.hardware.predictor import profile as profile_ops
+from mixsearch.hardware.target import Target
 from mixsearch.ops import OPS, OpInfo
 from mixsearch.space.graph import SpaceGraph, compile_space
 from mixsearch.space.schema import load_space
+from mixsearch.space.settings import DEVICE_PATTERN
 
 USAGE_ERROR = 2
 
@@ -38,6 +52,7 @@ class _Group(click.Group):
 @click.version_option(package_name="mixsearch")
 def main() -> None:
     """Search attention modules for YOLO-style detectors and emit them as clean PyTorch code."""
+    logging.basicConfig(format="%(levelname)s: %(message)s", level=logging.INFO)
 
 
 def _console() -> Console:
@@ -50,10 +65,92 @@ def _load_graph(space_path: str) -> SpaceGraph:
     return compile_space(load_space(space_path))
 
 
+DEVICE_OPTION = click.option(
+    "--device",
+    default=None,
+    help="Target device (auto, cpu, cuda, cuda:N); default: the space's target.",
+)
+TABLE_OPTION = click.option(
+    "--table",
+    "table_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Latency table file (default: per-device file in the user cache directory).",
+)
+
+
+def _target(graph: SpaceGraph, device: str | None) -> Target:
+    target = graph.space.target
+    if device is not None:
+        if not DEVICE_PATTERN.fullmatch(device):
+            raise MixsearchError(
+                f"--device must be auto, cpu, cuda or cuda:N, got {device!r}"
+            )
+        target = replace(target, device=device)
+    try:
+        target.torch_device()
+    except ValueError as error:
+        raise MixsearchError(str(error)) from None
+    return target
+
+
+def _format_cost(cost: ArchCost) -> str:
+    latency = f"{cost.latency_ms:.3f} ms, " if cost.latency_ms is not None else ""
+    return f"{latency}{cost.flops / 1e6:.2f} MFLOPs, {cost.params:,} params"
+
+
+def _is_profiled(graph: SpaceGraph, target: Target, table: LatencyTable) -> bool:
+    measurements = space_measurements(graph)
+    return all(table.has(shape, m.key) for shape in target.shapes for m in measurements)
+
+
+def _report_feasibility(
+    graph: SpaceGraph, target: Target, table_path: str | None, console: Console
+) -> None:
+    """Print the feasible share of the space; a space with no feasible architecture is an error."""
+    constraints = graph.space.constraints
+    table = (
+        LatencyTable.open(target, table_path)
+        if constraints.latency_ms is not None
+        else None
+    )
+    if table is not None and not _is_profiled(graph, target, table):
+        console.print(
+            f"latency_ms constraint not checked: no latency table for {table.fingerprint['device']} yet "
+            f"(run `mixsearch profile {graph.space.path}`)"
+        )
+        constraints = replace(constraints, latency_ms=None)
+        table = None
+    if not constraints.limits():
+        return
+    result = estimate_feasibility(graph, CostModel(target, table), constraints)
+    how = "all" if result.exhaustive else "a sample of"
+    limits = ", ".join(
+        f"{name} <= {limit:g}" for name, limit in constraints.limits().items()
+    )
+    if result.feasible == 0:
+        misses = ", ".join(
+            f"{name} {over:+.0%}"
+            for name, over in result.cheapest_feasibility.misses().items()
+        )
+        raise SpaceError(
+            f"no architecture meets the constraints ({limits}; checked {how} {result.checked}); the cheapest, "
+            f"{_format_cost(result.cheapest_cost)}, misses by {misses}",
+            graph.space.path,
+            graph.space.constraints_line,
+        )
+    console.print(
+        f"constraints ({limits}): {result.fraction:.0%} feasible ({result.feasible} of {how} {result.checked} "
+        f"architectures on {target.torch_device()})."
+    )
+
+
 @main.command()
 @click.argument("space", type=click.Path(dir_okay=False))
-def validate(space: str) -> None:
-    """Parse and check SPACE.yaml, then summarise its nodes and choices."""
+@DEVICE_OPTION
+@TABLE_OPTION
+def validate(space: str, device: str | None, table_path: str | None) -> None:
+    """Parse and check SPACE.yaml, then summarise its nodes, choices and feasible share."""
     graph = _load_graph(space)
     console = _console()
     table = Table(
@@ -70,6 +167,103 @@ def validate(space: str) -> None:
         f"{space}: valid. {len(graph.nodes)} nodes, output {' | '.join(graph.outputs)}, "
         f"{sum(len(c.options) > 1 for c in graph.choices)} open choices, "
         f"{graph.size:,} architectures (choice combinations)."
+    )
+    _report_feasibility(graph, _target(graph, device), table_path, console)
+
+
+@main.command()
+@click.argument("space", type=click.Path(dir_okay=False))
+@DEVICE_OPTION
+@TABLE_OPTION
+@click.option(
+    "--fit",
+    "fit_archs",
+    type=click.IntRange(min=3),
+    default=8,
+    show_default=True,
+    help="Random whole modules measured to fit the overhead model (on a new table).",
+)
+@click.option(
+    "--check",
+    "check_archs",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Also measure N random architectures end to end and compare with the prediction.",
+)
+@click.option("--repeats", type=click.IntRange(min=3), default=30, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+def profile(
+    space: str,
+    device: str | None,
+    table_path: str | None,
+    fit_archs: int,
+    check_archs: int,
+    repeats: int,
+    seed: int,
+) -> None:
+    """Measure every candidate op of SPACE.yaml at every target shape on the device, cached per device."""
+    graph = _load_graph(space)
+    target = _target(graph, device)
+    table = LatencyTable.open(target, table_path)
+    console = _console()
+    measured = profile_ops(space_measurements(graph), target, table, repeats=repeats)
+    if measured or not table.overhead:
+        rng = random.Random(seed)
+        fit_overhead(
+            [graph.sample(rng) for _ in range(fit_archs)],
+            target,
+            table,
+            repeats=repeats,
+        )
+    console.print(
+        f"latency table {table.path}: {measured} new measurements on {table.fingerprint['device']} "
+        f"({sum(map(len, table.entries.values()))} entries)."
+    )
+    if check_archs:
+        _print_check(graph, target, table, check_archs, seed + 1, repeats, console)
+
+
+def _print_check(
+    graph: SpaceGraph,
+    target: Target,
+    table: LatencyTable,
+    count: int,
+    seed: int,
+    repeats: int,
+    console: Console,
+) -> None:
+    rng = random.Random(seed)
+    rows = []
+    for arch in track(
+        [graph.sample(rng) for _ in range(count)], description="checking predictions"
+    ):
+        rows.append(
+            (
+                arch,
+                predict_latency(arch, target, table),
+                measure_arch_total(arch, target, repeats),
+            )
+        )
+    report = Table(
+        title=f"predicted vs measured latency (ms, summed over {len(target.shapes)} shapes)",
+        title_justify="left",
+    )
+    for column in ("architecture", "predicted", "measured", "error"):
+        report.add_column(
+            column, justify="left" if column == "architecture" else "right"
+        )
+    errors = []
+    for arch, predicted, measured in rows:
+        errors.append(predicted / measured - 1)
+        label = ", ".join(f"{node.name}={node.op}" for node in arch.nodes)
+        report.add_row(
+            escape(label), f"{predicted:.3f}", f"{measured:.3f}", f"{errors[-1]:+.1%}"
+        )
+    console.print(report)
+    within = sum(abs(error) <= 0.10 for error in errors)
+    console.print(
+        f"{within} of {len(errors)} within ±10%; median |error| {statistics.median(map(abs, errors)):.1%}"
     )
 
 
@@ -115,6 +309,20 @@ def _op_costs(info: OpInfo, channels: int, height: int, width: int) -> tuple[int
     return count_params(module), count_flops(module, *inputs)
 
 
+def _op_latency(
+    info: OpInfo, target: Target, shape: tuple[int, int, int, int], table: LatencyTable
+) -> float:
+    """Measured ms of the op with default parameters (two inputs for fusions), through the latency table."""
+    measurement = op_measurement(info.name, info.canonical_params({}), 2)
+    if not table.has(shape, measurement.key):
+        table.put(
+            shape,
+            measurement.key,
+            measure(measurement.build(target, shape), target, repeats=30, warmup=5),
+        )
+    return table.get(shape, measurement.key)
+
+
 def _param_text(info: OpInfo) -> str:
     parts = []
     for spec in info.params().values():
@@ -132,9 +340,19 @@ def _param_text(info: OpInfo) -> str:
     show_default=True,
     metavar="H W",
 )
-def ops(channels: int, shape: tuple[int, int]) -> None:
-    """Table of every op and fusion function with its parameters, params and FLOPs at one shape."""
+@DEVICE_OPTION
+def ops(channels: int, shape: tuple[int, int], device: str | None) -> None:
+    """Table of every op and fusion function with its parameters, params and FLOPs at one shape.
+
+    With --device, also the measured latency of each op there (cached in the device's latency table).
+    """
     height, width = shape
+    target = Target(device=device) if device is not None else None
+    if device is not None and not DEVICE_PATTERN.fullmatch(device):
+        raise MixsearchError(
+            f"--device must be auto, cpu, cuda or cuda:N, got {device!r}"
+        )
+    latencies = LatencyTable.open(target) if target is not None else None
     table = Table(
         title=f"mixsearch ops at 1x{channels}x{height}x{width} (fusion: 2 inputs)",
         title_justify="left",
@@ -143,15 +361,25 @@ def ops(channels: int, shape: tuple[int, int]) -> None:
         table.add_column(column, overflow="fold")
     table.add_column("params", justify="right")
     table.add_column("MFLOPs", justify="right")
-    for info in OPS:
+    if latencies is not None:
+        table.add_column(f"ms ({latencies.fingerprint['device']})", justify="right")
+    for info in track(
+        list(OPS), description="measuring ops", disable=latencies is None
+    ):
         params, flops = _op_costs(info, channels, height, width)
-        cells = (
+        cells = [
             info.name,
             info.kind,
             info.description,
             _param_text(info),
             f"{params:,}",
             f"{flops / 1e6:.3f}",
-        )
+        ]
+        if latencies is not None:
+            cells.append(
+                f"{_op_latency(info, target, (1, channels, height, width), latencies):.3f}"
+            )
         table.add_row(*map(escape, cells))
+    if latencies is not None:
+        latencies.save()
     _console().print(table)

@@ -57,7 +57,8 @@ class NonLocalTimm(nn.Module):
         query = self.query(x).flatten(2).transpose(1, 2)
         key = self.key(x).flatten(2)
         value = self.value(x).flatten(2).transpose(1, 2)
-        attn = torch.softmax(torch.bmm(query, key) * self.scale, dim=2)
+        # Scaled in place: no second H*W x H*W buffer (the same values as timm's out-of-place product).
+        attn = torch.softmax(torch.bmm(query, key).mul_(self.scale), dim=2)
         context = (
             torch.bmm(attn, value).transpose(1, 2).reshape(batch, -1, height, width)
         )

@@ -6,10 +6,11 @@ node lies on a path from `input` to the output, every combination of choices is 
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import networkx as nx
 
@@ -193,6 +194,16 @@ class SpaceGraph:
         return self.resolve(
             {choice.key: rng.choice(choice.options) for choice in self.choices}
         )
+
+    def enumerate(self) -> Iterator[Arch]:
+        """Every distinct architecture of the space (choice combinations that prune to the same Arch once)."""
+        seen = set()
+        for combination in itertools.product(*(choice.options for choice in self.choices)):
+            arch = self.resolve(dict(zip((choice.key for choice in self.choices), combination)))
+            text = arch.dumps()
+            if text not in seen:
+                seen.add(text)
+                yield arch
 
     def describe(self) -> Iterable[tuple[str, str]]:
         """(choice key, options) rows for a human-readable summary."""

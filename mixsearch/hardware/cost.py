@@ -1,0 +1,153 @@
+"""What an architecture costs on the target, and whether that meets the space's constraints.
+
+FLOPs, element-wise work and parameters add up exactly over nodes (nothing happens between ops), so they are
+counted once per (shape, op) and summed; latency comes from the table and the overhead model. Every number is
+summed over the target shapes: the module is inserted once per shape.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+
+import torch
+
+from mixsearch.arch import Arch
+from mixsearch.hardware.counts import count_elementwise, count_flops, count_params
+from mixsearch.hardware.lut import RESIDUAL_KEY, LatencyTable, Shape, op_key
+from mixsearch.hardware.predictor import predict_latency
+from mixsearch.hardware.target import Constraints, Target
+from mixsearch.model import build_node
+from mixsearch.space.graph import SpaceGraph
+
+METRICS = ("latency_ms", "flops", "params")
+
+
+@dataclass(frozen=True)
+class ArchCost:
+    """Totals over the target shapes; latency is None when no latency table was given."""
+
+    flops: int
+    elementwise: int
+    params: int
+    latency_ms: float | None = None
+
+    def value(self, metric: str) -> float | None:
+        return getattr(self, metric)
+
+
+@dataclass(frozen=True)
+class Feasibility:
+    """Whether a cost meets the constraints; `ratios` is value / limit per constrained metric (> 1 misses)."""
+
+    ratios: dict[str, float]
+
+    @property
+    def feasible(self) -> bool:
+        return all(ratio <= 1.0 for ratio in self.ratios.values())
+
+    @property
+    def worst(self) -> float:
+        """The largest value / limit ratio: how far the cost is from the constraints (<= 1 is feasible)."""
+        return max(self.ratios.values(), default=0.0)
+
+    def misses(self) -> dict[str, float]:
+        """By how much each missed constraint is missed, as a fraction over its limit."""
+        return {
+            metric: ratio - 1.0 for metric, ratio in self.ratios.items() if ratio > 1.0
+        }
+
+
+def check_constraints(cost: ArchCost, constraints: Constraints) -> Feasibility:
+    """Feasibility of `cost`; a latency limit with no measured latency raises ValueError."""
+    ratios = {}
+    for metric, limit in constraints.limits().items():
+        value = cost.value(metric)
+        if value is None:
+            raise ValueError(
+                f"a {metric} constraint needs measured latencies: run `mixsearch profile` first"
+            )
+        ratios[metric] = value / limit
+    return Feasibility(ratios)
+
+
+@dataclass
+class CostModel:
+    """Costs of architectures at one target; per-op counts are cached, so costing many archs is cheap."""
+
+    target: Target
+    table: LatencyTable | None = None
+    _counts: dict[tuple[Shape, str], tuple[int, int, int]] = field(default_factory=dict)
+
+    def _node_counts(self, shape: Shape, node) -> tuple[int, int, int]:
+        key = (shape, op_key(node.op, node.params, len(node.inputs)))
+        if key not in self._counts:
+            module = build_node(node, shape[1]).eval()
+            x = torch.randn(shape)
+            inputs = ([x] * len(node.inputs),) if node.is_fusion else (x,)
+            self._counts[key] = (
+                count_flops(module, *inputs),
+                count_elementwise(module, *inputs),
+                count_params(module),
+            )
+        return self._counts[key]
+
+    def cost(self, arch: Arch) -> ArchCost:
+        flops = elementwise = params = 0
+        for shape in self.target.shapes:
+            for node in arch.nodes:
+                node_flops, node_elementwise, node_params = self._node_counts(
+                    shape, node
+                )
+                flops += node_flops
+                elementwise += node_elementwise + (
+                    2 * math.prod(shape) if node.residual else 0
+                )
+                params += node_params + (1 if node.residual else 0)
+        latency = (
+            predict_latency(arch, self.target, self.table)
+            if self.table is not None
+            else None
+        )
+        return ArchCost(flops, elementwise, params, latency)
+
+
+@dataclass(frozen=True)
+class SpaceFeasibility:
+    """How much of a space meets the constraints, from `checked` architectures (all of them when exhaustive)."""
+
+    feasible: int
+    checked: int
+    exhaustive: bool
+    cheapest: Arch
+    cheapest_cost: ArchCost
+    cheapest_feasibility: Feasibility
+
+    @property
+    def fraction(self) -> float:
+        return self.feasible / self.checked
+
+
+def estimate_feasibility(
+    graph: SpaceGraph,
+    model: CostModel,
+    constraints: Constraints,
+    samples: int = 1000,
+    seed: int = 0,
+) -> SpaceFeasibility:
+    """Feasible share of the space: every architecture when the space has at most `samples`, else a sample."""
+    exhaustive = graph.size <= samples
+    archs = (
+        list(graph.enumerate())
+        if exhaustive
+        else [graph.sample(random.Random(seed + i)) for i in range(samples)]
+    )
+    feasible, best = 0, None
+    for arch in archs:
+        cost = model.cost(arch)
+        verdict = check_constraints(cost, constraints)
+        feasible += verdict.feasible
+        if best is None or verdict.worst < best[2].worst:
+            best = (arch, cost, verdict)
+    return SpaceFeasibility(feasible, len(archs), exhaustive, *best)

@@ -1,0 +1,206 @@
+"""Latency lookup table: every candidate op of a space measured at every target shape, cached per device.
+
+The table lives in one JSON file per device fingerprint (device name, torch version, dtype, threads, memory
+format) under the user's cache directory, or at a path the user gives. Entries are keyed by input shape and op
+(with its parameters and input count), so a second profile of the same space measures nothing, and spaces that
+share ops share measurements. A file that is corrupt, from another format version or from another device is
+ignored with a warning and rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import platformdirs
+import torch
+from torch import nn
+
+from mixsearch.hardware.latency import measure_latency
+from mixsearch.hardware.target import Target
+from mixsearch.ops import OPS
+
+logger = logging.getLogger(__name__)
+
+TABLE_FORMAT = 1
+RESIDUAL_KEY = "residual"
+
+Shape = tuple[int, int, int, int]
+
+
+def op_key(op: str, params: dict[str, Any], num_inputs: int) -> str:
+    """Table key of one op configuration: name, parameters (sorted) and, for fusions, the input count."""
+    args = ",".join(f"{key}={params[key]}" for key in sorted(params))
+    key = f"{op}({args})"
+    return f"{key}x{num_inputs}" if OPS.get(op).is_fusion else key
+
+
+def shape_key(shape: Iterable[int]) -> str:
+    return "x".join(map(str, shape))
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def fingerprint(target: Target) -> dict[str, Any]:
+    """What makes latencies comparable: device name, torch version, dtype, threads and memory format."""
+    device = target.torch_device()
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name()
+    return {
+        "device": name,
+        "device_type": device.type,
+        "torch": torch.__version__,
+        "dtype": target.dtype,
+        "threads": target.threads or torch.get_num_threads(),
+        "channels_last": target.channels_last,
+    }
+
+
+def default_table_path(target: Target) -> Path:
+    """The cache file for the target's fingerprint under the user's cache directory."""
+    digest = hashlib.sha1(
+        json.dumps(fingerprint(target), sort_keys=True).encode()
+    ).hexdigest()[:16]
+    return platformdirs.user_cache_path("mixsearch") / "latency" / f"{digest}.json"
+
+
+@dataclass
+class LatencyTable:
+    """Median latencies (ms) per (shape, op) on one device, plus the fitted whole-module overhead model."""
+
+    fingerprint: dict[str, Any]
+    path: Path
+    entries: dict[str, dict[str, float]] = field(default_factory=dict)
+    overhead: dict[str, list[float]] = field(default_factory=dict)
+
+    @classmethod
+    def open(cls, target: Target, path: str | Path | None = None) -> LatencyTable:
+        """The cached table for `target` (at `path` or the default location), or an empty one."""
+        path = Path(path) if path is not None else default_table_path(target)
+        expected = fingerprint(target)
+        table = cls(expected, path)
+        if not path.exists():
+            return table
+        try:
+            data = json.loads(path.read_text())
+            if data.get("format") != TABLE_FORMAT:
+                raise ValueError(
+                    f"format {data.get('format')!r}, expected {TABLE_FORMAT}"
+                )
+            if data.get("fingerprint") != expected:
+                raise ValueError(
+                    f"measured on {data.get('fingerprint')}, not {expected}"
+                )
+            table.entries = {
+                s: {k: float(v) for k, v in ops.items()}
+                for s, ops in data["entries"].items()
+            }
+            table.overhead = {
+                s: [float(c) for c in coefficients]
+                for s, coefficients in data["overhead"].items()
+            }
+        except (
+            ValueError,
+            KeyError,
+            TypeError,
+            AttributeError,
+            UnicodeDecodeError,
+        ) as error:
+            logger.warning(
+                "ignoring latency table %s (%s); it will be rebuilt", path, error
+            )
+            return cls(expected, path)
+        return table
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        data = {
+            "format": TABLE_FORMAT,
+            "fingerprint": self.fingerprint,
+            "entries": self.entries,
+            "overhead": self.overhead,
+        }
+        temporary = self.path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(data, indent=1, sort_keys=True))
+        temporary.replace(self.path)
+
+    def has(self, shape: Shape, key: str) -> bool:
+        return key in self.entries.get(shape_key(shape), {})
+
+    def get(self, shape: Shape, key: str) -> float:
+        try:
+            return self.entries[shape_key(shape)][key]
+        except KeyError:
+            raise KeyError(
+                f"no latency for {key} at {shape_key(shape)}; run `mixsearch profile` on the space"
+            ) from None
+
+    def put(self, shape: Shape, key: str, milliseconds: float) -> None:
+        self.entries.setdefault(shape_key(shape), {})[key] = milliseconds
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One thing to time: its table key, and how to build the callable on a target at a shape."""
+
+    key: str
+    build: Callable[[Target, Shape], Callable[[], object]]
+
+
+def prepare_module(module: nn.Module, target: Target) -> nn.Module:
+    """The module in eval mode on the target device, dtype and memory format."""
+    return module.eval().to(
+        target.torch_device(), target.torch_dtype, memory_format=target.memory_format
+    )
+
+
+def op_measurement(op: str, params: dict[str, Any], num_inputs: int) -> Measurement:
+    """Timing of one op configuration: the module alone, on inputs of the target shape."""
+
+    def build(target: Target, shape: Shape) -> Callable[[], object]:
+        module = prepare_module(
+            OPS.get(op).build(shape[1], params, num_inputs=num_inputs), target
+        )
+        x = target.example_input(shape)
+        if OPS.get(op).is_fusion:
+            xs = [x] + [target.example_input(shape) for _ in range(num_inputs - 1)]
+            return lambda: module(xs)
+        return lambda: module(x)
+
+    return Measurement(op_key(op, params, num_inputs), build)
+
+
+def residual_measurement() -> Measurement:
+    """Timing of the learned residual `out + gamma * x`."""
+
+    def build(target: Target, shape: Shape) -> Callable[[], object]:
+        out, x = target.example_input(shape), target.example_input(shape)
+        gamma = torch.tensor(0.1, device=x.device, dtype=x.dtype)
+        return lambda: out + gamma * x
+
+    return Measurement(RESIDUAL_KEY, build)
+
+
+def measure(
+    build: Callable[[], object], target: Target, repeats: int, warmup: int
+) -> float:
+    """Median ms of a prepared callable under the shared protocol, on the target's device and threads."""
+    return measure_latency(
+        build,
+        target.torch_device(),
+        warmup=warmup,
+        repeats=repeats,
+        threads=target.threads,
+    ).median_ms

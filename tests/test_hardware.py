@@ -1,0 +1,264 @@
+"""Hardware model: counts from the framework, the latency table and its cache, prediction, constraints."""
+
+import json
+import logging
+import random
+from dataclasses import replace
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from mixsearch.cli import main
+from mixsearch.hardware.cost import (
+    ArchCost,
+    CostModel,
+    check_constraints,
+    estimate_feasibility,
+)
+from mixsearch.hardware.counts import (
+    count_elementwise,
+    count_flops,
+    count_params,
+    peak_activation_bytes,
+)
+from mixsearch.hardware.lut import LatencyTable, op_key, shape_key
+from mixsearch.hardware.predictor import (
+    features,
+    fit_overhead,
+    predict_latency,
+    profile,
+    space_measurements,
+)
+from mixsearch.hardware.target import Constraints, Target
+from mixsearch.ops import OPS
+from mixsearch.space.graph import compile_space
+from mixsearch.space.schema import parse_space
+
+TINY = Target(device="cpu", shapes=((1, 8, 4, 4), (1, 16, 2, 2)), threads=1)
+SPACE = """
+name: tiny
+graph:
+  c: {op: [se: {reduction: [2, 4]}, eca], from: input}
+  s: {op: [cbam_spatial: {kernel: [3, 7]}, identity], from: [input, c]}
+  out: {fuse: [sum, softmax_weights], from: [c, s], residual: [true, false]}
+"""
+
+
+@pytest.fixture
+def graph():
+    return compile_space(parse_space(SPACE, "tiny.yaml"))
+
+
+def op(name, channels=64, **params):
+    return OPS.get(name).build(channels, params, num_inputs=2).eval()
+
+
+def test_flops_of_known_ops_match_hand_counts():
+    x = torch.randn(1, 64, 80, 80)
+    hidden = 64 // 16
+    assert count_flops(op("se", reduction=16), x) == 2 * (
+        64 * 8 + 8 * 64
+    )  # 1x1 convs on the pooled vector (width >= 8)
+    assert count_flops(op("cbam_spatial", kernel=7), x) == 2 * (2 * 7 * 7) * 80 * 80
+    assert count_flops(op("cbam_channel", reduction=16), x) == 2 * 2 * (
+        64 * hidden + hidden * 64
+    )
+    assert count_flops(op("concat_conv"), [x, x]) == 2 * (128 * 64) * 80 * 80
+    assert count_flops(op("identity"), x) == 0
+
+
+def test_elementwise_work_counts_what_flop_counter_leaves_out():
+    x = torch.randn(1, 8, 5, 5)
+    assert count_elementwise(op("sum", 8), [x, x]) == x.numel()
+    assert count_elementwise(op("product", 8), [x, x, x]) == 2 * x.numel()
+    # SimAM is all element-wise work and reductions; FlopCounterMode sees none of it.
+    assert count_flops(op("simam", 8), x) == 0
+    assert count_elementwise(op("simam", 8), x) > 5 * x.numel()
+
+
+def test_params_and_peak_memory():
+    assert count_params(op("se", 64, reduction=16)) == (64 * 8 + 8) + (8 * 64 + 64)
+    x = torch.randn(1, 64, 32, 32)
+    assert peak_activation_bytes(op("identity"), x) == 0
+    peak = peak_activation_bytes(op("cbam_spatial"), x)
+    assert x.numel() * 4 <= peak < 2 * x.numel() * 4
+
+
+def test_profile_measures_every_candidate_then_reuses_the_cache(graph, tmp_path):
+    path = tmp_path / "table.json"
+    measurements = space_measurements(graph)
+    assert {m.key for m in measurements} == {
+        "se(reduction=2)",
+        "se(reduction=4)",
+        "eca(beta=1,gamma=2)",
+        "cbam_spatial(kernel=3,variant=paper)",
+        "cbam_spatial(kernel=7,variant=paper)",
+        "identity()",
+        "sum()x2",
+        "softmax_weights()x2",
+        "residual",
+    }
+    first = profile(
+        measurements,
+        TINY,
+        LatencyTable.open(TINY, path),
+        repeats=3,
+        warmup=1,
+        progress=False,
+    )
+    assert first == len(measurements) * len(TINY.shapes)
+    second = profile(
+        measurements,
+        TINY,
+        LatencyTable.open(TINY, path),
+        repeats=3,
+        warmup=1,
+        progress=False,
+    )
+    assert second == 0
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "{not json",
+        json.dumps({"format": 999, "entries": {}}),
+        json.dumps(["a", "list"]),
+    ],
+)
+def test_corrupt_or_foreign_version_table_is_ignored_with_a_warning(
+    graph, tmp_path, caplog, content
+):
+    path = tmp_path / "table.json"
+    path.write_text(content)
+    with caplog.at_level(logging.WARNING):
+        table = LatencyTable.open(TINY, path)
+    assert "ignoring latency table" in caplog.text
+    assert table.entries == {}
+    assert (
+        profile(
+            space_measurements(graph), TINY, table, repeats=3, warmup=1, progress=False
+        )
+        > 0
+    )
+    assert LatencyTable.open(TINY, path).entries == table.entries
+
+
+def test_table_from_another_device_fingerprint_is_not_reused(graph, tmp_path, caplog):
+    path = tmp_path / "table.json"
+    profile(
+        space_measurements(graph),
+        TINY,
+        LatencyTable.open(TINY, path),
+        repeats=3,
+        warmup=1,
+        progress=False,
+    )
+    other = replace(TINY, threads=2)
+    with caplog.at_level(logging.WARNING):
+        assert LatencyTable.open(other, path).entries == {}
+    assert "measured on" in caplog.text
+
+
+def test_prediction_is_the_sum_of_entries_until_an_overhead_model_is_fitted(
+    graph, tmp_path
+):
+    table = LatencyTable.open(TINY, tmp_path / "table.json")
+    profile(space_measurements(graph), TINY, table, repeats=3, warmup=1, progress=False)
+    arch = graph.resolve({"out.residual": True})
+    expected = sum(features(arch, shape, table)[0] for shape in TINY.shapes)
+    assert predict_latency(arch, TINY, table) == pytest.approx(expected)
+    rng = random.Random(0)
+    fit_overhead(
+        [graph.sample(rng) for _ in range(4)],
+        TINY,
+        table,
+        repeats=3,
+        warmup=1,
+        progress=False,
+    )
+    assert set(table.overhead) == {shape_key(shape) for shape in TINY.shapes}
+    a, b, c = table.overhead[shape_key(TINY.shapes[0])]
+    lut_sum, nodes = features(arch, TINY.shapes[0], table)
+    first_shape = a * lut_sum + b * nodes + c
+    assert predict_latency(
+        arch, replace(TINY, shapes=TINY.shapes[:1]), table
+    ) == pytest.approx(first_shape)
+
+
+def test_constraints_accept_and_reject_with_the_margin():
+    cost = ArchCost(flops=2_000_000, elementwise=0, params=500, latency_ms=1.5)
+    assert check_constraints(
+        cost, Constraints(flops=3e6, params=1000, latency_ms=2)
+    ).feasible
+    verdict = check_constraints(cost, Constraints(flops=1e6, params=1000))
+    assert not verdict.feasible
+    assert verdict.misses() == {"flops": pytest.approx(1.0)}
+    with pytest.raises(ValueError, match="mixsearch profile"):
+        check_constraints(replace(cost, latency_ms=None), Constraints(latency_ms=1))
+
+
+def test_cost_model_sums_nodes_over_shapes(graph):
+    arch = graph.resolve({})
+    model = CostModel(TINY)
+    cost = model.cost(arch)
+    per_shape = [
+        CostModel(replace(TINY, shapes=(shape,))).cost(arch) for shape in TINY.shapes
+    ]
+    assert cost.params == sum(c.params for c in per_shape)
+    assert cost.flops == sum(c.flops for c in per_shape)
+    assert cost.latency_ms is None
+
+
+def test_space_feasibility_is_exact_for_small_spaces(graph):
+    model = CostModel(TINY)
+    costs = [model.cost(arch) for arch in graph.enumerate()]
+    limit = sorted(c.params for c in costs)[len(costs) // 2]
+    result = estimate_feasibility(graph, model, Constraints(params=limit))
+    assert result.exhaustive
+    assert result.feasible == sum(c.params <= limit for c in costs)
+    assert result.cheapest_cost.params == min(c.params for c in costs)
+
+
+def write_space(tmp_path, constraints):
+    path = tmp_path / "space.yaml"
+    target = (
+        "target: {device: cpu, shapes: [[1, 8, 4, 4], [1, 16, 2, 2]], threads: 1}\n"
+    )
+    path.write_text(SPACE + target + constraints)
+    return path
+
+
+def test_validate_reports_the_feasible_share(tmp_path):
+    path = write_space(tmp_path, "constraints: {params: 400}\n")
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "feasible (" in result.stdout and "of all" in result.stdout
+
+
+def test_impossible_constraint_is_an_error_naming_the_cheapest_architecture(tmp_path):
+    path = write_space(tmp_path, "constraints:\n  params: 1\n")
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert (
+        f"{path}:{SPACE.count(chr(10)) + 2}: no architecture meets the constraints"
+        in lines[0]
+    )
+    assert "params" in lines[0] and "misses by params" in lines[0]
+
+
+def test_latency_constraint_is_checked_once_profiled(tmp_path):
+    path = write_space(tmp_path, "constraints: {latency_ms: 1000}\n")
+    table = str(tmp_path / "table.json")
+    runner = CliRunner()
+    before = runner.invoke(main, ["validate", str(path), "--table", table])
+    assert "latency_ms constraint not checked" in before.stdout
+    profiled = runner.invoke(
+        main, ["profile", str(path), "--table", table, "--repeats", "3", "--fit", "3"]
+    )
+    assert profiled.exit_code == 0, profiled.output
+    after = runner.invoke(main, ["validate", str(path), "--table", table])
+    assert "100% feasible" in after.stdout
