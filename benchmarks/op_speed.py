@@ -1,0 +1,356 @@
+"""Forward latency of each generated op against its timm / Ultralytics reference, side by side.
+
+For every row of the reference-equivalence table (tests/test_reference_equivalence.py) this renders a one-node
+architecture with the code generator, imports the emitted file, copies the reference's weights into it and checks
+both compute the same output; then it times the two interleaved (alternating blocks of calls, so drift hits both
+alike) under mixsearch's latency protocol (`mixsearch.hardware.latency`) and prints ours / reference per shape.
+
+    python benchmarks/op_speed.py                      # full run, CPU, torch's current thread count
+    python benchmarks/op_speed.py --markdown           # the table as Markdown, for the README
+    python benchmarks/op_speed.py --device cuda        # the same on the GPU
+    python benchmarks/op_speed.py --quick --only 'se*' --shapes 1x64x20x20
+
+A ratio below 1.0 means the generated op is faster. "slower in" counts the rounds in which our block's median
+was above the reference's: a ratio above 1.0 that is slower in only about half the rounds is noise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import os
+import platform
+import shlex
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from torch import nn
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+import pytest  # noqa: E402  (the reference table skips rows through pytest.importorskip)
+from helpers import import_file  # noqa: E402
+from test_reference_equivalence import REFERENCES, load_by_order, randomise_norm_stats, row_id  # noqa: E402
+
+import mixsearch  # noqa: E402
+from mixsearch.arch import INPUT, Arch, ArchNode  # noqa: E402
+from mixsearch.codegen import write_module  # noqa: E402
+from mixsearch.hardware.latency import DEFAULT_WARMUP, fixed_threads, time_calls  # noqa: E402
+from mixsearch.ops import OPS  # noqa: E402
+
+DEFAULT_SHAPES = ((1, 64, 80, 80), (1, 128, 40, 40), (1, 256, 20, 20))
+DEFAULT_REPEATS = 200
+DEFAULT_ROUNDS = 20
+DEFAULT_BUDGET_S = 3.0
+MIN_REPEATS = 6  # timed calls per side however slow the op
+QUICK = {"repeats": 6, "rounds": 3, "warmup": 2, "budget": 0.5}
+NODE = "attn"
+ATOL = 1e-5
+
+
+@dataclass(frozen=True)
+class Result:
+    """One (row, shape) comparison: medians over all timed calls, and how many rounds ours lost."""
+
+    row: str
+    reference: str
+    shape: tuple[int, ...]
+    ours_ms: float
+    reference_ms: float
+    repeats: int
+    rounds: int
+    rounds_slower: int
+
+    @property
+    def ratio(self) -> float:
+        return self.ours_ms / self.reference_ms
+
+
+def shape_arg(text: str) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"shape {text!r} is not BxCxHxW") from None
+    if len(shape) != 4 or min(shape) < 1:
+        raise argparse.ArgumentTypeError(f"shape {text!r} is not BxCxHxW")
+    return shape
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch intra-op threads")
+    parser.add_argument("--repeats", type=int, help=f"timed calls per side (default {DEFAULT_REPEATS})")
+    parser.add_argument(
+        "--rounds", type=int, help=f"alternating blocks the repeats are split in (default {DEFAULT_ROUNDS})"
+    )
+    parser.add_argument("--warmup", type=int, help=f"untimed calls per side first (default {DEFAULT_WARMUP})")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        help=f"seconds of timed calls per op and shape; slow ops get fewer repeats (default {DEFAULT_BUDGET_S})",
+    )
+    parser.add_argument("--quick", action="store_true", help="few repeats, to smoke-test the script")
+    parser.add_argument("--shapes", type=shape_arg, nargs="+", default=list(DEFAULT_SHAPES), metavar="BxCxHxW")
+    parser.add_argument("--only", action="append", metavar="PATTERN", help="row ids to run (glob, repeatable)")
+    parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    args = parser.parse_args(argv)
+    defaults = (
+        QUICK
+        if args.quick
+        else {
+            "repeats": DEFAULT_REPEATS,
+            "rounds": DEFAULT_ROUNDS,
+            "warmup": DEFAULT_WARMUP,
+            "budget": DEFAULT_BUDGET_S,
+        }
+    )
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    if args.repeats < 1 or args.rounds < 1 or args.warmup < 0 or args.budget <= 0 or args.threads < 1:
+        parser.error("--repeats, --rounds and --threads must be >= 1, --warmup >= 0, --budget > 0")
+    args.rounds = min(args.rounds, args.repeats)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: CUDA is not available")
+    return args
+
+
+def selected_rows(patterns: list[str] | None) -> list[tuple[str, dict, Callable[[int], nn.Module]]]:
+    rows = [row for row in REFERENCES if not patterns or any(fnmatch.fnmatchcase(row_id(row), p) for p in patterns)]
+    if not rows:
+        raise SystemExit(f"no reference row matches {patterns}; rows: {', '.join(row_id(row) for row in REFERENCES)}")
+    return rows
+
+
+def generated_class(index: int, name: str, params: dict, out_dir: Path) -> type[nn.Module]:
+    """Render a one-node architecture applying op `name` to the input, import the file, return its class."""
+    node = ArchNode(name=NODE, op=name, params=OPS.get(name).canonical_params(params), inputs=(INPUT,))
+    arch = Arch(name=f"op_speed_{index}", class_name="OpSpeedModule", nodes=(node,), source="benchmarks/op_speed.py")
+    return import_file(write_module(arch, out_dir)).OpSpeedModule
+
+
+def reference_name(module: nn.Module) -> str:
+    cls = type(module)
+    return f"{cls.__module__.split('.')[0]} {cls.__qualname__}"
+
+
+def warm_up(
+    ours: Callable[[], object], reference: Callable[[], object], device: torch.device, args: argparse.Namespace
+) -> float:
+    """Untimed call pairs: `args.warmup` of them, or fewer (at least 2) once a quarter of the budget is spent.
+
+    Returns the seconds one pair took, to size the timed part.
+    """
+    pairs, start = 0, time.perf_counter()
+    while pairs < max(args.warmup, 1):
+        ours()
+        reference()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        pairs += 1
+        if pairs >= 2 and time.perf_counter() - start > args.budget / 4:
+            break
+    return (time.perf_counter() - start) / pairs
+
+
+def time_interleaved(
+    ours: Callable[[], object], reference: Callable[[], object], device: torch.device, args: argparse.Namespace
+) -> tuple[list[float], list[float], int, int]:
+    """Timed calls of both in alternating blocks (who goes first alternates too).
+
+    `args.repeats` calls per side, fewer when that would take longer than `args.budget` seconds. Returns both
+    lists of milliseconds, the number of rounds and how many of them ours lost (its block median was higher).
+    """
+    pair_s = warm_up(ours, reference, device, args)
+    repeats = max(min(args.repeats, MIN_REPEATS), min(args.repeats, int(args.budget / pair_s)))
+    rounds = min(args.rounds, repeats)
+    ours_ms: list[float] = []
+    reference_ms: list[float] = []
+    slower = 0
+    for i in range(rounds):
+        block = repeats // rounds + (i < repeats % rounds)
+        if i % 2:
+            reference_block = time_calls(reference, device, block)
+            ours_block = time_calls(ours, device, block)
+        else:
+            ours_block = time_calls(ours, device, block)
+            reference_block = time_calls(reference, device, block)
+        slower += statistics.median(ours_block) > statistics.median(reference_block)
+        ours_ms += ours_block
+        reference_ms += reference_block
+    return ours_ms, reference_ms, rounds, slower
+
+
+def compare(
+    generated: type[nn.Module],
+    build_reference: Callable[[int], nn.Module],
+    row: str,
+    shape: tuple[int, ...],
+    device: torch.device,
+    args: argparse.Namespace,
+) -> Result:
+    channels = shape[1]
+    reference = build_reference(channels)
+    randomise_norm_stats(reference)
+    ours = generated(channels)
+    load_by_order(getattr(ours, NODE), reference)  # the emitted class holds the op as `attn`
+    ours, reference = ours.to(device).eval(), reference.to(device).eval()
+    x = torch.randn(shape, device=device)
+    with torch.inference_mode():
+        expected, actual = reference(x), ours(x)
+        torch.testing.assert_close(actual, expected, atol=ATOL, rtol=0, msg=lambda m: f"{row} at {shape}: {m}")
+        ours_ms, reference_ms, rounds, slower = time_interleaved(lambda: ours(x), lambda: reference(x), device, args)
+    return Result(
+        row,
+        reference_name(reference),
+        shape,
+        statistics.median(ours_ms),
+        statistics.median(reference_ms),
+        len(ours_ms),
+        rounds,
+        slower,
+    )
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def versions() -> str:
+    found = [f"mixsearch {mixsearch.__version__}", f"torch {torch.__version__}"]
+    for package in ("timm", "ultralytics"):
+        try:
+            found.append(f"{package} {metadata.version(package)}")
+        except metadata.PackageNotFoundError:
+            found.append(f"{package} not installed")
+    return ", ".join(found)
+
+
+def header(args: argparse.Namespace, argv: Sequence[str], load_at_start: float) -> list[str]:
+    device = torch.device(args.device)
+    return [
+        f"command: {shlex.join(['python', 'benchmarks/op_speed.py', *argv])}",
+        f"versions: Python {platform.python_version()}, {versions()}",
+        f"device: {args.device} ({device_name(device)}), {args.threads} thread(s); 1-min load average "
+        f"{load_at_start:.2f} at start, {os.getloadavg()[0]:.2f} at end",
+        f"protocol: inference_mode, eval, float32, same weights and input; {args.warmup} warm-up calls, then "
+        f"{args.repeats} timed calls per side in {args.rounds} alternating rounds (fewer calls when they would take "
+        f"over {args.budget:g} s); median ms",
+    ]
+
+
+def summary(results: list[Result]) -> str:
+    ratios = [result.ratio for result in results]
+    worst = max(results, key=lambda result: result.ratio)
+    return (
+        f"median ratio {statistics.median(ratios):.3f}, max ratio {worst.ratio:.3f} "
+        f"({worst.row} at {format_shape(worst.shape)}); {sum(r > 1.0 for r in ratios)} of {len(ratios)} above 1.0"
+    )
+
+
+def format_shape(shape: tuple[int, ...]) -> str:
+    return "x".join(map(str, shape))
+
+
+def table_rows(results: list[Result]) -> list[list[str]]:
+    return [
+        [
+            result.row,
+            result.reference,
+            format_shape(result.shape),
+            f"{result.ours_ms:.3f}",
+            f"{result.reference_ms:.3f}",
+            f"{result.ratio:.3f}",
+            f"{result.rounds_slower}/{result.rounds}",
+            str(result.repeats),
+        ]
+        for result in results
+    ]
+
+
+COLUMNS = ["op", "reference", "shape", "ours ms", "ref ms", "ours/ref", "slower in", "calls"]
+RIGHT = {"ours ms", "ref ms", "ours/ref", "slower in", "calls"}
+
+
+def markdown(lines: list[str], results: list[Result]) -> str:
+    command = lines[0].removeprefix("command: ")
+    out = [f"command: `{command}`  "] + [line + "  " for line in lines[1:]] + [""]
+    out.append("| " + " | ".join(COLUMNS) + " |")
+    out.append("|" + "|".join("---:" if column in RIGHT else "---" for column in COLUMNS) + "|")
+    out += ["| " + " | ".join(cells) + " |" for cells in table_rows(results)]
+    out += ["", summary(results)]
+    return "\n".join(out)
+
+
+def plain(lines: list[str], results: list[Result]) -> str:
+    rows = [COLUMNS] + table_rows(results)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(
+            cell.rjust(width) if column in RIGHT else cell.ljust(width)
+            for cell, width, column in zip(cells, widths, COLUMNS)
+        ).rstrip()
+
+    body = [line(rows[0]), "  ".join("-" * width for width in widths)] + [line(row) for row in rows[1:]]
+    return "\n".join(lines + [""] + body + ["", summary(results)])
+
+
+def main(argv: Sequence[str] | None = None) -> list[Result]:
+    """Run the comparison, print the table, return its rows."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+    device = torch.device(args.device)
+    rows = selected_rows(args.only)
+    results: list[Result] = []
+    skipped: list[str] = []
+    torch.manual_seed(0)
+    load_at_start = os.getloadavg()[0]
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    with tempfile.TemporaryDirectory() as out_dir, fixed_threads(args.threads), progress:
+        task = progress.add_task("op speed", total=len(rows) * len(args.shapes))
+        for index, (name, params, build_reference) in enumerate(rows):
+            row = row_id((name, params, build_reference))
+            generated = generated_class(index, name, params, Path(out_dir))
+            for shape in args.shapes:
+                progress.update(task, description=f"{row} {format_shape(shape)}")
+                try:
+                    results.append(compare(generated, build_reference, row, shape, device, args))
+                except pytest.skip.Exception as reason:
+                    skipped.append(f"{row}: {reason}")
+                progress.advance(task)
+    if not results:
+        raise SystemExit("every selected row was skipped: " + "; ".join(skipped))
+    lines = header(args, argv, load_at_start) + [f"skipped {line}" for line in skipped]
+    print(markdown(lines, results) if args.markdown else plain(lines, results))
+    return results
+
+
+if __name__ == "__main__":
+    main()
