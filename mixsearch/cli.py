@@ -79,8 +79,8 @@ TABLE_OPTION = click.option(
 )
 
 
-def _target(graph: SpaceGraph, device: str | None) -> Target:
-    target = graph.space.target
+def _device_target(target: Target, device: str | None) -> Target:
+    """`target` with the --device override applied, checked to exist on this machine."""
     if device is not None:
         if not DEVICE_PATTERN.fullmatch(device):
             raise MixsearchError(
@@ -92,6 +92,10 @@ def _target(graph: SpaceGraph, device: str | None) -> Target:
     except ValueError as error:
         raise MixsearchError(str(error)) from None
     return target
+
+
+def _target(graph: SpaceGraph, device: str | None) -> Target:
+    return _device_target(graph.space.target, device)
 
 
 def _format_cost(cost: ArchCost) -> str:
@@ -331,6 +335,25 @@ def _param_text(info: OpInfo) -> str:
     return "; ".join(parts) or "-"
 
 
+def _print_table(
+    title: str, columns: list[str], rows: list[list[str]], markdown: bool
+) -> None:
+    """A rich table for people, or a GitHub markdown table (for READMEs and reports)."""
+    if markdown:
+        click.echo(f"{title}\n")
+        for row in [columns, ["---"] * len(columns), *rows]:
+            click.echo(
+                "| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |"
+            )
+        return
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*map(escape, row))
+    _console().print(table)
+
+
 @main.command()
 @click.option("--channels", type=click.IntRange(min=8), default=64, show_default=True)
 @click.option(
@@ -341,33 +364,33 @@ def _param_text(info: OpInfo) -> str:
     metavar="H W",
 )
 @DEVICE_OPTION
-def ops(channels: int, shape: tuple[int, int], device: str | None) -> None:
+@click.option("--markdown", is_flag=True, help="Print a markdown table.")
+def ops(
+    channels: int, shape: tuple[int, int], device: str | None, markdown: bool
+) -> None:
     """Table of every op and fusion function with its parameters, params and FLOPs at one shape.
 
     With --device, also the measured latency of each op there (cached in the device's latency table).
     """
     height, width = shape
-    target = Target(device=device) if device is not None else None
-    if device is not None and not DEVICE_PATTERN.fullmatch(device):
-        raise MixsearchError(
-            f"--device must be auto, cpu, cuda or cuda:N, got {device!r}"
-        )
+    target = _device_target(Target(), device) if device is not None else None
     latencies = LatencyTable.open(target) if target is not None else None
-    table = Table(
-        title=f"mixsearch ops at 1x{channels}x{height}x{width} (fusion: 2 inputs)",
-        title_justify="left",
-    )
-    for column in ("op", "kind", "description", "parameters (default {allowed})"):
-        table.add_column(column, overflow="fold")
-    table.add_column("params", justify="right")
-    table.add_column("MFLOPs", justify="right")
+    columns = [
+        "op",
+        "kind",
+        "description",
+        "parameters (default {allowed})",
+        "params",
+        "MFLOPs",
+    ]
     if latencies is not None:
-        table.add_column(f"ms ({latencies.fingerprint['device']})", justify="right")
+        columns.append(f"ms ({latencies.fingerprint['device']})")
+    rows = []
     for info in track(
         list(OPS), description="measuring ops", disable=latencies is None
     ):
         params, flops = _op_costs(info, channels, height, width)
-        cells = [
+        row = [
             info.name,
             info.kind,
             info.description,
@@ -376,10 +399,13 @@ def ops(channels: int, shape: tuple[int, int], device: str | None) -> None:
             f"{flops / 1e6:.3f}",
         ]
         if latencies is not None:
-            cells.append(
+            row.append(
                 f"{_op_latency(info, target, (1, channels, height, width), latencies):.3f}"
             )
-        table.add_row(*map(escape, cells))
+        rows.append(row)
     if latencies is not None:
         latencies.save()
-    _console().print(table)
+    title = (
+        f"mixsearch ops at 1x{channels}x{height}x{width} (fusion functions: 2 inputs)"
+    )
+    _print_table(title, columns, rows, markdown)
