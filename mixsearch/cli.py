@@ -12,13 +12,12 @@ import click
 import torch
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import track
 from rich.table import Table
 
 from mixsearch.arch import Arch
 from mixsearch.codegen import write_module
 from mixsearch.errors import MixsearchError, SpaceError
-from mixsearch.hardware import count_flops, count_params
+from mixsearch.hardware import count_elementwise, count_flops, count_params
 from mixsearch.hardware.cost import ArchCost, CostModel, estimate_feasibility
 from mixsearch.hardware.lut import LatencyTable, measure, op_measurement
 from mixsearch.hardware.predictor import (
@@ -30,6 +29,7 @@ from mixsearch.hardware.predictor import (
 from mixsearch.hardware.predictor import profile as profile_ops
 from mixsearch.hardware.target import Target
 from mixsearch.ops import OPS, OpInfo
+from mixsearch.progress import progress
 from mixsearch.space.graph import SpaceGraph, compile_space
 from mixsearch.space.schema import load_space
 from mixsearch.space.settings import DEVICE_PATTERN
@@ -237,38 +237,28 @@ def _print_check(
     repeats: int,
     console: Console,
 ) -> None:
+    """Measure `count` random architectures end to end and print them beside the prediction."""
     rng = random.Random(seed)
-    rows = []
-    for arch in track(
-        [graph.sample(rng) for _ in range(count)], description="checking predictions"
+    rows, errors = [], []
+    for arch in progress(
+        [graph.sample(rng) for _ in range(count)], "checking predictions"
     ):
-        rows.append(
-            (
-                arch,
-                predict_latency(arch, target, table),
-                measure_arch_total(arch, target, repeats),
-            )
-        )
-    report = Table(
-        title=f"predicted vs measured latency (ms, summed over {len(target.shapes)} shapes)",
-        title_justify="left",
-    )
-    for column in ("architecture", "predicted", "measured", "error"):
-        report.add_column(
-            column, justify="left" if column == "architecture" else "right"
-        )
-    errors = []
-    for arch, predicted, measured in rows:
+        predicted = predict_latency(arch, target, table)
+        measured = measure_arch_total(arch, target, repeats)
         errors.append(predicted / measured - 1)
         label = ", ".join(f"{node.name}={node.op}" for node in arch.nodes)
-        report.add_row(
-            escape(label), f"{predicted:.3f}", f"{measured:.3f}", f"{errors[-1]:+.1%}"
+        rows.append(
+            [label, f"{predicted:.3f}", f"{measured:.3f}", f"{errors[-1]:+.1%}"]
         )
-    console.print(report)
-    within = sum(abs(error) <= 0.10 for error in errors)
-    console.print(
-        f"{within} of {len(errors)} within ±10%; median |error| {statistics.median(map(abs, errors)):.1%}"
+    title = (
+        f"predicted vs measured latency (ms, summed over {len(target.shapes)} shapes)"
     )
+    _print_table(
+        title, ["architecture", "predicted", "measured", "error"], rows, markdown=False
+    )
+    within = sum(abs(error) <= 0.10 for error in errors)
+    median = statistics.median(map(abs, errors))
+    console.print(f"{within} of {len(errors)} within ±10%; median |error| {median:.1%}")
 
 
 @main.command()
@@ -306,11 +296,18 @@ def generate(arch_json: str, out_dir: str) -> None:
     click.echo(f"wrote {path}")
 
 
-def _op_costs(info: OpInfo, channels: int, height: int, width: int) -> tuple[int, int]:
+def _op_costs(
+    info: OpInfo, channels: int, height: int, width: int
+) -> tuple[int, int, int]:
+    """Parameters, FLOPs and element-wise operations of the op with default parameters."""
     module = info.build(channels, {}, num_inputs=2).eval()
     x = torch.randn(1, channels, height, width)
     inputs = ([x, x],) if info.is_fusion else (x,)
-    return count_params(module), count_flops(module, *inputs)
+    return (
+        count_params(module),
+        count_flops(module, *inputs),
+        count_elementwise(module, *inputs),
+    )
 
 
 def _op_latency(
@@ -363,7 +360,11 @@ def _print_table(
     show_default=True,
     metavar="H W",
 )
-@DEVICE_OPTION
+@click.option(
+    "--device",
+    default=None,
+    help="Also measure each op's latency on this device (auto, cpu, cuda, cuda:N).",
+)
 @click.option("--markdown", is_flag=True, help="Print a markdown table.")
 def ops(
     channels: int, shape: tuple[int, int], device: str | None, markdown: bool
@@ -382,14 +383,13 @@ def ops(
         "parameters (default {allowed})",
         "params",
         "MFLOPs",
+        "M elem-ops",
     ]
     if latencies is not None:
         columns.append(f"ms ({latencies.fingerprint['device']})")
     rows = []
-    for info in track(
-        list(OPS), description="measuring ops", disable=latencies is None
-    ):
-        params, flops = _op_costs(info, channels, height, width)
+    for info in progress(list(OPS), "measuring ops", enabled=latencies is not None):
+        params, flops, elementwise = _op_costs(info, channels, height, width)
         row = [
             info.name,
             info.kind,
@@ -397,6 +397,7 @@ def ops(
             _param_text(info),
             f"{params:,}",
             f"{flops / 1e6:.3f}",
+            f"{elementwise / 1e6:.3f}",
         ]
         if latencies is not None:
             row.append(

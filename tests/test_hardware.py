@@ -22,7 +22,7 @@ from mixsearch.hardware.counts import (
     count_params,
     peak_activation_bytes,
 )
-from mixsearch.hardware.lut import LatencyTable, op_key, shape_key
+from mixsearch.hardware.lut import LatencyTable, shape_key
 from mixsearch.hardware.predictor import (
     features,
     fit_overhead,
@@ -262,3 +262,25 @@ def test_latency_constraint_is_checked_once_profiled(tmp_path):
     assert profiled.exit_code == 0, profiled.output
     after = runner.invoke(main, ["validate", str(path), "--table", table])
     assert "100% feasible" in after.stdout
+
+
+def test_ops_table_shows_measured_latency_on_a_device(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    args = [
+        "ops",
+        "--channels",
+        "8",
+        "--shape",
+        "4",
+        "4",
+        "--device",
+        "cpu",
+        "--markdown",
+    ]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    header = result.stdout.splitlines()[2]
+    assert "MFLOPs" in header and "M elem-ops" in header and "ms (" in header
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| se |")]
+    assert float(rows[0].split("|")[-2]) > 0
+    assert list((tmp_path / "mixsearch" / "latency").glob("*.json"))

@@ -63,7 +63,9 @@ def _describe_node(node: ArchNode) -> str:
     settings = ", ".join(f"{key}={value}" for key, value in node.params.items())
     label = f"{node.op}({settings})" if settings else node.op
     names = ["the input" if name == INPUT else f"`{name}`" for name in node.inputs]
-    sources = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+    sources = (
+        names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+    )
     verb = "fuses" if node.is_fusion else "applies to"
     text = f"- `{node.name}` {verb} {sources}: `{label}`. {info.description}"
     if node.residual:

@@ -1,5 +1,10 @@
-"""Hardware model: what a module costs (FLOPs, parameters) on the target input shapes."""
+"""Hardware model: what a module costs on the target device: counts, measured latency, constraints."""
 
-from mixsearch.hardware.counts import count_flops, count_params
+from mixsearch.hardware.counts import (
+    count_elementwise,
+    count_flops,
+    count_params,
+    peak_activation_bytes,
+)
 
-__all__ = ["count_flops", "count_params"]
+__all__ = ["count_elementwise", "count_flops", "count_params", "peak_activation_bytes"]

@@ -15,7 +15,7 @@ import torch
 
 from mixsearch.arch import Arch
 from mixsearch.hardware.counts import count_elementwise, count_flops, count_params
-from mixsearch.hardware.lut import RESIDUAL_KEY, LatencyTable, Shape, op_key
+from mixsearch.hardware.lut import LatencyTable, Shape, op_key
 from mixsearch.hardware.predictor import predict_latency
 from mixsearch.hardware.target import Constraints, Target
 from mixsearch.model import build_node

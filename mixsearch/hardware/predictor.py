@@ -9,9 +9,9 @@ with the table. Unfitted tables predict the plain sum.
 from __future__ import annotations
 
 import numpy as np
-from rich.progress import track
 
 from mixsearch.arch import Arch
+from mixsearch.progress import progress as show_progress
 from mixsearch.hardware.lut import (
     RESIDUAL_KEY,
     LatencyTable,
@@ -58,9 +58,7 @@ def profile(
         for m in measurements
         if not table.has(shape, m.key)
     ]
-    jobs = track(
-        missing, description="profiling ops", disable=not progress or not missing
-    )
+    jobs = show_progress(missing, "profiling ops", enabled=progress and bool(missing))
     for shape, measurement in jobs:
         table.put(
             shape,
@@ -125,10 +123,8 @@ def fit_overhead(
         )
     for shape in target.shapes:
         rows, measured = [], []
-        for arch in track(
-            archs,
-            description=f"fitting overhead {shape_key(shape)}",
-            disable=not progress,
+        for arch in show_progress(
+            archs, f"fitting overhead {shape_key(shape)}", enabled=progress
         ):
             lut_sum, nodes = features(arch, shape, table)
             rows.append([lut_sum, nodes, 1.0])

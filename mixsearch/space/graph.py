@@ -198,8 +198,12 @@ class SpaceGraph:
     def enumerate(self) -> Iterator[Arch]:
         """Every distinct architecture of the space (choice combinations that prune to the same Arch once)."""
         seen = set()
-        for combination in itertools.product(*(choice.options for choice in self.choices)):
-            arch = self.resolve(dict(zip((choice.key for choice in self.choices), combination)))
+        for combination in itertools.product(
+            *(choice.options for choice in self.choices)
+        ):
+            arch = self.resolve(
+                dict(zip((choice.key for choice in self.choices), combination))
+            )
             text = arch.dumps()
             if text not in seen:
                 seen.add(text)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mixsearch.arch import INPUT, class_name_problem, identifier_problem
+from mixsearch.arch import class_name_problem, identifier_problem
 from mixsearch.errors import SpaceError
 from mixsearch.hardware.target import Constraints, Target
 from mixsearch.ops import OPS

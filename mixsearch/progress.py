@@ -1,0 +1,22 @@
+"""Progress bars for long loops, on stderr so that tables and JSON on stdout stay clean."""
+
+from __future__ import annotations
+
+from typing import Iterable, TypeVar
+
+from rich.console import Console
+from rich.progress import track
+
+T = TypeVar("T")
+_STDERR = Console(stderr=True)
+
+
+def progress(items: Iterable[T], description: str, enabled: bool = True) -> Iterable[T]:
+    """`items`, with a progress bar on stderr while they are consumed (none when disabled)."""
+    return track(
+        items,
+        description=description,
+        console=_STDERR,
+        disable=not enabled,
+        transient=True,
+    )
