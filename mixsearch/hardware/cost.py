@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from mixsearch.arch import Arch
+from mixsearch.arch import Arch, ArchNode
 from mixsearch.hardware.counts import count_elementwise, count_flops, count_params
 from mixsearch.hardware.lut import LatencyTable, Shape, op_key
 from mixsearch.hardware.predictor import predict_latency
@@ -93,18 +93,20 @@ class CostModel:
             )
         return self._counts[key]
 
-    def cost(self, arch: Arch) -> ArchCost:
-        flops = elementwise = params = 0
+    def cost_of_node(self, node: ArchNode) -> tuple[int, int, int]:
+        """(FLOPs, element-wise operations, parameters) of one node, summed over the target shapes."""
+        totals = [0, 0, 0]
         for shape in self.target.shapes:
-            for node in arch.nodes:
-                node_flops, node_elementwise, node_params = self._node_counts(
-                    shape, node
-                )
-                flops += node_flops
-                elementwise += node_elementwise + (
-                    2 * math.prod(shape) if node.residual else 0
-                )
-                params += node_params + (1 if node.residual else 0)
+            flops, elementwise, params = self._node_counts(shape, node)
+            if node.residual:
+                elementwise, params = elementwise + 2 * math.prod(shape), params + 1
+            totals = [totals[0] + flops, totals[1] + elementwise, totals[2] + params]
+        return totals[0], totals[1], totals[2]
+
+    def cost(self, arch: Arch) -> ArchCost:
+        flops, elementwise, params = (
+            sum(column) for column in zip(*map(self.cost_of_node, arch.nodes))
+        )
         latency = (
             predict_latency(arch, self.target, self.table)
             if self.table is not None

@@ -41,6 +41,15 @@ class SpaceGraph:
         self.outputs = self._find_outputs()
         self._check_paths()
         self.choices = self._collect_choices()
+        self.order = self._data_flow_order()
+
+    def _data_flow_order(self) -> list[str]:
+        """Node names in an order where inputs come first, otherwise as written in the YAML."""
+        position = {name: i for i, name in enumerate([INPUT, *self.nodes])}
+        order = nx.lexicographical_topological_sort(
+            self.graph, key=position.__getitem__
+        )
+        return [name for name in order if name != INPUT]
 
     @property
     def size(self) -> int:
@@ -148,14 +157,7 @@ class SpaceGraph:
             name: self._resolve_node(spec, chosen) for name, spec in self.nodes.items()
         }
         used = self._used_nodes(resolved, chosen["output"])
-        position = {name: i for i, name in enumerate([INPUT, *self.nodes])}
-        order = [
-            name
-            for name in nx.lexicographical_topological_sort(
-                self.graph, key=position.__getitem__
-            )
-            if name in used
-        ]
+        order = [name for name in self.order if name in used]
         return Arch(
             name=self.space.name,
             class_name=self.space.class_name,

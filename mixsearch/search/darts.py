@@ -1,0 +1,313 @@
+"""DARTS: differentiable one-shot search of a space on a proxy task (Liu et al., https://arxiv.org/abs/1806.09055).
+
+The host network carries a `Supernet` after each stage; all of them share one `ArchParameters`. Training
+alternates, on two halves of the training split, a weight step (SGD on the task loss) and an architecture step
+(Adam on alpha): first-order by default, or second-order with the unrolled weights and a finite-difference
+Hessian-vector product. The architecture loss adds, when a latency table is given, the expected latency (and
+optionally FLOPs) under softmax(alpha), either as a weighted penalty or multiplicatively as
+`CE * (log LAT / log target) ** beta` (ProxylessNAS / FBNet, latencies in microseconds so the logs stay positive).
+
+Collapse guard (on by default): beta-decay regularisation (Ye et al., "beta-DARTS", https://arxiv.org/abs/2203.01665)
+penalises the log-sum-exp of each choice's alphas, with a weight rising linearly over the search, which keeps the
+alphas from running away towards parameter-free options.
+
+Every epoch writes a checkpoint (weights, alphas, optimiser and scheduler states, RNG states, history), so a run
+resumed after an interruption continues exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import random
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from mixsearch.model.supernet import ArchParameters, Supernet
+from mixsearch.progress import progress
+from mixsearch.search.expected_cost import ExpectedCost
+from mixsearch.space.graph import SpaceGraph
+
+CHECKPOINT = "darts_checkpoint.pt"
+HISTORY = "alpha_history.json"
+HostFactory = Callable[[Callable[[int], nn.Module]], nn.Module]
+
+
+@dataclass(frozen=True)
+class DartsConfig:
+    """Hyper-parameters of one DARTS search (defaults follow the DARTS paper, scaled to a small proxy)."""
+
+    epochs: int = 20
+    warmup_epochs: int = 5
+    batch_size: int = 64
+    weight_lr: float = 0.05
+    weight_momentum: float = 0.9
+    weight_decay: float = 3e-4
+    alpha_lr: float = 3e-3
+    alpha_weight_decay: float = 1e-3
+    order: str = "first"
+    hardware_loss: str = "additive"
+    latency_weight: float = 0.2
+    flops_weight: float = 0.0
+    hardware_beta: float = 0.6
+    beta_decay: float = 0.05
+    grad_clip: float = 5.0
+    max_steps_per_epoch: int | None = None
+    seed: int = 0
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if self.order not in ("first", "second"):
+            raise ValueError(f"order must be 'first' or 'second', got {self.order!r}")
+        if self.hardware_loss not in ("additive", "multiplicative"):
+            raise ValueError(
+                f"hardware_loss must be 'additive' or 'multiplicative', got {self.hardware_loss!r}"
+            )
+
+
+@dataclass
+class DartsState:
+    """What a finished (or interrupted) search knows: epochs done and alpha probabilities per epoch."""
+
+    epochs_done: int = 0
+    history: list[dict] = field(default_factory=list)
+
+
+def split_halves(dataset: Dataset, seed: int) -> tuple[Subset, Subset]:
+    """Two disjoint halves of `dataset` (weights train on one, alphas on the other), fixed by `seed`."""
+    order = torch.randperm(
+        len(dataset), generator=torch.Generator().manual_seed(seed)
+    ).tolist()
+    half = len(order) // 2
+    return Subset(dataset, order[:half]), Subset(dataset, order[half:])
+
+
+class DartsSearch:
+    """One DARTS search of `graph` inside the host network built by `build_host`, trained on `train_set`."""
+
+    def __init__(
+        self,
+        graph: SpaceGraph,
+        build_host: HostFactory,
+        train_set: Dataset,
+        config: DartsConfig = DartsConfig(),
+        expected_cost: ExpectedCost | None = None,
+        latency_target_ms: float | None = None,
+        run_dir: str | Path | None = None,
+    ):
+        self.graph = graph
+        self.config = config
+        self.expected_cost = expected_cost
+        self.latency_target_ms = latency_target_ms
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.device = torch.device(config.device)
+        torch.manual_seed(config.seed)
+        random.seed(config.seed)
+        self.alphas = ArchParameters(graph).to(self.device)
+        self.model = build_host(
+            lambda channels: Supernet(graph, channels, self.alphas)
+        ).to(self.device)
+        self.weight_set, self.alpha_set = split_halves(train_set, config.seed)
+        self.weight_optimizer = torch.optim.SGD(
+            self.model.parameters(),
+            lr=config.weight_lr,
+            momentum=config.weight_momentum,
+            weight_decay=config.weight_decay,
+        )
+        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+            self.weight_optimizer, T_max=max(config.epochs, 1)
+        )
+        self.alpha_optimizer = torch.optim.Adam(
+            self.alphas.parameters(),
+            lr=config.alpha_lr,
+            betas=(0.5, 0.999),
+            weight_decay=config.alpha_weight_decay,
+        )
+        self.state = DartsState()
+
+    def _loader(self, dataset: Dataset, epoch: int, stream: int) -> DataLoader:
+        generator = torch.Generator().manual_seed(
+            self.config.seed * 1_000_003 + epoch * 2 + stream
+        )
+        return DataLoader(
+            dataset,
+            batch_size=self.config.batch_size,
+            shuffle=True,
+            generator=generator,
+            drop_last=True,
+        )
+
+    def _task_loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(self.model(x), y)
+
+    def _alpha_penalty(self, task_loss: torch.Tensor, epoch: int) -> torch.Tensor:
+        """Architecture loss = task loss with the hardware term, plus the beta-decay regulariser."""
+        loss = task_loss
+        if self.expected_cost is not None:
+            costs = self.expected_cost(self.alphas)
+            if "latency_ms" in costs and self.latency_target_ms:
+                latency, target = costs["latency_ms"], self.latency_target_ms
+                if self.config.hardware_loss == "multiplicative":
+                    ratio = torch.log(latency * 1e3) / math.log(target * 1e3)
+                    loss = loss * ratio.clamp(min=1e-3) ** self.config.hardware_beta
+                else:
+                    loss = loss + self.config.latency_weight * latency / target
+            if self.config.flops_weight:
+                loss = loss + self.config.flops_weight * costs["flops"] / costs[
+                    "flops"
+                ].detach().clamp(min=1.0)
+        if self.config.beta_decay:
+            progress_ratio = (epoch + 1) / max(self.config.epochs, 1)
+            smooth_max = torch.stack(
+                [torch.logsumexp(alpha, 0) for alpha in self.alphas.alphas]
+            ).mean()
+            loss = loss + self.config.beta_decay * progress_ratio * smooth_max
+        return loss
+
+    def _alpha_step_first_order(self, xa, ya, epoch: int) -> None:
+        self.alpha_optimizer.zero_grad()
+        self._alpha_penalty(self._task_loss(xa, ya), epoch).backward()
+        self.alpha_optimizer.step()
+
+    def _alpha_step_second_order(self, xw, yw, xa, ya, epoch: int) -> None:
+        """Unrolled step: grad_alpha L_val(w - eta grad_w L_train(w)) with a finite-difference Hessian term."""
+        weights = [p for p in self.model.parameters()]
+        eta = self.scheduler.get_last_lr()[0]
+        original = [p.detach().clone() for p in weights]
+        train_grads = torch.autograd.grad(
+            self._task_loss(xw, yw), weights, allow_unused=True
+        )
+        with torch.no_grad():
+            for p, g in zip(weights, train_grads):
+                if g is not None:
+                    p.sub_(eta * g)
+        self.alpha_optimizer.zero_grad()
+        val_loss = self._alpha_penalty(self._task_loss(xa, ya), epoch)
+        alpha_params = list(self.alphas.parameters())
+        grads = torch.autograd.grad(val_loss, alpha_params + weights, allow_unused=True)
+        alpha_grads, weight_grads = (
+            grads[: len(alpha_params)],
+            grads[len(alpha_params) :],
+        )
+        norm = torch.sqrt(sum((g * g).sum() for g in weight_grads if g is not None))
+        epsilon = 0.01 / (norm + 1e-12)
+        hessian_terms = []
+        for sign in (1.0, -1.0):
+            with torch.no_grad():
+                for p, w0, g in zip(weights, original, weight_grads):
+                    p.copy_(w0 + sign * epsilon * g if g is not None else w0)
+            hessian_terms.append(
+                torch.autograd.grad(
+                    self._task_loss(xw, yw), alpha_params, allow_unused=True
+                )
+            )
+        with torch.no_grad():
+            for p, w0 in zip(weights, original):
+                p.copy_(w0)
+        for alpha, g_val, g_plus, g_minus in zip(
+            alpha_params, alpha_grads, *hessian_terms
+        ):
+            grad = torch.zeros_like(alpha) if g_val is None else g_val.clone()
+            if g_plus is not None and g_minus is not None:
+                grad -= eta * (g_plus - g_minus) / (2 * epsilon)
+            alpha.grad = grad
+        self.alpha_optimizer.step()
+
+    def _weight_step(self, xw, yw) -> float:
+        self.weight_optimizer.zero_grad()
+        loss = self._task_loss(xw, yw)
+        loss.backward()
+        nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        self.weight_optimizer.step()
+        return loss.item()
+
+    def _epoch(self, epoch: int, show_progress: bool) -> float:
+        self.model.train()
+        pairs = zip(
+            self._loader(self.weight_set, epoch, 0),
+            self._loader(self.alpha_set, epoch, 1),
+        )
+        batches = list(itertools.islice(pairs, self.config.max_steps_per_epoch))
+        losses = []
+        searching = epoch >= self.config.warmup_epochs
+        for (xw, yw), (xa, ya) in progress(
+            batches, f"DARTS epoch {epoch + 1}", show_progress
+        ):
+            xw, yw, xa, ya = (t.to(self.device) for t in (xw, yw, xa, ya))
+            if searching:
+                if self.config.order == "second":
+                    self._alpha_step_second_order(xw, yw, xa, ya, epoch)
+                else:
+                    self._alpha_step_first_order(xa, ya, epoch)
+            losses.append(self._weight_step(xw, yw))
+        self.scheduler.step()
+        return sum(losses) / max(len(losses), 1)
+
+    def run(
+        self,
+        resume: bool = False,
+        show_progress: bool = True,
+        stop_after: int | None = None,
+    ) -> DartsState:
+        """Train for the configured epochs (continuing a checkpoint when `resume`); `stop_after` ends early."""
+        if resume:
+            self._load_checkpoint()
+        for epoch in range(self.state.epochs_done, self.config.epochs):
+            if stop_after is not None and epoch >= stop_after:
+                break
+            loss = self._epoch(epoch, show_progress)
+            self.state.epochs_done = epoch + 1
+            self.state.history.append(
+                {
+                    "epoch": epoch + 1,
+                    "loss": loss,
+                    "alphas": self.alphas.probabilities(),
+                }
+            )
+            self._save_checkpoint()
+        return self.state
+
+    def _save_checkpoint(self) -> None:
+        if self.run_dir is None:
+            return
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        checkpoint = {
+            "config": asdict(self.config),
+            "model": self.model.state_dict(),
+            "alphas": self.alphas.state_dict(),
+            "weight_optimizer": self.weight_optimizer.state_dict(),
+            "alpha_optimizer": self.alpha_optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "python_rng": random.getstate(),
+            "state": asdict(self.state),
+        }
+        temporary = self.run_dir / (CHECKPOINT + ".tmp")
+        torch.save(checkpoint, temporary)
+        temporary.replace(self.run_dir / CHECKPOINT)
+        (self.run_dir / HISTORY).write_text(json.dumps(self.state.history, indent=1))
+
+    def _load_checkpoint(self) -> None:
+        path = self.run_dir / CHECKPOINT if self.run_dir is not None else None
+        if path is None or not path.exists():
+            return
+        checkpoint = torch.load(path, weights_only=False)
+        if checkpoint["config"] != asdict(self.config):
+            raise ValueError(
+                f"{path} was written with another DARTS configuration; use a new run folder"
+            )
+        self.model.load_state_dict(checkpoint["model"])
+        self.alphas.load_state_dict(checkpoint["alphas"])
+        self.weight_optimizer.load_state_dict(checkpoint["weight_optimizer"])
+        self.alpha_optimizer.load_state_dict(checkpoint["alpha_optimizer"])
+        self.scheduler.load_state_dict(checkpoint["scheduler"])
+        torch.set_rng_state(checkpoint["torch_rng"])
+        random.setstate(checkpoint["python_rng"])
+        self.state = DartsState(**checkpoint["state"])

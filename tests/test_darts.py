@@ -1,0 +1,144 @@
+"""DARTS finds a planted answer, its two orders both work, and an interrupted search resumes exactly."""
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from mixsearch.hardware.cost import CostModel
+from mixsearch.hardware.target import Constraints, Target
+from mixsearch.model import DiscreteModel
+from mixsearch.model.supernet import ArchParameters, Supernet
+from mixsearch.search.darts import DartsConfig, DartsSearch
+from mixsearch.search.derive import derive
+from mixsearch.search.expected_cost import ExpectedCost
+from mixsearch.space.graph import compile_space
+from mixsearch.space.schema import parse_space
+
+CHANNELS = 8
+SPACE = """
+name: planted
+graph:
+  attn: {op: [identity, none, se: {reduction: 2}], from: input}
+"""
+
+
+class PoolHost(nn.Module):
+    """The module on the raw input, then one number per image (the mean over channels and positions) -> logits.
+
+    The readout cannot weigh channels, so only the module can pick out the channel that matters.
+    """
+
+    def __init__(self, attention):
+        super().__init__()
+        self.attention = attention(CHANNELS)
+        self.head = nn.Linear(1, 2)
+
+    def forward(self, x):
+        return self.head(self.attention(x).mean((1, 2, 3))[:, None])
+
+
+def hot_channel_task(samples: int = 1024, seed: int = 0) -> TensorDataset:
+    """Label = sign of channel 0's mean; the other channels carry random signs of the same size.
+
+    Averaged over channels, the signal is drowned by the others (identity stays near chance) and `none`
+    erases it; channel attention (SE) can learn to close the other channels' gates.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    means = (
+        torch.randint(0, 2, (samples, CHANNELS), generator=generator).float() * 2 - 1
+    )
+    x = means[:, :, None, None] + 0.3 * torch.randn(
+        samples, CHANNELS, 4, 4, generator=generator
+    )
+    return TensorDataset(x, (means[:, 0] > 0).long())
+
+
+@pytest.fixture
+def graph():
+    return compile_space(parse_space(SPACE, "planted.yaml"))
+
+
+def config(**overrides):
+    settings = dict(
+        epochs=10, warmup_epochs=3, batch_size=32, weight_lr=0.3, alpha_lr=0.05, seed=0
+    )
+    return DartsConfig(**{**settings, **overrides})
+
+
+def test_darts_picks_the_channel_attention_the_task_needs(graph):
+    search = DartsSearch(graph, PoolHost, hot_channel_task(), config())
+    search.run(show_progress=False)
+    arch = derive(graph, search.alphas)
+    assert arch.nodes[0].op == "se", search.alphas.probabilities()
+    assert search.state.history[-1]["alphas"]["attn.op"][2] > 0.5
+
+
+def test_first_and_second_order_both_run_and_differ(graph):
+    results = {}
+    for order in ("first", "second"):
+        search = DartsSearch(
+            graph,
+            PoolHost,
+            hot_channel_task(256),
+            config(epochs=3, warmup_epochs=1, order=order),
+        )
+        search.run(show_progress=False)
+        results[order] = torch.cat([a.detach() for a in search.alphas.alphas])
+        assert torch.isfinite(results[order]).all()
+    assert not torch.allclose(results["first"], results["second"])
+
+
+def test_resume_after_an_interruption_gives_the_same_alphas(graph, tmp_path):
+    data = hot_channel_task(256)
+    straight = DartsSearch(graph, PoolHost, data, config(epochs=4, warmup_epochs=1))
+    straight.run(show_progress=False)
+
+    DartsSearch(
+        graph, PoolHost, data, config(epochs=4, warmup_epochs=1), run_dir=tmp_path
+    ).run(show_progress=False, stop_after=2)
+    resumed = DartsSearch(
+        graph, PoolHost, data, config(epochs=4, warmup_epochs=1), run_dir=tmp_path
+    )
+    resumed.run(resume=True, show_progress=False)
+
+    assert resumed.state.epochs_done == 4 and len(resumed.state.history) == 4
+    for a, b in zip(straight.alphas.alphas, resumed.alphas.alphas):
+        assert torch.equal(a, b)
+    assert (tmp_path / "alpha_history.json").exists()
+
+
+def test_derive_respects_constraints_over_the_alphas(graph):
+    alphas = ArchParameters(graph)
+    with torch.no_grad():
+        alphas.alphas[0].copy_(torch.tensor([0.0, -5.0, 3.0]))
+    assert derive(graph, alphas).nodes[0].op == "se"
+    costs = CostModel(Target(device="cpu", shapes=((1, CHANNELS, 4, 4),)))
+    limited = derive(graph, alphas, Constraints(params=10), costs)
+    assert limited.nodes[0].op == "identity"
+
+
+def test_supernet_weights_load_into_the_derived_discrete_model(graph):
+    alphas = ArchParameters(graph)
+    supernet = Supernet(graph, CHANNELS, alphas)
+    arch = graph.resolve({"attn.op": graph.choices[0].options[2]})
+    model = DiscreteModel(arch, CHANNELS)
+    model.load_state_dict(supernet.discrete_state(arch))
+    x = torch.randn(2, CHANNELS, 4, 4)
+    torch.testing.assert_close(model(x), supernet.candidates["attn"][2](x))
+
+
+def test_expected_cost_counts_only_nodes_that_can_be_used():
+    space = "name: s\ngraph:\n  a: {op: se, from: input}\n  b: {op: [eca, identity], from: [a, input]}\n"
+    graph = compile_space(parse_space(space))
+    alphas = ArchParameters(graph)
+    with torch.no_grad():
+        alphas.alphas[1].copy_(
+            torch.tensor([0.0, 50.0])
+        )  # b reads the input: a is almost never used
+    expected = ExpectedCost(graph, Target(device="cpu", shapes=((1, 16, 8, 8),)))
+    usage = expected.usage(alphas)
+    assert usage["b"] == pytest.approx(1.0) and usage["a"] < 1e-6
+    costs = expected(alphas)
+    costs["flops"].backward()
+    assert alphas.alphas[0].grad is not None
