@@ -16,6 +16,7 @@ from rich.table import Table
 
 from mixsearch.arch import Arch
 from mixsearch.codegen import write_module
+from mixsearch.codegen.ultralytics import write_ultralytics
 from mixsearch.errors import MixsearchError, SpaceError
 from mixsearch.hardware import count_elementwise, count_flops, count_params
 from mixsearch.hardware.cost import ArchCost, CostModel, estimate_feasibility
@@ -33,6 +34,7 @@ from mixsearch.progress import progress
 from mixsearch.space.graph import SpaceGraph, compile_space
 from mixsearch.space.schema import load_space
 from mixsearch.space.settings import DEVICE_PATTERN
+from mixsearch.yolo import DEFAULT_POSITIONS, DEFAULT_SCALES
 
 USAGE_ERROR = 2
 
@@ -280,6 +282,10 @@ def sample(space: str, seed: int, out: str | None) -> None:
         click.echo(f"wrote {out}", err=True)
 
 
+def _comma_list(text: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
 @main.command()
 @click.argument("arch_json", metavar="ARCH.json", type=click.Path(dir_okay=False))
 @click.option(
@@ -288,12 +294,41 @@ def sample(space: str, seed: int, out: str | None) -> None:
     type=click.Path(file_okay=False),
     default=".",
     show_default=True,
-    help="Folder for <name>.py.",
+    help="Folder for <name>.py and the Ultralytics files.",
 )
-def generate(arch_json: str, out_dir: str) -> None:
-    """Emit the standalone PyTorch module for a resolved architecture."""
-    path = write_module(Arch.load(arch_json), out_dir)
-    click.echo(f"wrote {path}")
+@click.option(
+    "--scales",
+    default=",".join(DEFAULT_SCALES),
+    show_default=True,
+    help="YOLOv8 scales to emit a model YAML for (n, s, m, l, x), comma-separated.",
+)
+@click.option(
+    "--positions",
+    default=",".join(DEFAULT_POSITIONS),
+    show_default=True,
+    help="Where the module goes, comma-separated: named points (backbone.p2-p5, backbone.sppf, "
+    "neck.p4_td, neck.p3_out, neck.p4_out, neck.p5_out) or layer indices; it follows each.",
+)
+@click.option(
+    "--no-ultralytics",
+    is_flag=True,
+    help="Emit only <name>.py, no Ultralytics model YAMLs or training script.",
+)
+def generate(
+    arch_json: str, out_dir: str, scales: str, positions: str, no_ultralytics: bool
+) -> None:
+    """Emit the standalone PyTorch module for a resolved architecture, and YOLOv8 model YAMLs using it."""
+    arch = Arch.load(arch_json)
+    # The Ultralytics files first: a bad --scales or --positions then leaves nothing written.
+    extras = (
+        []
+        if no_ultralytics
+        else write_ultralytics(
+            arch, out_dir, _comma_list(scales), _comma_list(positions)
+        )
+    )
+    for path in [write_module(arch, out_dir), *extras]:
+        click.echo(f"wrote {path}")
 
 
 def _op_costs(

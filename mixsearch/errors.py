@@ -25,3 +25,7 @@ class SpaceError(MixsearchError):
 
 class ArchError(MixsearchError):
     """A problem in a resolved architecture (ARCH.json), located by node."""
+
+
+class ExportError(MixsearchError):
+    """A problem with what to export: an unknown base model, scale or insertion position."""

@@ -12,6 +12,7 @@ import torch
 from helpers import ROOT, import_file, sampled_archs
 from mixsearch.arch import Arch
 from mixsearch.codegen import render_module, write_module
+from mixsearch.codegen.ultralytics import write_ultralytics
 from mixsearch.model import DiscreteModel
 
 ARCHS = sampled_archs(per_space=3)
@@ -117,12 +118,19 @@ GENERATED = sorted((ROOT / "generated").glob("*/arch.json"))
 @pytest.mark.parametrize(
     "arch_path", GENERATED, ids=[path.parent.name for path in GENERATED]
 )
-def test_checked_in_generated_modules_are_up_to_date(arch_path):
+def test_checked_in_generated_folders_are_up_to_date(arch_path, tmp_path):
+    """Each folder holds exactly what `mixsearch generate` writes: the module, model YAMLs, train script."""
     arch = Arch.load(arch_path)
-    checked_in = (arch_path.parent / f"{arch.name}.py").read_text()
-    assert (
-        render_module(arch) == checked_in
-    ), f"regenerate with: mixsearch generate {arch_path} --out {arch_path.parent}"
+    emitted = [write_module(arch, tmp_path), *write_ultralytics(arch, tmp_path)]
+    checked_in = sorted(
+        path.name
+        for path in arch_path.parent.iterdir()
+        if path.is_file() and path.name != "arch.json"
+    )
+    hint = f"regenerate with: mixsearch generate {arch_path} --out {arch_path.parent}"
+    assert checked_in == sorted(path.name for path in emitted), hint
+    for path in emitted:
+        assert (arch_path.parent / path.name).read_text() == path.read_text(), hint
 
 
 def test_generated_folder_covers_every_seed_family():

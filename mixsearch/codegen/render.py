@@ -27,7 +27,7 @@ class _NodeView:
     residual: str
 
 
-def _environment() -> jinja2.Environment:
+def template_environment() -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
         trim_blocks=True,
@@ -102,7 +102,7 @@ def render_module(arch: Arch) -> str:
     ]
     metrics = ", ".join(f"{key} {value:g}" for key, value in arch.metrics.items())
     code = (
-        _environment()
+        template_environment()
         .get_template("module.py.j2")
         .render(
             class_name=arch.class_name,

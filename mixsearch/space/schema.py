@@ -26,8 +26,15 @@ from mixsearch.errors import SpaceError
 from mixsearch.hardware.target import Constraints, Target
 from mixsearch.ops import OPS
 from mixsearch.ops.registry import short_repr as _show
-from mixsearch.space.settings import parse_constraints, parse_target
+from mixsearch.space.settings import (
+    ProxySpec,
+    parse_constraints,
+    parse_export,
+    parse_proxy,
+    parse_target,
+)
 from mixsearch.space.located_yaml import LocatedDict, LocatedList, load_located_yaml
+from mixsearch.yolo import UltralyticsExport
 
 TOP_LEVEL_KEYS = (
     "name",
@@ -38,6 +45,8 @@ TOP_LEVEL_KEYS = (
     "output",
     "target",
     "constraints",
+    "proxy",
+    "export",
 )
 NODE_KEYS = ("op", "fuse", "from", "residual")
 VALIDATION_CHANNELS = 16
@@ -87,6 +96,8 @@ class SearchSpace:
     target: Target = Target()
     constraints: Constraints = Constraints()
     constraints_line: int = 0
+    proxy: ProxySpec = ProxySpec()
+    export: UltralyticsExport = UltralyticsExport()
 
     def node(self, name: str) -> NodeSpec:
         return next(node for node in self.nodes if node.name == name)
@@ -184,6 +195,16 @@ class _Parser:
             if "constraints" in doc
             else Constraints()
         )
+        export = (
+            parse_export(doc["export"], doc.line_of("export"))
+            if "export" in doc
+            else UltralyticsExport()
+        )
+        proxy = (
+            parse_proxy(doc["proxy"], doc.line_of("proxy"), self.path)
+            if "proxy" in doc
+            else ProxySpec()
+        )
         return SearchSpace(
             name,
             class_name,
@@ -195,6 +216,8 @@ class _Parser:
             target,
             constraints,
             doc.line_of("constraints"),
+            proxy=proxy,
+            export=export,
         )
 
     def _check_keys(

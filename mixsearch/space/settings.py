@@ -1,4 +1,5 @@
-"""The space's `target:` and `constraints:` sections: where the module runs and what it may cost.
+"""The space's `target:`, `constraints:` and `export:` sections: where the module runs, what it may cost, and
+what is emitted with it.
 
 target:
   device: auto            # auto (the GPU if there is one) | cpu | cuda | cuda:N
@@ -7,20 +8,37 @@ target:
   channels_last: false
   threads: 2              # CPU threads for latency measurement (default: torch's)
 constraints: {latency_ms: 1.5, flops: 2.0e8, params: 1.0e5}        # any subset; sums over the shapes
+export:                   # what `mixsearch generate` writes beside the module (see mixsearch.yolo)
+  ultralytics: {base: yolov8, scales: [n, s], positions: [backbone.p3, backbone.p4, neck.p3_out, 12]}
+proxy: {dataset: digits}  # the proxy task the search trains on (see ProxySpec)
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from dataclasses import dataclass, replace
+from functools import partial
+from pathlib import Path
+from typing import Any, Callable
 
-from mixsearch.errors import SpaceError
+from mixsearch.errors import ExportError, SpaceError
 from mixsearch.hardware.target import DTYPES, Constraints, Target
 from mixsearch.ops.registry import short_repr
 from mixsearch.space.located_yaml import LocatedDict, LocatedList
+from mixsearch.yolo import (
+    DEFAULT_BASE,
+    LayerTable,
+    UltralyticsExport,
+    check_base,
+    check_scale,
+    load_table,
+    resolve_position,
+)
 
 TARGET_KEYS = ("device", "dtype", "shapes", "channels_last", "threads")
 CONSTRAINT_KEYS = ("latency_ms", "flops", "params")
+EXPORT_KEYS = ("ultralytics",)
+ULTRALYTICS_KEYS = ("base", "scales", "positions")
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
 MIN_CHANNELS = 8
 
@@ -125,3 +143,154 @@ def parse_constraints(value: Any, line: int) -> Constraints:
                 line=section.line_of(key),
             )
     return Constraints(**{key: float(limit) for key, limit in section.items()})
+
+
+def parse_export(value: Any, line: int) -> UltralyticsExport:
+    """The `export:` section; today it holds `ultralytics:` (defaults for what it leaves out)."""
+    section = _mapping(value, line, "export", EXPORT_KEYS)
+    if section.get("ultralytics") is None:
+        return UltralyticsExport()
+    fields = _mapping(
+        section["ultralytics"],
+        section.line_of("ultralytics"),
+        "export.ultralytics",
+        ULTRALYTICS_KEYS,
+    )
+    base = DEFAULT_BASE
+    if "base" in fields:
+        base = _checked(check_base, fields["base"], fields.line_of("base")).name
+    export = UltralyticsExport(base=base)
+    if "scales" in fields:
+        export = replace(export, scales=_scales(fields))
+    if "positions" in fields:
+        table = _checked(load_table, base, fields.line_of("positions"))
+        export = replace(export, positions=_positions(fields, table))
+    return export
+
+
+def _checked(check: Callable[[Any], Any], value: Any, line: int) -> Any:
+    """`check(value)`, its ExportError turned into a SpaceError at `line`."""
+    try:
+        return check(value)
+    except ExportError as error:
+        raise SpaceError(f"export.ultralytics: {error}", line=line) from None
+
+
+def _items(fields: LocatedDict, key: str) -> LocatedList:
+    items = fields[key]
+    if not isinstance(items, LocatedList) or not items:
+        raise SpaceError(
+            f"export.ultralytics {key} must be a non-empty list",
+            line=fields.line_of(key),
+        )
+    return items
+
+
+def _scales(fields: LocatedDict) -> tuple[str, ...]:
+    items = _items(fields, "scales")
+    for i, item in enumerate(items):
+        _checked(check_scale, item, items.line_of(i))
+        if item in items[:i]:
+            raise SpaceError(
+                f"export.ultralytics scales lists {item!r} twice",
+                line=items.line_of(i),
+            )
+    return tuple(items)
+
+
+def _positions(fields: LocatedDict, table: LayerTable) -> tuple[str, ...]:
+    """Positions as text (`backbone.p3`, `12`); two naming the same layer are an error."""
+    items = _items(fields, "positions")
+    seen: dict[int, str] = {}
+    for i, item in enumerate(items):
+        layer = _checked(partial(resolve_position, table), item, items.line_of(i))
+        if layer in seen:
+            raise SpaceError(
+                f"export.ultralytics positions {seen[layer]!r} and {str(item)!r} are both layer {layer}",
+                line=items.line_of(i),
+            )
+        seen[layer] = str(item)
+    return tuple(seen.values())
+
+
+PROXY_KEYS = (
+    "dataset",
+    "path",
+    "image_size",
+    "canvas",
+    "digit_size",
+    "clutter",
+    "noise",
+    "seed",
+)
+PROXY_DATASETS = ("digits", "imagefolder")
+
+
+@dataclass(frozen=True)
+class ProxySpec:
+    """The space's `proxy:` section: the embedded cluttered digits (with optional overrides) or an image folder.
+
+    proxy: {dataset: digits, canvas: 40, clutter: 8}
+    proxy: {dataset: imagefolder, path: data/my_classes, image_size: 64}
+    """
+
+    dataset: str = "digits"
+    path: str | None = None
+    image_size: int = 64
+    digits: tuple[tuple[str, Any], ...] = ()
+
+
+def parse_proxy(value: Any, line: int, space_path: str) -> ProxySpec:
+    """The `proxy:` section as a ProxySpec; an image folder's path is taken relative to the space file."""
+    section = _mapping(value, line, "proxy", PROXY_KEYS)
+    dataset = section.get("dataset", "digits")
+    if dataset not in PROXY_DATASETS:
+        raise SpaceError(
+            f"proxy dataset must be one of {', '.join(PROXY_DATASETS)}, got {short_repr(dataset)}",
+            line=section.line_of("dataset"),
+        )
+    for key, number in section.items():
+        if key in ("dataset", "path"):
+            continue
+        if key == "noise":
+            valid = (
+                isinstance(number, (int, float))
+                and not isinstance(number, bool)
+                and 0 <= number < 1
+            )
+        else:
+            valid = (
+                isinstance(number, int)
+                and not isinstance(number, bool)
+                and number >= (0 if key in ("clutter", "seed") else 1)
+            )
+        if not valid:
+            raise SpaceError(
+                f"proxy {key} has an invalid value {short_repr(number)}",
+                line=section.line_of(key),
+            )
+    if dataset == "imagefolder":
+        if not isinstance(section.get("path"), str):
+            raise SpaceError(
+                "proxy dataset imagefolder needs 'path: DIR' (class-per-folder images)",
+                line=line,
+            )
+        digit_keys = [
+            key for key in section if key not in ("dataset", "path", "image_size")
+        ]
+        if digit_keys:
+            raise SpaceError(
+                f"proxy {digit_keys[0]} applies to the digits dataset only",
+                line=section.line_of(digit_keys[0]),
+            )
+        path = str((Path(space_path).parent / section["path"]).resolve())
+        return ProxySpec("imagefolder", path, section.get("image_size", 64))
+    if "path" in section or "image_size" in section:
+        key = "path" if "path" in section else "image_size"
+        raise SpaceError(
+            f"proxy {key} applies to the imagefolder dataset only",
+            line=section.line_of(key),
+        )
+    return ProxySpec(
+        "digits", digits=tuple((k, v) for k, v in section.items() if k != "dataset")
+    )

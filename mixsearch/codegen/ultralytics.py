@@ -1,0 +1,130 @@
+"""Emit an Arch's module inside Ultralytics YOLO models: one model YAML per scale, and a training script.
+
+Next to `<name>.py` go `yolov8<scale>-<name>.yaml` (Ultralytics reads the scale from that prefix) with the
+module inserted at the requested positions (see `mixsearch.yolo`), and `train_<name>.py`, which registers
+the class with Ultralytics and trains one of those models on a dataset given on the command line.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import textwrap
+from pathlib import Path
+from typing import Any, Sequence
+
+import black
+import yaml
+
+import mixsearch
+from mixsearch.arch import Arch
+from mixsearch.codegen.render import template_environment
+from mixsearch.errors import ExportError
+from mixsearch.yolo import (
+    DEFAULT_BASE,
+    DEFAULT_POSITIONS,
+    DEFAULT_SCALES,
+    Layer,
+    LayerTable,
+    Position,
+    YoloBase,
+    load_table,
+    plan_model,
+    position_label,
+)
+
+COMMENT_WIDTH = 110
+_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+
+
+def model_file_name(arch: Arch, scale: str, base: str = DEFAULT_BASE) -> str:
+    """`yolov8s-<name>.yaml`: Ultralytics takes the scale from this prefix (`guess_model_scale`)."""
+    return f"{base}{scale}-{arch.name}.yaml"
+
+
+def _flow(value: Any) -> str:
+    """`value` in YAML flow style as Ultralytics writes its tables (plain names, Python-style booleans)."""
+    if isinstance(value, (list, tuple)):
+        return f"[{', '.join(map(_flow, value))}]"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, str):
+        plain = _PLAIN.fullmatch(value) and yaml.safe_load(value) == value
+        return value if plain else json.dumps(value)
+    return "null" if value is None else repr(value)
+
+
+def _row(index: int, layer: Layer) -> str:
+    row = _flow([layer.source, layer.repeats, layer.module, layer.args])
+    return f"{row} # {index} {layer.note}".rstrip()
+
+
+def render_model_yaml(
+    arch: Arch, table: LayerTable, scale: str, positions: Sequence[Position]
+) -> str:
+    """The model YAML of `table`'s base at `scale` with `arch`'s module inserted at `positions`."""
+    layers, insertions = plan_model(table, scale, positions, arch.class_name)
+    places = ", ".join(position_label(insertion.position) for insertion in insertions)
+    title = (
+        f"{table.base.title}{scale} with {arch.class_name} ({arch.name}.py), "
+        f"found by mixsearch, after {places}."
+    )
+    rows = [(layer.section, _row(index, layer)) for index, layer in enumerate(layers)]
+    return (
+        template_environment()
+        .get_template("ultralytics_model.yaml.j2")
+        .render(
+            title=textwrap.wrap(title, COMMENT_WIDTH),
+            version=mixsearch.__version__,
+            base=table.base.name,
+            base_title=table.base.title,
+            name=arch.name,
+            class_name=arch.class_name,
+            scale=scale,
+            settings=[(key, _flow(value)) for key, value in table.settings.items()],
+            scale_row=_flow(table.scales[scale]),
+            backbone=[row for section, row in rows if section == "backbone"],
+            head=[row for section, row in rows if section == "head"],
+        )
+    )
+
+
+def render_train_script(arch: Arch, model_files: Sequence[str], base: YoloBase) -> str:
+    """`train_<name>.py`: registers the class with Ultralytics and trains one of `model_files`."""
+    code = (
+        template_environment()
+        .get_template("ultralytics_train.py.j2")
+        .render(
+            title=f"{base.title} with {arch.class_name}, the attention module mixsearch found",
+            script=f"train_{arch.name}",
+            module=arch.name,
+            class_name=arch.class_name,
+            models=list(model_files),
+        )
+    )
+    return black.format_str(code, mode=black.Mode())
+
+
+def write_ultralytics(
+    arch: Arch,
+    out_dir: str | Path,
+    scales: Sequence[str] = DEFAULT_SCALES,
+    positions: Sequence[Position] = DEFAULT_POSITIONS,
+    base: str = DEFAULT_BASE,
+) -> list[Path]:
+    """Write one model YAML per scale and `train_<name>.py` into `out_dir` (beside `<name>.py`); return the paths."""
+    if not scales:
+        raise ExportError("no scales given")
+    table = load_table(base)
+    files = {
+        model_file_name(arch, scale, base): render_model_yaml(
+            arch, table, scale, positions
+        )
+        for scale in dict.fromkeys(scales)
+    }
+    files[f"train_{arch.name}.py"] = render_train_script(arch, list(files), table.base)
+    out_dir = Path(out_dir)  # created only once everything has rendered
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (out_dir / name).write_text(text)
+    return [out_dir / name for name in files]
