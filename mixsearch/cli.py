@@ -7,6 +7,7 @@ import random
 import statistics
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 import click
 import torch
@@ -15,7 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from mixsearch.arch import Arch
-from mixsearch.codegen import write_module
+from mixsearch.codegen import describe, write_module
 from mixsearch.codegen.ultralytics import write_ultralytics
 from mixsearch.errors import MixsearchError, SpaceError
 from mixsearch.hardware import count_elementwise, count_flops, count_params
@@ -31,6 +32,9 @@ from mixsearch.hardware.predictor import profile as profile_ops
 from mixsearch.hardware.target import Target
 from mixsearch.ops import OPS, OpInfo
 from mixsearch.progress import progress
+from mixsearch.proxy import TrainConfig
+from mixsearch.search.darts import DartsConfig
+from mixsearch.search.one_shot import run_darts
 from mixsearch.space.graph import SpaceGraph, compile_space
 from mixsearch.space.schema import load_space
 from mixsearch.space.settings import DEVICE_PATTERN
@@ -365,6 +369,108 @@ def _param_text(info: OpInfo) -> str:
         allowed = f" {{{', '.join(map(str, spec.allowed))}}}" if spec.allowed else ""
         parts.append(f"{spec.name}={spec.default!r}{allowed}")
     return "; ".join(parts) or "-"
+
+
+@main.command()
+@click.argument("space", type=click.Path(dir_okay=False))
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Run folder (default: generated/<name>-darts).",
+)
+@DEVICE_OPTION
+@TABLE_OPTION
+@click.option(
+    "--epochs",
+    type=click.IntRange(min=1),
+    default=DartsConfig.epochs,
+    show_default=True,
+)
+@click.option(
+    "--warmup-epochs",
+    type=click.IntRange(min=0),
+    default=DartsConfig.warmup_epochs,
+    show_default=True,
+)
+@click.option(
+    "--order",
+    type=click.Choice(["first", "second"]),
+    default="first",
+    show_default=True,
+    help="First-order DARTS, or second-order with the unrolled weight step.",
+)
+@click.option(
+    "--hardware-loss",
+    type=click.Choice(["additive", "multiplicative"]),
+    default="additive",
+    show_default=True,
+)
+@click.option(
+    "--latency-weight",
+    type=float,
+    default=DartsConfig.latency_weight,
+    show_default=True,
+)
+@click.option(
+    "--retrain-epochs",
+    type=click.IntRange(min=1),
+    default=TrainConfig.epochs,
+    show_default=True,
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue the search from the run folder's last checkpoint.",
+)
+def darts(
+    space: str,
+    out_dir: str | None,
+    device: str | None,
+    table_path: str | None,
+    epochs: int,
+    warmup_epochs: int,
+    order: str,
+    hardware_loss: str,
+    latency_weight: float,
+    retrain_epochs: int,
+    seed: int,
+    resume: bool,
+) -> None:
+    """Search SPACE.yaml with hardware-aware DARTS on its proxy task; write the winner and its module."""
+    graph = _load_graph(space)
+    target = _target(graph, device)
+    run_dir = (
+        Path(out_dir)
+        if out_dir is not None
+        else Path("generated") / f"{graph.space.name}-darts"
+    )
+    torch_device = str(target.torch_device())
+    search = DartsConfig(
+        epochs=epochs,
+        warmup_epochs=min(warmup_epochs, epochs - 1),
+        order=order,
+        hardware_loss=hardware_loss,
+        latency_weight=latency_weight,
+        seed=seed,
+        device=torch_device,
+    )
+    retrain = TrainConfig(epochs=retrain_epochs, seed=seed, device=torch_device)
+    outcome = run_darts(
+        graph, target, search, retrain, run_dir, table_path, resume=resume
+    )
+    outcome.arch.save(run_dir / "arch.json")
+    paths = [write_module(outcome.arch, run_dir)]
+    export = graph.space.export
+    paths += write_ultralytics(outcome.arch, run_dir, export.scales, export.positions)
+    for path in paths:
+        click.echo(f"wrote {path}")
+    click.echo(
+        f"{describe(outcome.arch)}\ntest accuracy {outcome.retrained.test_acc:.2%} after retraining "
+        f"{retrain_epochs} epochs; {_format_cost(outcome.cost)} on {target.torch_device()}"
+    )
 
 
 def _print_table(

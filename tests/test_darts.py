@@ -142,3 +142,27 @@ def test_expected_cost_counts_only_nodes_that_can_be_used():
     costs = expected(alphas)
     costs["flops"].backward()
     assert alphas.alphas[0].grad is not None
+
+
+@pytest.mark.slow
+def test_darts_command_searches_retrains_and_writes_the_winner(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from mixsearch.arch import Arch
+    from mixsearch.cli import main
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    space = tmp_path / "tiny.yaml"
+    space.write_text(
+        SPACE.replace("name: planted", "name: tiny")
+        + "target: {device: cpu, shapes: [[1, 16, 8, 8]], threads: 1}\n"
+        + "constraints: {params: 1000}\n"
+        + "proxy: {dataset: digits, canvas: 24, digit_size: 12, train_size: 256, val_size: 64, test_size: 64}\n"
+    )
+    args = ["darts", str(space), "--out", str(tmp_path / "run"), "--epochs", "2", "--warmup-epochs", "1"]
+    result = CliRunner().invoke(main, [*args, "--retrain-epochs", "1"])
+    assert result.exit_code == 0, result.output
+    arch = Arch.load(tmp_path / "run" / "arch.json")
+    assert arch.metrics["params"] <= 1000 and 0 <= arch.metrics["test_acc"] <= 1
+    for name in ("tiny.py", "yolov8n-tiny.yaml", "alpha_history.json", "darts_checkpoint.pt"):
+        assert (tmp_path / "run" / name).exists(), name

@@ -89,9 +89,11 @@ class ExpectedCost:
                 p_residual = self._residual_probability(alphas, name)
                 for s, shape in enumerate(self.target.shapes):
                     a, b, _ = self.table.overhead.get(shape_key(shape), IDENTITY_MODEL)
-                    node_ms = (
-                        p_op * self.latency[name][s]
-                    ).sum() + p_residual * self.table.get(shape, RESIDUAL_KEY)
+                    node_ms = (p_op * self.latency[name][s]).sum()
+                    if True in node.residual:
+                        node_ms = node_ms + p_residual * self.table.get(
+                            shape, RESIDUAL_KEY
+                        )
                     latency = latency + used[name] * (a * node_ms + b)
         if self.table is not None:
             latency = latency + sum(

@@ -221,6 +221,9 @@ PROXY_KEYS = (
     "digit_size",
     "clutter",
     "noise",
+    "train_size",
+    "val_size",
+    "test_size",
     "seed",
 )
 PROXY_DATASETS = ("digits", "imagefolder")

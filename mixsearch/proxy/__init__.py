@@ -1,0 +1,29 @@
+"""The proxy task candidates are trained on: datasets, the host network, and the training loop."""
+
+from mixsearch.proxy.data import ProxyConfig, ProxyData, load_imagefolder, load_proxy
+from mixsearch.proxy.host import HostNet, baseline_factories
+from mixsearch.proxy.train import (
+    TrainConfig,
+    TrainResult,
+    evaluate,
+    make_loader,
+    seed_everything,
+    train,
+    train_candidate,
+)
+
+__all__ = [
+    "HostNet",
+    "ProxyConfig",
+    "ProxyData",
+    "TrainConfig",
+    "TrainResult",
+    "baseline_factories",
+    "evaluate",
+    "load_imagefolder",
+    "load_proxy",
+    "make_loader",
+    "seed_everything",
+    "train",
+    "train_candidate",
+]

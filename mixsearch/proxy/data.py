@@ -1,0 +1,377 @@
+"""Proxy datasets: the embedded cluttered-digits task, and class-per-folder images for user data.
+
+The default task ships with scikit-learn (its bundled 8 x 8 handwritten digits, no download ever). Each image is
+one digit, upscaled and pasted at a random place on a larger noisy colour canvas among fragments of other digits
+(the cluttered-MNIST idea of Mnih et al., "Recurrent Models of Visual Attention", https://arxiv.org/abs/1406.6247):
+a network has to find the digit before it can read it, which is where attention modules differ.
+
+Splits are fixed and disjoint by source image: train, val and test draw their digits *and* their clutter from
+three contiguous blocks of the source file, so test images show only digits no training image contains. The
+source file has no writer ids; its order follows the forms, so contiguous blocks are the closest to unseen writers.
+
+Generation is deterministic from `ProxyConfig.seed` and cached as one .npz per configuration under the user cache
+directory; a corrupt cache file is ignored with a warning and regenerated.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import dataclasses
+import hashlib
+import json
+import logging
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import platformdirs
+import torch
+import torch.nn.functional as F
+from torch.utils.data import TensorDataset
+
+from mixsearch.errors import MixsearchError
+
+logger = logging.getLogger(__name__)
+
+CACHE_FORMAT = 1
+SPLITS = ("train", "val", "test")
+SOURCE_FRACTIONS = (
+    0.6,
+    0.2,
+    0.2,
+)  # of the 1797 source digits, per split, in file order
+MIN_FRAGMENT_INK = 0.15  # mean intensity a clutter fragment must reach, so it is a stroke and not blank paper
+COLOURS = ("odd", "random", "grey")
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+
+
+@dataclass(frozen=True)
+class ProxyConfig:
+    """How the cluttered-digits task is generated. Every field is part of the cache key.
+
+    canvas: side of the square image; digit_size: side the 8 x 8 digit is upscaled to; clutter: fragments of other
+    digits per image, each fragment_size square; noise: std of the Gaussian pixel noise (intensities in [0, 1]);
+    colour: "random" draws a colour per digit and per fragment, "grey" keeps everything grey;
+    background: the most a random background colour channel can be.
+    """
+
+    canvas: int = 32
+    digit_size: int = 16
+    clutter: int = 8
+    fragment_size: int = 8
+    decoys: int = 0
+    noise: float = 0.1
+    colour: str = "odd"
+    background: float = 0.3
+    train_size: int = 8000
+    val_size: int = 2000
+    test_size: int = 4000
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.colour not in COLOURS:
+            raise MixsearchError(
+                f"proxy colour must be one of {', '.join(COLOURS)}, got {self.colour!r}"
+            )
+        if not 0 < self.fragment_size <= self.digit_size <= self.canvas:
+            raise MixsearchError(
+                "proxy sizes must satisfy 0 < fragment_size <= digit_size <= canvas, got "
+                f"{self.fragment_size}, {self.digit_size}, {self.canvas}"
+            )
+        if min(self.train_size, self.val_size, self.test_size) < 1 or self.clutter < 0:
+            raise MixsearchError("proxy split sizes must be >= 1 and clutter >= 0")
+
+    def sizes(self) -> dict[str, int]:
+        return dict(zip(SPLITS, (self.train_size, self.val_size, self.test_size)))
+
+    def key(self) -> str:
+        """Short hash of the fields and the cache format: the cache file's name."""
+        fields = {"format": CACHE_FORMAT, **dataclasses.asdict(self)}
+        return hashlib.sha1(json.dumps(fields, sort_keys=True).encode()).hexdigest()[
+            :16
+        ]
+
+
+@dataclass(frozen=True)
+class ProxyData:
+    """A proxy task: float images in [0, 1] (N x C x H x W) with int64 labels, in three fixed splits."""
+
+    train: TensorDataset
+    val: TensorDataset
+    test: TensorDataset
+    num_classes: int
+    in_channels: int
+
+
+def cache_path(config: ProxyConfig) -> Path:
+    """Where `load_proxy(config)` keeps its arrays (respects XDG_CACHE_HOME through platformdirs)."""
+    return (
+        platformdirs.user_cache_path("mixsearch")
+        / "proxy"
+        / f"digits-{config.key()}.npz"
+    )
+
+
+def load_proxy(config: ProxyConfig = ProxyConfig()) -> ProxyData:
+    """The cluttered-digits task for `config`: read from the cache, or generated (seconds) and cached."""
+    path = cache_path(config)
+    arrays = _read_cache(path)
+    if arrays is None:
+        arrays = generate(config)
+        _write_cache(path, arrays)
+    datasets = [
+        _dataset(arrays[f"{split}_images"], arrays[f"{split}_labels"])
+        for split in SPLITS
+    ]
+    return ProxyData(*datasets, num_classes=10, in_channels=3)
+
+
+def _read_cache(path: Path) -> dict[str, np.ndarray] | None:
+    if not path.exists():
+        return None
+    try:
+        with np.load(path) as stored:
+            arrays = {name: stored[name] for name in stored.files}
+        for split in SPLITS:
+            if len(arrays[f"{split}_images"]) != len(arrays[f"{split}_labels"]):
+                raise ValueError(f"{split} images and labels differ in length")
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+        logger.warning("ignoring proxy cache %s (%s); regenerating it", path, error)
+        return None
+    return arrays
+
+
+def _write_cache(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write to a temporary file first, so an interrupted run never leaves a half-written cache."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp.npz")
+    np.savez(temporary, **arrays)
+    temporary.replace(path)
+
+
+def generate(config: ProxyConfig) -> dict[str, np.ndarray]:
+    """All three splits as uint8 images, labels and the source index of each image's digit."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    strokes = _upscale(digits.images / 16.0, config.digit_size)
+    bounds = np.cumsum((0,) + SOURCE_FRACTIONS) * len(strokes)
+    arrays: dict[str, np.ndarray] = {}
+    for i, split in enumerate(SPLITS):
+        pool = np.arange(round(bounds[i]), round(bounds[i + 1]))
+        rng = np.random.default_rng([config.seed, i])
+        images, sources = _render_split(
+            strokes, digits.target, pool, config.sizes()[split], config, rng
+        )
+        arrays[f"{split}_images"] = images
+        arrays[f"{split}_labels"] = digits.target[sources].astype(np.int64)
+        arrays[f"{split}_sources"] = sources
+    return arrays
+
+
+def _upscale(images: np.ndarray, size: int) -> np.ndarray:
+    """N x 8 x 8 intensities -> N x size x size, bilinear with antialiasing, clipped to [0, 1]."""
+    tensor = torch.from_numpy(images).float().unsqueeze(1)
+    resized = F.interpolate(tensor, size=(size, size), mode="bilinear", antialias=True)
+    return resized.squeeze(1).clamp(0, 1).numpy()
+
+
+def _render_split(
+    strokes: np.ndarray,
+    labels: np.ndarray,
+    pool: np.ndarray,
+    count: int,
+    config: ProxyConfig,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """`count` canvases: one digit of `pool` on top of decoy digits and fragments of other classes of `pool`."""
+    sources = rng.choice(pool, size=count)
+    images = np.empty((count, 3, config.canvas, config.canvas), dtype=np.uint8)
+    for n, source in enumerate(sources):
+        others = pool[labels[pool] != labels[source]]
+        target_colour, colours = _palette(config, rng, config.clutter + config.decoys)
+        canvas = _background(config, rng)
+        for colour in colours[: config.clutter]:
+            _paste(
+                canvas,
+                _fragment(strokes, others, config.fragment_size, rng),
+                colour,
+                rng,
+            )
+        for colour in colours[config.clutter :]:
+            _paste(canvas, strokes[rng.choice(others)], colour, rng)
+        _paste(canvas, strokes[source], target_colour, rng)
+        canvas += rng.normal(0.0, config.noise, canvas.shape)
+        images[n] = np.round(np.clip(canvas, 0, 1) * 255)
+    return images, sources
+
+
+def _background(config: ProxyConfig, rng: np.random.Generator) -> np.ndarray:
+    """A flat dark canvas, coloured unless the task is grey."""
+    shade = rng.uniform(0, config.background, 1 if config.colour == "grey" else 3)
+    return np.broadcast_to(
+        shade[:, None, None], (3, config.canvas, config.canvas)
+    ).copy()
+
+
+def _palette(
+    config: ProxyConfig, rng: np.random.Generator, count: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The target's colour and `count` distractor colours (RGB in [0, 1]).
+
+    "odd": all distractors share one hue and the target's hue is at least a quarter turn away, so the target is
+    the odd one out, which only a view of the whole image reveals; "random": every hue independent; "grey": white.
+    """
+    if config.colour == "grey":
+        return np.ones(3), np.ones((count, 3))
+    hue = rng.uniform()
+    if config.colour == "odd":
+        distractor_hues = np.full(count, hue + rng.uniform(0.25, 0.75))
+    else:
+        distractor_hues = rng.uniform(size=count)
+    saturations = rng.uniform(0.6, 1.0, count + 1)
+    return _rgb(hue, saturations[0]), np.stack(
+        [_rgb(h, s) for h, s in zip(distractor_hues, saturations[1:])]
+    )
+
+
+def _rgb(hue: float, saturation: float) -> np.ndarray:
+    return np.array(colorsys.hsv_to_rgb(hue % 1.0, saturation, 1.0))
+
+
+def _fragment(
+    strokes: np.ndarray, pool: np.ndarray, size: int, rng: np.random.Generator
+) -> np.ndarray:
+    """A size x size crop of a random digit of `pool` with some ink in it (the best of a few tries)."""
+    best = None
+    for _ in range(8):
+        digit = strokes[rng.choice(pool)]
+        y, x = rng.integers(0, digit.shape[0] - size + 1, 2)
+        crop = digit[y : y + size, x : x + size]
+        if best is None or crop.mean() > best.mean():
+            best = crop
+        if crop.mean() >= MIN_FRAGMENT_INK:
+            break
+    return best
+
+
+def _paste(
+    canvas: np.ndarray, alpha: np.ndarray, colour: np.ndarray, rng: np.random.Generator
+) -> None:
+    """Blend `colour` into `canvas` at a random place, with `alpha` (strokes) as opacity."""
+    height, width = alpha.shape
+    y = rng.integers(0, canvas.shape[1] - height + 1)
+    x = rng.integers(0, canvas.shape[2] - width + 1)
+    region = canvas[:, y : y + height, x : x + width]
+    region += alpha * (colour[:, None, None] - region)
+
+
+def load_imagefolder(
+    path: str | Path,
+    size: int = 32,
+    seed: int = 0,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.1,
+) -> ProxyData:
+    """User data: one sub-folder of images per class, resized to size x size RGB, split per class by `seed`.
+
+    Problems (missing or empty folder, fewer than two classes, an unreadable image, splits left empty) raise
+    MixsearchError naming the path.
+    """
+    root = Path(path)
+    if (
+        not 0 <= val_fraction < 1
+        or not 0 <= test_fraction < 1
+        or val_fraction + test_fraction >= 1
+    ):
+        raise MixsearchError(
+            f"{root}: val and test fractions must be in [0, 1) with a sum below 1, got {val_fraction}, {test_fraction}"
+        )
+    files = _class_files(root)
+    images = np.stack(
+        [_read_image(file, size) for paths in files.values() for file in paths]
+    )
+    labels = np.concatenate(
+        [np.full(len(paths), label) for label, paths in enumerate(files.values())]
+    )
+    splits = _stratified_split(labels, val_fraction, test_fraction, seed)
+    for split, indices in zip(SPLITS, splits):
+        if not len(indices):
+            raise MixsearchError(
+                f"{root}: too few images to fill the {split} split; add images or change the fractions"
+            )
+    return ProxyData(
+        *(_dataset(images[indices], labels[indices]) for indices in splits),
+        num_classes=len(files),
+        in_channels=3,
+    )
+
+
+def _stratified_split(
+    labels: np.ndarray, val_fraction: float, test_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Train, val and test indices: each class shuffled by `seed` and cut by the fractions (rounded)."""
+    rng = np.random.default_rng(seed)
+    parts: list[list[np.ndarray]] = [[], [], []]
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        n_val = round(len(members) * val_fraction)
+        n_test = round(len(members) * test_fraction)
+        cuts = [len(members) - n_val - n_test, len(members) - n_test]
+        for part, indices in zip(parts, np.split(members, cuts)):
+            part.append(indices)
+    return tuple(np.concatenate(part) for part in parts)
+
+
+def _class_files(root: Path) -> dict[str, list[Path]]:
+    """Class name -> its image files, for every sub-folder holding images (sorted, hidden ones skipped)."""
+    if not root.is_dir():
+        raise MixsearchError(
+            f"{root}: no such folder (expected one sub-folder of images per class)"
+        )
+    files = {}
+    for folder in sorted(
+        p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
+    ):
+        images = sorted(
+            p
+            for p in folder.iterdir()
+            if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+        )
+        if images:
+            files[folder.name] = images
+    if not files:
+        raise MixsearchError(
+            f"{root}: no images found (expected one sub-folder of images per class)"
+        )
+    if len(files) < 2:
+        raise MixsearchError(
+            f"{root}: only one class folder with images ({next(iter(files))}); need at least 2"
+        )
+    return files
+
+
+def _read_image(file: Path, size: int) -> np.ndarray:
+    """One image as 3 x size x size uint8 RGB."""
+    try:
+        from PIL import Image, UnidentifiedImageError
+    except ImportError:
+        raise MixsearchError(
+            "reading an image folder needs Pillow: pip install pillow"
+        ) from None
+    try:
+        with Image.open(file) as image:
+            resized = image.convert("RGB").resize(
+                (size, size), Image.Resampling.BILINEAR
+            )
+    except (OSError, UnidentifiedImageError, ValueError) as error:
+        raise MixsearchError(f"{file}: cannot read image ({error})") from None
+    return np.asarray(resized).transpose(2, 0, 1)
+
+
+def _dataset(images: np.ndarray, labels: np.ndarray) -> TensorDataset:
+    """uint8 images -> float in [0, 1], labels -> int64."""
+    return TensorDataset(
+        torch.from_numpy(images).float().div_(255), torch.from_numpy(labels).long()
+    )

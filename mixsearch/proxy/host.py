@@ -1,0 +1,84 @@
+"""The host network that carries a candidate attention module through proxy training.
+
+It mimics where the module sits in a YOLO backbone: three stages of growing width, each halving the resolution,
+with the searched module after each stage (as YOLOv8's P3, P4 and P5 outputs feed an attention block). The
+module is the only thing that changes between candidates; everything else is fixed, so accuracy differences are
+the module's.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+
+from mixsearch.ops import OPS
+
+AttentionFactory = Callable[[int], nn.Module]
+
+
+def conv_bn_relu(in_channels: int, out_channels: int, stride: int = 1) -> nn.Sequential:
+    """3 x 3 conv (no bias) -> BatchNorm -> ReLU: the host's only building block."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, 3, stride, padding=1, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+    )
+
+
+class HostNet(nn.Module):
+    """Stem (stride 2), then per width: conv stride 2 (not the first) + conv, then `attention(width)`; pool + linear.
+
+    On a 40 x 40 canvas the three stages see 20 x 20, 10 x 10 and 5 x 5 maps.
+    """
+
+    def __init__(
+        self,
+        attention: AttentionFactory,
+        widths: Sequence[int] = (32, 64, 128),
+        num_classes: int = 10,
+        in_channels: int = 3,
+    ):
+        super().__init__()
+        self.stem = conv_bn_relu(in_channels, widths[0], stride=2)
+        stages = []
+        for i, width in enumerate(widths):
+            previous = widths[max(i - 1, 0)]
+            stages.append(
+                nn.Sequential(
+                    conv_bn_relu(previous, width, stride=1 if i == 0 else 2),
+                    conv_bn_relu(width, width),
+                )
+            )
+        self.stages = nn.ModuleList(stages)
+        self.attention = nn.ModuleList(attention(width) for width in widths)
+        self.head = nn.Linear(widths[-1], num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        for stage, attention in zip(self.stages, self.attention):
+            x = attention(stage(x))
+        return self.head(x.mean((2, 3)))
+
+
+def library_op(name: str, **params: object) -> AttentionFactory:
+    """A factory building op `name` of the library with `params` (defaults for the rest) at a given width."""
+    info = OPS.get(name)
+    return lambda channels: info.build(channels, dict(params))
+
+
+def serial(*factories: AttentionFactory) -> AttentionFactory:
+    """A factory applying the given modules one after the other (CBAM's channel-then-spatial order)."""
+    return lambda channels: nn.Sequential(*(factory(channels) for factory in factories))
+
+
+def baseline_factories() -> dict[str, AttentionFactory]:
+    """The hand-designed baselines a searched module must beat, each in its published default form."""
+    return {
+        "none": library_op("identity"),
+        "se": library_op("se"),
+        "eca": library_op("eca"),
+        "cbam": serial(library_op("cbam_channel"), library_op("cbam_spatial")),
+        "coord": library_op("coord"),
+    }

@@ -1,0 +1,194 @@
+"""Training and evaluation on a proxy task: seeded, device-aware, with a progress bar on stderr.
+
+The pieces are separate so that other searches (DARTS' bilevel loop) can reuse them: `make_loader` for seeded
+batches of any dataset, `evaluate` for accuracy, `seed_everything` for reproducible initial weights. `train`
+runs one candidate with SGD (Nesterov) or AdamW under a per-step cosine schedule.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    Dataset,
+    RandomSampler,
+    SequentialSampler,
+)
+
+from mixsearch.errors import MixsearchError
+from mixsearch.progress import progress
+from mixsearch.proxy.data import ProxyData
+
+OPTIMIZERS = ("sgd", "adamw")
+EVAL_BATCH_SIZE = 500
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One candidate's training budget and recipe. `device`: "cpu", "cuda", "cuda:N" or "auto"."""
+
+    epochs: int = 6
+    batch_size: int = 64
+    lr: float = 0.05
+    weight_decay: float = 5e-4
+    optimizer: str = "sgd"
+    label_smoothing: float = 0.0
+    seed: int = 0
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise MixsearchError(
+                f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}"
+            )
+        if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0:
+            raise MixsearchError("epochs and batch size must be >= 1 and lr > 0")
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What one training run measured: last epoch's mean train loss, val and test accuracy (0..1)."""
+
+    train_loss: float
+    val_acc: float
+    test_acc: float
+    epochs: int
+    seconds: float
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's global generators (model initialisation draws from torch's)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def resolve_device(device: str) -> torch.device:
+    """`auto` is the GPU when there is one; asking for an absent GPU is a MixsearchError."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError:
+        raise MixsearchError(
+            f"unknown device {device!r}; use cpu, cuda, cuda:N or auto"
+        ) from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise MixsearchError(f"device {device!r}: CUDA is not available")
+    return resolved
+
+
+def make_loader(
+    dataset: Dataset, batch_size: int, shuffle: bool, seed: int = 0
+) -> DataLoader:
+    """Batches of `dataset`, reshuffled each epoch from `seed` when `shuffle` (the same seed, the same order).
+
+    Whole batches are fetched with one index list, which is far faster than collating single samples of an
+    in-memory TensorDataset.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    order = (
+        RandomSampler(dataset, generator=generator)
+        if shuffle
+        else SequentialSampler(dataset)
+    )
+    return DataLoader(
+        dataset,
+        sampler=BatchSampler(order, batch_size, drop_last=False),
+        batch_size=None,
+    )
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module, dataset: Dataset, device: str | torch.device = "cpu"
+) -> float:
+    """Top-1 accuracy (0..1) of `model` in eval mode on `dataset`; restores the model's training mode."""
+    device = resolve_device(device) if isinstance(device, str) else device
+    was_training = model.training
+    model.eval()
+    correct = total = 0
+    for images, labels in make_loader(dataset, EVAL_BATCH_SIZE, shuffle=False):
+        predictions = model(images.to(device)).argmax(1).cpu()
+        correct += int((predictions == labels).sum())
+        total += len(labels)
+    model.train(was_training)
+    return correct / total
+
+
+def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """SGD or AdamW; weight decay only on conv and linear weights (not on norms, biases or scalar gates)."""
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.ndim <= 1]
+    groups = [
+        {"params": decay, "weight_decay": config.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=config.lr)
+    return torch.optim.SGD(groups, lr=config.lr, momentum=0.9, nesterov=True)
+
+
+def train(
+    model: nn.Module, data: ProxyData, config: TrainConfig, show_progress: bool = True
+) -> TrainResult:
+    """Train `model` on `data.train` for `config.epochs`, then measure val and test accuracy.
+
+    Raises MixsearchError when the loss stops being finite (a diverged candidate), so a search can record it.
+    """
+    start = time.perf_counter()
+    seed_everything(config.seed)
+    device = resolve_device(config.device)
+    model.to(device).train()
+    loader = make_loader(data.train, config.batch_size, shuffle=True, seed=config.seed)
+    optimizer = _optimizer(model, config)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+        optimizer, config.epochs * len(loader)
+    )
+    for epoch in range(config.epochs):
+        total_loss = 0.0
+        for images, labels in progress(
+            loader, f"epoch {epoch + 1}/{config.epochs}", show_progress
+        ):
+            logits = model(images.to(device))
+            loss = F.cross_entropy(
+                logits, labels.to(device), label_smoothing=config.label_smoothing
+            )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            total_loss += loss.item()
+        train_loss = total_loss / len(loader)
+        if not math.isfinite(train_loss):
+            raise MixsearchError(
+                f"training diverged in epoch {epoch + 1} (loss {train_loss})"
+            )
+    return TrainResult(
+        train_loss=train_loss,
+        val_acc=evaluate(model, data.val, device),
+        test_acc=evaluate(model, data.test, device),
+        epochs=config.epochs,
+        seconds=time.perf_counter() - start,
+    )
+
+
+def train_candidate(
+    build: Callable[[], nn.Module],
+    data: ProxyData,
+    config: TrainConfig,
+    show_progress: bool = True,
+) -> TrainResult:
+    """Seed, build the model, train it: the same `config.seed` gives the same initial weights and metrics."""
+    seed_everything(config.seed)
+    return train(build(), data, config, show_progress)

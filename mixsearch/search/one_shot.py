@@ -1,0 +1,133 @@
+"""The DARTS strategy end to end: proxy data, latency table, supernet search, derivation, retraining.
+
+This is where the stages meet: the space's proxy section picks the data, its target and constraints drive the
+hardware-aware loss and the derivation, and the derived Arch is retrained from scratch on the proxy so that its
+test accuracy is measured, not inherited from the supernet.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+
+from mixsearch.arch import Arch
+from mixsearch.hardware.cost import ArchCost, CostModel
+from mixsearch.hardware.lut import LatencyTable
+from mixsearch.hardware.predictor import fit_overhead, profile, space_measurements
+from mixsearch.hardware.target import Target
+from mixsearch.model import DiscreteModel
+from mixsearch.model.supernet import ArchParameters
+from mixsearch.proxy import (
+    HostNet,
+    ProxyConfig,
+    ProxyData,
+    TrainConfig,
+    TrainResult,
+    load_imagefolder,
+    load_proxy,
+    train_candidate,
+)
+from mixsearch.search.darts import DartsConfig, DartsSearch
+from mixsearch.search.derive import derive
+from mixsearch.search.expected_cost import ExpectedCost
+from mixsearch.space.graph import SpaceGraph
+from mixsearch.space.settings import ProxySpec
+
+OVERHEAD_FIT_ARCHS = 8
+
+
+@dataclass(frozen=True)
+class DartsOutcome:
+    """The derived architecture, what it costs on the target, and its accuracy after retraining."""
+
+    arch: Arch
+    cost: ArchCost
+    retrained: TrainResult
+    epochs: int
+
+
+def load_proxy_data(spec: ProxySpec, seed: int) -> ProxyData:
+    """The proxy task the space asks for: the embedded cluttered digits, or the user's image folder."""
+    if spec.dataset == "imagefolder":
+        return load_imagefolder(spec.path, spec.image_size, seed=seed)
+    return load_proxy(ProxyConfig(**dict(spec.digits)))
+
+
+def latency_table(
+    graph: SpaceGraph,
+    target: Target,
+    table_path: str | Path | None,
+    show_progress: bool,
+) -> LatencyTable:
+    """The target's latency table with every candidate of the space measured and the overhead model fitted."""
+    table = LatencyTable.open(target, table_path)
+    measured = profile(space_measurements(graph), target, table, progress=show_progress)
+    if measured or not table.overhead:
+        archs = [graph.sample(random.Random(i)) for i in range(OVERHEAD_FIT_ARCHS)]
+        fit_overhead(archs, target, table, progress=show_progress)
+    return table
+
+
+def run_darts(
+    graph: SpaceGraph,
+    target: Target,
+    darts: DartsConfig,
+    retrain: TrainConfig,
+    run_dir: str | Path,
+    table_path: str | Path | None = None,
+    resume: bool = False,
+    show_progress: bool = True,
+) -> DartsOutcome:
+    """Search `graph` with DARTS on its proxy task, derive under its constraints, retrain and evaluate."""
+    space = graph.space
+    table = latency_table(graph, target, table_path, show_progress)
+    data = load_proxy_data(space.proxy, darts.seed)
+    expected = ExpectedCost(graph, target, table)
+    with torch.no_grad():
+        uniform_latency = expected(_uniform_alphas(graph))["latency_ms"].item()
+    latency_target = space.constraints.latency_ms or uniform_latency
+
+    def build_host(attention) -> HostNet:
+        return HostNet(
+            attention, num_classes=data.num_classes, in_channels=data.in_channels
+        )
+
+    search = DartsSearch(
+        graph, build_host, data.train, darts, expected, latency_target, run_dir
+    )
+    search.run(resume=resume, show_progress=show_progress)
+    costs = CostModel(target, table)
+    arch = derive(graph, search.alphas, space.constraints, costs)
+    retrained = _retrain(arch, build_host, data, retrain, show_progress)
+    cost = costs.cost(arch)
+    metrics = {
+        "test_acc": retrained.test_acc,
+        "latency_ms": cost.latency_ms,
+        "flops": cost.flops,
+        "params": cost.params,
+    }
+    return DartsOutcome(
+        replace(arch, metrics=metrics), cost, retrained, search.state.epochs_done
+    )
+
+
+def _uniform_alphas(graph: SpaceGraph) -> ArchParameters:
+    """Alphas that weigh every option equally: the expected cost of 'no preference yet'."""
+    alphas = ArchParameters(graph)
+    with torch.no_grad():
+        for alpha in alphas.alphas:
+            alpha.zero_()
+    return alphas
+
+
+def _retrain(
+    arch: Arch, build_host, data: ProxyData, config: TrainConfig, show_progress: bool
+) -> TrainResult:
+    """Train the derived architecture from scratch in the same host, as every candidate would be."""
+    model = lambda: build_host(
+        lambda channels: DiscreteModel(arch, channels)
+    )  # noqa: E731
+    return train_candidate(model, data, config, show_progress)

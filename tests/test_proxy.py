@@ -1,0 +1,256 @@
+"""The proxy task: generated data, its cache, user image folders, the host network and the training loop."""
+
+import logging
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from helpers import sampled_archs
+from torch.utils.data import TensorDataset
+
+from mixsearch.errors import MixsearchError
+from mixsearch.model.discrete import DiscreteModel
+from mixsearch.proxy import data as proxy_data
+from mixsearch.proxy import (
+    HostNet,
+    ProxyConfig,
+    ProxyData,
+    TrainConfig,
+    baseline_factories,
+    evaluate,
+    load_imagefolder,
+    load_proxy,
+    make_loader,
+    train_candidate,
+)
+from mixsearch.proxy.host import library_op
+
+SMALL = ProxyConfig(canvas=32, train_size=24, val_size=8, test_size=8)
+
+
+@pytest.fixture(autouse=True)
+def _cache_in_tmp(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+def test_same_seed_generates_identical_tensors():
+    first, second = load_proxy(SMALL), load_proxy(replace(SMALL, train_size=24))
+    proxy_data.cache_path(SMALL).unlink()
+    regenerated = load_proxy(SMALL)
+
+    for split in ("train", "val", "test"):
+        for a, b in zip(getattr(first, split).tensors, getattr(regenerated, split).tensors):
+            assert torch.equal(a, b)
+    assert torch.equal(first.train.tensors[0], second.train.tensors[0])
+
+
+def test_another_seed_generates_other_images():
+    images = load_proxy(SMALL).train.tensors[0]
+    other = load_proxy(replace(SMALL, seed=1)).train.tensors[0]
+
+    assert not torch.equal(images, other)
+
+
+def test_images_labels_and_classes_have_the_task_shape():
+    task = load_proxy(SMALL)
+
+    assert (task.num_classes, task.in_channels) == (10, 3)
+    for split, size in [("train", 24), ("val", 8), ("test", 8)]:
+        images, labels = getattr(task, split).tensors
+        assert images.shape == (size, 3, 32, 32) and images.dtype == torch.float32
+        assert 0 <= images.min() and images.max() <= 1
+        assert labels.dtype == torch.int64 and set(labels.tolist()) <= set(range(10))
+
+
+def test_splits_draw_from_disjoint_source_digits():
+    arrays = proxy_data.generate(replace(SMALL, train_size=300, val_size=100, test_size=100))
+    train, val, test = (set(arrays[f"{s}_sources"].tolist()) for s in ("train", "val", "test"))
+
+    assert not train & val and not train & test and not val & test
+    assert max(train) < min(val) and max(val) < min(test)  # contiguous blocks of the source file
+
+
+def test_second_load_reads_the_cache(monkeypatch):
+    load_proxy(SMALL)
+    calls = []
+    monkeypatch.setattr(proxy_data, "generate", lambda config: calls.append(config))
+
+    again = load_proxy(SMALL)
+
+    assert calls == [] and len(again.train) == 24
+
+
+def test_cache_is_keyed_by_every_generation_parameter():
+    paths = {proxy_data.cache_path(replace(SMALL, **change)) for change in [{}, {"noise": 0.2}, {"clutter": 2}]}
+
+    assert len(paths) == 3
+
+
+def test_corrupt_cache_is_regenerated_with_a_warning(caplog):
+    expected = load_proxy(SMALL).train.tensors[0]
+    path = proxy_data.cache_path(SMALL)
+    path.write_bytes(b"not an npz file")
+
+    with caplog.at_level(logging.WARNING):
+        task = load_proxy(SMALL)
+
+    assert "ignoring proxy cache" in caplog.text and str(path) in caplog.text
+    assert torch.equal(task.train.tensors[0], expected)
+    assert path.read_bytes().startswith(b"PK")  # rewritten as a valid archive
+
+
+@pytest.mark.parametrize(
+    "change", [{"colour": "purple"}, {"fragment_size": 20, "digit_size": 16}, {"train_size": 0}]
+)
+def test_bad_generation_parameters_are_user_errors(change):
+    with pytest.raises(MixsearchError):
+        replace(SMALL, **change)
+
+
+def write_images(folder, count, size=(12, 9)):
+    from PIL import Image
+
+    folder.mkdir(parents=True)
+    for i in range(count):
+        Image.new("RGB", size, (20 * i, 100, 200)).save(folder / f"{i}.png")
+
+
+def test_imagefolder_loads_resized_stratified_splits(tmp_path):
+    for name in ("cat", "dog"):
+        write_images(tmp_path / "data" / name, 10)
+    (tmp_path / "data" / "notes.txt").write_text("not a class")
+
+    task = load_imagefolder(tmp_path / "data", size=16, seed=0, val_fraction=0.2, test_fraction=0.2)
+
+    assert (task.num_classes, task.in_channels) == (2, 3)
+    assert [len(split) for split in (task.train, task.val, task.test)] == [12, 4, 4]
+    assert task.train.tensors[0].shape[1:] == (3, 16, 16)
+    assert task.val.tensors[1].tolist().count(0) == 2  # each class cut by the fractions
+
+
+def test_imagefolder_split_depends_only_on_the_seed(tmp_path):
+    for name in ("a", "b"):
+        write_images(tmp_path / name, 10)
+
+    first, second = (load_imagefolder(tmp_path, size=8, seed=3) for _ in range(2))
+
+    assert torch.equal(first.test.tensors[0], second.test.tensors[0])
+
+
+def make_missing(root):
+    return root / "absent"
+
+
+def make_empty(root):
+    (root / "empty" / "cat").mkdir(parents=True)
+    return root / "empty"
+
+
+def make_one_class(root):
+    write_images(root / "one" / "cat", 3)
+    return root / "one"
+
+
+def make_unreadable(root):
+    write_images(root / "bad" / "cat", 3)
+    write_images(root / "bad" / "dog", 3)
+    (root / "bad" / "dog" / "broken.png").write_bytes(b"not a png")
+    return root / "bad" / "dog" / "broken.png"
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (make_missing, "no such folder"),
+        (make_empty, "no images found"),
+        (make_one_class, "need at least 2"),
+        (make_unreadable, "cannot read image"),
+    ],
+)
+def test_imagefolder_problems_name_the_path(tmp_path, make, message):
+    named = make(tmp_path)
+    folder = named.parent.parent if named.suffix else named
+
+    with pytest.raises(MixsearchError) as error:
+        load_imagefolder(folder, size=8)
+
+    assert str(named) in str(error.value) and message in str(error.value)
+
+
+def test_imagefolder_too_small_for_a_split_says_so(tmp_path):
+    for name in ("a", "b"):
+        write_images(tmp_path / name, 2)
+
+    with pytest.raises(MixsearchError, match="too few images to fill the val split"):
+        load_imagefolder(tmp_path, size=8, val_fraction=0.1, test_fraction=0.1)
+
+
+@pytest.mark.parametrize("name", sorted(baseline_factories()))
+def test_host_net_carries_each_baseline(name):
+    model = HostNet(baseline_factories()[name], widths=(16, 32, 64), num_classes=7)
+
+    assert model(torch.rand(2, 3, 40, 40)).shape == (2, 7)
+
+
+def test_host_net_places_the_module_after_each_stage():
+    model = HostNet(library_op("se", reduction=4), widths=(16, 32, 64))
+
+    assert [type(module).__name__ for module in model.attention] == ["SqueezeExcite"] * 3
+    assert [module.fc2.out_channels for module in model.attention] == [16, 32, 64]
+
+
+@pytest.mark.parametrize("arch", [arch for _, arch in sampled_archs(per_space=1)], ids=lambda a: a.name)
+def test_host_net_carries_a_sampled_architecture(arch):
+    model = HostNet(lambda channels: DiscreteModel(arch, channels), widths=(16, 32, 64))
+
+    assert model(torch.rand(2, 3, 40, 40)).shape == (2, 10)
+
+
+def tiny_task() -> ProxyData:
+    task = load_proxy(replace(SMALL, train_size=48, val_size=16, test_size=16))
+    return task
+
+
+def test_one_epoch_is_finite_and_reproducible_with_a_seed():
+    task = tiny_task()
+    config = TrainConfig(epochs=1, batch_size=16, seed=5)
+    build = lambda: HostNet(baseline_factories()["cbam"], widths=(8, 16, 32))  # noqa: E731
+
+    first = train_candidate(build, task, config, show_progress=False)
+    second = train_candidate(build, task, config, show_progress=False)
+
+    assert math.isfinite(first.train_loss) and 0 <= first.test_acc <= 1 and first.epochs == 1
+    assert replace(first, seconds=0) == replace(second, seconds=0)
+
+
+def test_adamw_with_label_smoothing_trains():
+    config = TrainConfig(epochs=1, batch_size=16, optimizer="adamw", lr=1e-3, label_smoothing=0.1)
+
+    result = train_candidate(lambda: HostNet(library_op("eca"), widths=(8, 16, 32)), tiny_task(), config, False)
+
+    assert math.isfinite(result.train_loss)
+
+
+def test_loader_order_follows_the_seed():
+    dataset = TensorDataset(torch.arange(20))
+
+    def order(seed):
+        return torch.cat([batch for (batch,) in make_loader(dataset, 6, shuffle=True, seed=seed)]).tolist()
+
+    assert order(1) == order(1) and order(1) != order(2) and sorted(order(1)) == list(range(20))
+
+
+def test_evaluate_counts_correct_predictions():
+    dataset = TensorDataset(torch.eye(4), torch.tensor([0, 1, 2, 0]))
+
+    assert evaluate(torch.nn.Identity(), dataset) == pytest.approx(0.75)
+
+
+def test_unknown_optimizer_and_missing_gpu_are_user_errors():
+    with pytest.raises(MixsearchError, match="optimizer"):
+        TrainConfig(optimizer="lion")
+    if not torch.cuda.is_available():
+        with pytest.raises(MixsearchError, match="CUDA"):
+            train_candidate(lambda: HostNet(library_op("se")), tiny_task(), TrainConfig(device="cuda"), False)
