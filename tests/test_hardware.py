@@ -3,6 +3,7 @@
 import json
 import logging
 import random
+import time
 from dataclasses import replace
 
 import pytest
@@ -22,7 +23,8 @@ from mixsearch.hardware.counts import (
     count_params,
     peak_activation_bytes,
 )
-from mixsearch.hardware.lut import LatencyTable, shape_key
+from mixsearch.hardware.latency import measure_interleaved
+from mixsearch.hardware.lut import LatencyTable, fingerprint, shape_key
 from mixsearch.hardware.predictor import (
     features,
     fit_overhead,
@@ -185,6 +187,30 @@ def test_prediction_is_the_sum_of_entries_until_an_overhead_model_is_fitted(
     assert predict_latency(
         arch, replace(TINY, shapes=TINY.shapes[:1]), table
     ) == pytest.approx(first_shape)
+
+
+def test_interleaved_rounds_alternate_and_keep_each_ones_least_disturbed_round():
+    calls = []
+
+    def sleeper(name, delays_ms):
+        def call():
+            calls.append(name)
+            time.sleep(delays_ms[min(calls.count(name) - 1, len(delays_ms) - 1)] / 1e3)
+
+        return call
+
+    # `slow` is disturbed (5 ms) in its first round only; `fast` never is.
+    slow = sleeper("slow", [5.0] * 3 + [0.0])
+    fast = sleeper("fast", [0.0])
+    latencies = measure_interleaved([slow, fast], "cpu", warmup=1, repeats=2, rounds=2)
+    assert calls == ["slow"] * 3 + ["fast"] * 3 + ["slow"] * 3 + ["fast"] * 3
+    assert all(latency.median_ms < 5.0 for latency in latencies)
+
+
+def test_cpu_measurements_default_to_one_thread_and_the_fingerprint_says_so():
+    assert Target(device="cpu").measurement_threads() == 1
+    assert fingerprint(Target(device="cpu"))["threads"] == 1
+    assert fingerprint(Target(device="cpu", threads=2))["threads"] == 2
 
 
 def test_constraints_accept_and_reject_with_the_margin():

@@ -2,18 +2,18 @@
 
 import logging
 import math
-from dataclasses import replace
+from dataclasses import fields, replace
 
-import numpy as np
 import pytest
 import torch
-from helpers import sampled_archs
+from helpers import ROOT, import_file, sampled_archs
 from torch.utils.data import TensorDataset
 
 from mixsearch.errors import MixsearchError
 from mixsearch.model.discrete import DiscreteModel
 from mixsearch.proxy import data as proxy_data
 from mixsearch.proxy import (
+    DivergedError,
     HostNet,
     ProxyConfig,
     ProxyData,
@@ -36,14 +36,16 @@ def _cache_in_tmp(tmp_path, monkeypatch):
 
 
 def test_same_seed_generates_identical_tensors():
-    first, second = load_proxy(SMALL), load_proxy(replace(SMALL, train_size=24))
+    first = load_proxy(SMALL)
     proxy_data.cache_path(SMALL).unlink()
+
     regenerated = load_proxy(SMALL)
 
     for split in ("train", "val", "test"):
-        for a, b in zip(getattr(first, split).tensors, getattr(regenerated, split).tensors):
+        for a, b in zip(
+            getattr(first, split).tensors, getattr(regenerated, split).tensors
+        ):
             assert torch.equal(a, b)
-    assert torch.equal(first.train.tensors[0], second.train.tensors[0])
 
 
 def test_another_seed_generates_other_images():
@@ -65,15 +67,21 @@ def test_images_labels_and_classes_have_the_task_shape():
 
 
 def test_splits_draw_from_disjoint_source_digits():
-    arrays = proxy_data.generate(replace(SMALL, train_size=300, val_size=100, test_size=100))
-    train, val, test = (set(arrays[f"{s}_sources"].tolist()) for s in ("train", "val", "test"))
+    arrays = proxy_data.generate(
+        replace(SMALL, train_size=300, val_size=100, test_size=100)
+    )
+    train, val, test = (
+        set(arrays[f"{s}_sources"].tolist()) for s in ("train", "val", "test")
+    )
 
     assert not train & val and not train & test and not val & test
-    assert max(train) < min(val) and max(val) < min(test)  # contiguous blocks of the source file
+    # contiguous blocks of the source file, in order
+    assert max(train) < min(val) and max(val) < min(test)
 
 
-def test_second_load_reads_the_cache(monkeypatch):
+def test_second_load_reads_the_cache_under_xdg_cache_home(tmp_path, monkeypatch):
     load_proxy(SMALL)
+    assert proxy_data.cache_path(SMALL).is_relative_to(tmp_path / "cache")
     calls = []
     monkeypatch.setattr(proxy_data, "generate", lambda config: calls.append(config))
 
@@ -83,26 +91,50 @@ def test_second_load_reads_the_cache(monkeypatch):
 
 
 def test_cache_is_keyed_by_every_generation_parameter():
-    paths = {proxy_data.cache_path(replace(SMALL, **change)) for change in [{}, {"noise": 0.2}, {"clutter": 2}]}
+    changes = {
+        "canvas": 36,
+        "digit_size": 14,
+        "clutter": 2,
+        "fragment_size": 6,
+        "decoys": 1,
+        "noise": 0.2,
+        "colour": "grey",
+        "background": 0.1,
+        "train_size": 25,
+        "val_size": 9,
+        "test_size": 9,
+        "seed": 1,
+    }
+    assert set(changes) == {field.name for field in fields(ProxyConfig)}
 
-    assert len(paths) == 3
+    paths = {
+        proxy_data.cache_path(replace(SMALL, **{k: v})) for k, v in changes.items()
+    }
+
+    assert len(paths | {proxy_data.cache_path(SMALL)}) == len(changes) + 1
 
 
-def test_corrupt_cache_is_regenerated_with_a_warning(caplog):
+@pytest.mark.parametrize(
+    "corrupt",
+    [lambda data: b"not an npz file", lambda data: data[: len(data) // 2]],
+    ids=["garbage", "truncated"],
+)
+def test_corrupt_cache_is_regenerated_with_a_warning(caplog, corrupt):
     expected = load_proxy(SMALL).train.tensors[0]
     path = proxy_data.cache_path(SMALL)
-    path.write_bytes(b"not an npz file")
+    path.write_bytes(corrupt(path.read_bytes()))
 
     with caplog.at_level(logging.WARNING):
         task = load_proxy(SMALL)
 
     assert "ignoring proxy cache" in caplog.text and str(path) in caplog.text
     assert torch.equal(task.train.tensors[0], expected)
-    assert path.read_bytes().startswith(b"PK")  # rewritten as a valid archive
+    assert proxy_data._read_cache(path) is not None  # rewritten whole
 
 
 @pytest.mark.parametrize(
-    "change", [{"colour": "purple"}, {"fragment_size": 20, "digit_size": 16}, {"train_size": 0}]
+    "change",
+    [{"colour": "purple"}, {"fragment_size": 20, "digit_size": 16}, {"train_size": 0}],
 )
 def test_bad_generation_parameters_are_user_errors(change):
     with pytest.raises(MixsearchError):
@@ -122,7 +154,9 @@ def test_imagefolder_loads_resized_stratified_splits(tmp_path):
         write_images(tmp_path / "data" / name, 10)
     (tmp_path / "data" / "notes.txt").write_text("not a class")
 
-    task = load_imagefolder(tmp_path / "data", size=16, seed=0, val_fraction=0.2, test_fraction=0.2)
+    task = load_imagefolder(
+        tmp_path / "data", size=16, seed=0, val_fraction=0.2, test_fraction=0.2
+    )
 
     assert (task.num_classes, task.in_channels) == (2, 3)
     assert [len(split) for split in (task.train, task.val, task.test)] == [12, 4, 4]
@@ -197,11 +231,15 @@ def test_host_net_carries_each_baseline(name):
 def test_host_net_places_the_module_after_each_stage():
     model = HostNet(library_op("se", reduction=4), widths=(16, 32, 64))
 
-    assert [type(module).__name__ for module in model.attention] == ["SqueezeExcite"] * 3
+    assert [type(module).__name__ for module in model.attention] == [
+        "SqueezeExcite"
+    ] * 3
     assert [module.fc2.out_channels for module in model.attention] == [16, 32, 64]
 
 
-@pytest.mark.parametrize("arch", [arch for _, arch in sampled_archs(per_space=1)], ids=lambda a: a.name)
+@pytest.mark.parametrize(
+    "arch", [arch for _, arch in sampled_archs(per_space=1)], ids=lambda a: a.name
+)
 def test_host_net_carries_a_sampled_architecture(arch):
     model = HostNet(lambda channels: DiscreteModel(arch, channels), widths=(16, 32, 64))
 
@@ -216,19 +254,32 @@ def tiny_task() -> ProxyData:
 def test_one_epoch_is_finite_and_reproducible_with_a_seed():
     task = tiny_task()
     config = TrainConfig(epochs=1, batch_size=16, seed=5)
-    build = lambda: HostNet(baseline_factories()["cbam"], widths=(8, 16, 32))  # noqa: E731
+    build = lambda: HostNet(
+        baseline_factories()["cbam"], widths=(8, 16, 32)
+    )  # noqa: E731
 
     first = train_candidate(build, task, config, show_progress=False)
     second = train_candidate(build, task, config, show_progress=False)
 
-    assert math.isfinite(first.train_loss) and 0 <= first.test_acc <= 1 and first.epochs == 1
+    assert (
+        math.isfinite(first.train_loss)
+        and 0 <= first.test_acc <= 1
+        and first.epochs == 1
+    )
     assert replace(first, seconds=0) == replace(second, seconds=0)
 
 
 def test_adamw_with_label_smoothing_trains():
-    config = TrainConfig(epochs=1, batch_size=16, optimizer="adamw", lr=1e-3, label_smoothing=0.1)
+    config = TrainConfig(
+        epochs=1, batch_size=16, optimizer="adamw", lr=1e-3, label_smoothing=0.1
+    )
 
-    result = train_candidate(lambda: HostNet(library_op("eca"), widths=(8, 16, 32)), tiny_task(), config, False)
+    result = train_candidate(
+        lambda: HostNet(library_op("eca"), widths=(8, 16, 32)),
+        tiny_task(),
+        config,
+        False,
+    )
 
     assert math.isfinite(result.train_loss)
 
@@ -237,9 +288,15 @@ def test_loader_order_follows_the_seed():
     dataset = TensorDataset(torch.arange(20))
 
     def order(seed):
-        return torch.cat([batch for (batch,) in make_loader(dataset, 6, shuffle=True, seed=seed)]).tolist()
+        return torch.cat(
+            [batch for (batch,) in make_loader(dataset, 6, shuffle=True, seed=seed)]
+        ).tolist()
 
-    assert order(1) == order(1) and order(1) != order(2) and sorted(order(1)) == list(range(20))
+    assert (
+        order(1) == order(1)
+        and order(1) != order(2)
+        and sorted(order(1)) == list(range(20))
+    )
 
 
 def test_evaluate_counts_correct_predictions():
@@ -253,4 +310,42 @@ def test_unknown_optimizer_and_missing_gpu_are_user_errors():
         TrainConfig(optimizer="lion")
     if not torch.cuda.is_available():
         with pytest.raises(MixsearchError, match="CUDA"):
-            train_candidate(lambda: HostNet(library_op("se")), tiny_task(), TrainConfig(device="cuda"), False)
+            train_candidate(
+                lambda: HostNet(library_op("se")),
+                tiny_task(),
+                TrainConfig(device="cuda"),
+                False,
+            )
+
+
+def test_discrimination_benchmark_runs_quickly(capsys):
+    benchmark = import_file(ROOT / "benchmarks" / "proxy_discrimination.py")
+    argv = [
+        "--seeds",
+        "2",
+        "--epochs",
+        "1",
+        "--threads",
+        "1",
+        "--baselines",
+        "none,eca",
+    ]
+    argv += [
+        f"--proxy={setting}"
+        for setting in ("canvas=24", "train_size=32", "val_size=8", "test_size=8")
+    ]
+
+    rows = benchmark.main(argv)
+
+    assert [(row.baseline, len(row.runs)) for row in rows] == [("none", 2), ("eca", 2)]
+    printed = capsys.readouterr().out
+    assert "| baseline | test acc (mean ± std)" in printed and "verdict:" in printed
+    assert "command: `python benchmarks/proxy_discrimination.py --seeds 2" in printed
+
+
+def test_a_diverging_candidate_raises_diverged_error():
+    config = TrainConfig(epochs=1, batch_size=16, lr=1e30)
+    build = lambda: HostNet(library_op("se"), widths=(8, 16, 32))  # noqa: E731
+
+    with pytest.raises(DivergedError, match="diverged in epoch 1"):
+        train_candidate(build, tiny_task(), config, show_progress=False)

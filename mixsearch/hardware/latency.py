@@ -1,22 +1,44 @@
 """The one latency-measurement protocol every number in mixsearch comes from.
 
 Protocol: inside `torch.inference_mode()`, run `warmup` untimed calls, then time `repeats` calls one by one and
-report their median (robust to scheduler noise). On CUDA each call is timed with CUDA events after a
+report their median (robust to scheduler noise). Many things measured together (a table's ops, the architectures
+an overhead model is fitted on) go through `measure_interleaved`: that protocol once per round for each, in
+`rounds` rounds, keeping each one's least disturbed round. On CUDA each call is timed with CUDA events after a
 synchronisation; on the CPU with `time.perf_counter`, with torch's intra-op thread count fixed for the run.
+Python's garbage collector is paused while calls are timed, so a collection never lands inside one.
+
+CPU allocator: glibc's malloc hands blocks above a (moving) size threshold back to the OS with munmap, and trims
+the heap's free top, so a forward pass that holds several activations at once page-faults them in afresh on
+every call, and whether it does depends on what the process allocated before. That made a module cost 1.5-3x
+the sum of its ops timed alone at YOLOv8n's P3 shape, and the same module 10-30% apart from one run to the next.
+Before timing on the CPU the protocol therefore pins malloc's mmap and trim thresholds once per process
+(`steady_allocator`), so freed activations stay in the heap and are reused: the steady state of a long-running
+inference loop, as with the caching allocators (jemalloc, tcmalloc) PyTorch's CPU tuning guide recommends.
+It is a process-wide setting that keeps freed memory in the heap; without glibc it does nothing.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import gc
 import statistics
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator, Sequence, TypeVar
 
 import torch
 
 DEFAULT_WARMUP = 10
 DEFAULT_REPEATS = 50
+DEFAULT_ROUNDS = 5
+# mallopt(3) parameters: blocks up to 32 MiB (the largest mmap threshold glibc allows on 64-bit) come from the
+# heap, and the heap is never trimmed while timing.
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_MMAP_THRESHOLD_BYTES = 32 * 1024 * 1024
+_TRIM_THRESHOLD_BYTES = 1024 * 1024 * 1024
+_allocator_pinned: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -41,10 +63,47 @@ def fixed_threads(threads: int | None) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
+def steady_allocator() -> bool:
+    """Pin glibc malloc's mmap and trim thresholds (once per process); False where there is no glibc."""
+    global _allocator_pinned
+    if _allocator_pinned is None:
+        _allocator_pinned = False
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+            mallopt = libc.mallopt
+        except (OSError, AttributeError):
+            return False
+        mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+        _allocator_pinned = bool(
+            mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)
+            and mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD_BYTES)
+        )
+    return _allocator_pinned
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Python's garbage collector off for the duration (restored as it was)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def time_calls(
     fn: Callable[[], object], device: torch.device, repeats: int
 ) -> list[float]:
-    """Milliseconds of `repeats` single calls of `fn` on `device` (no warm-up)."""
+    """Milliseconds of `repeats` single calls of `fn` on `device` (no warm-up), the garbage collector paused."""
+    with gc_paused():
+        return _time_calls(fn, device, repeats)
+
+
+def _time_calls(
+    fn: Callable[[], object], device: torch.device, repeats: int
+) -> list[float]:
     times = []
     if device.type == "cuda":
         for _ in range(repeats):
@@ -58,6 +117,7 @@ def time_calls(
             torch.cuda.synchronize(device)
             times.append(start.elapsed_time(end))
         return times
+    steady_allocator()
     for _ in range(repeats):
         start_s = time.perf_counter()
         fn()
@@ -81,7 +141,37 @@ def measure_latency(
 ) -> Latency:
     """Median latency of `fn()` on `device` under the protocol above."""
     device = torch.device(device)
+    if device.type == "cpu":
+        steady_allocator()
     with torch.inference_mode(), fixed_threads(threads):
         for _ in range(warmup):
             fn()
         return summarize(time_calls(fn, device, repeats))
+
+
+T = TypeVar("T")
+
+
+def measure_interleaved(
+    fns: Sequence[Callable[[], object]],
+    device: torch.device | str = "cpu",
+    warmup: int = DEFAULT_WARMUP,
+    repeats: int = DEFAULT_REPEATS,
+    threads: int | None = None,
+    rounds: int = DEFAULT_ROUNDS,
+    progress: Callable[[Iterable[T]], Iterable[T]] = iter,
+) -> list[Latency]:
+    """`measure_latency` of every one of `fns`, once per round, round after round over all of them.
+
+    Per function the round with the lowest median is kept. Other processes on the machine only ever add time, and
+    in bursts: interleaving spreads a burst over one round of many measurements instead of every call of one, and
+    the least disturbed round is the best estimate of the undisturbed latency. `progress` wraps the (round, index)
+    jobs, e.g. in a progress bar.
+    """
+    best: list[Latency | None] = [None] * len(fns)
+    jobs = [(r, i) for r in range(rounds) for i in range(len(fns))]
+    for _, i in progress(jobs):
+        latency = measure_latency(fns[i], device, warmup, repeats, threads)
+        if best[i] is None or latency.median_ms < best[i].median_ms:
+            best[i] = latency
+    return best

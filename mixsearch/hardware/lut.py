@@ -15,19 +15,23 @@ import logging
 import platform
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence, TypeVar
 
 import platformdirs
 import torch
 from torch import nn
 
-from mixsearch.hardware.latency import measure_latency
+from mixsearch.hardware.latency import (
+    DEFAULT_ROUNDS,
+    measure_interleaved,
+    measure_latency,
+)
 from mixsearch.hardware.target import Target
 from mixsearch.ops import OPS
 
 logger = logging.getLogger(__name__)
 
-TABLE_FORMAT = 1
+TABLE_FORMAT = 2  # 2: measured in interleaved rounds with the allocator pinned (latency.py)
 RESIDUAL_KEY = "residual"
 
 Shape = tuple[int, int, int, int]
@@ -63,7 +67,7 @@ def fingerprint(target: Target) -> dict[str, Any]:
         "device_type": device.type,
         "torch": torch.__version__,
         "dtype": target.dtype,
-        "threads": target.threads or torch.get_num_threads(),
+        "threads": target.measurement_threads(),
         "channels_last": target.channels_last,
     }
 
@@ -202,5 +206,29 @@ def measure(
         target.torch_device(),
         warmup=warmup,
         repeats=repeats,
-        threads=target.threads,
+        threads=target.measurement_threads(),
     ).median_ms
+
+
+T = TypeVar("T")
+
+
+def measure_many(
+    fns: Sequence[Callable[[], object]],
+    target: Target,
+    repeats: int,
+    warmup: int,
+    rounds: int = DEFAULT_ROUNDS,
+    progress: Callable[[Iterable[T]], Iterable[T]] = iter,
+) -> list[float]:
+    """Median ms of each prepared callable, measured in interleaved rounds (`measure_interleaved`)."""
+    latencies = measure_interleaved(
+        fns,
+        target.torch_device(),
+        warmup=warmup,
+        repeats=repeats,
+        threads=target.measurement_threads(),
+        rounds=rounds,
+        progress=progress,
+    )
+    return [latency.median_ms for latency in latencies]

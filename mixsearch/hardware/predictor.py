@@ -1,9 +1,15 @@
 """Latency of a whole architecture: its ops' table entries plus a per-device overhead model.
 
-Ops timed alone do not add up exactly to the module timed end to end (launch and dispatch overhead per node,
-caches warm or cold between ops). For each target shape we fit, by least squares on a few whole modules measured
+Ops timed alone do not add up exactly to the module timed end to end (dispatch overhead per node, the module's
+own bookkeeping, caches warm or cold between ops). For each target shape we fit, on a few whole modules measured
 end to end,  measured = a * (sum of the nodes' table entries) + b * (number of nodes) + c,  and store (a, b, c)
-with the table. Unfitted tables predict the plain sum.
+with the table; unfitted tables predict the plain sum. The fit is least squares on relative errors (each
+module's equation divided by its measured latency), since a prediction is judged by how many percent it is off.
+The model stays linear in the per-node entries on purpose: the DARTS search takes its expectation over op
+choices (`mixsearch.search.expected_cost`).
+
+The table entries and the fitting modules are measured in interleaved rounds (`measure_interleaved`), so that a
+burst of load on the machine spoils one round of many measurements rather than one entry.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from mixsearch.arch import Arch
+from mixsearch.hardware.latency import DEFAULT_ROUNDS
 from mixsearch.progress import progress as show_progress
 from mixsearch.hardware.lut import (
     RESIDUAL_KEY,
@@ -18,7 +25,7 @@ from mixsearch.hardware.lut import (
     Measurement,
     Shape,
     prepare_module,
-    measure,
+    measure_many,
     op_key,
     op_measurement,
     residual_measurement,
@@ -50,21 +57,30 @@ def profile(
     repeats: int = 30,
     warmup: int = 5,
     progress: bool = True,
+    rounds: int = DEFAULT_ROUNDS,
 ) -> int:
-    """Measure every (shape, measurement) the table lacks, save the table, and return how many were measured."""
+    """Measure every (shape, measurement) the table lacks, save the table, and return how many were measured.
+
+    They are measured together in interleaved rounds (`measure_interleaved`).
+    """
     missing = [
         (shape, m)
         for shape in target.shapes
         for m in measurements
         if not table.has(shape, m.key)
     ]
-    jobs = show_progress(missing, "profiling ops", enabled=progress and bool(missing))
-    for shape, measurement in jobs:
-        table.put(
-            shape,
-            measurement.key,
-            measure(measurement.build(target, shape), target, repeats, warmup),
-        )
+    times = measure_many(
+        [measurement.build(target, shape) for shape, measurement in missing],
+        target,
+        repeats,
+        warmup,
+        rounds,
+        lambda jobs: show_progress(
+            jobs, "profiling ops", enabled=progress and bool(missing)
+        ),
+    )
+    for (shape, measurement), ms in zip(missing, times):
+        table.put(shape, measurement.key, ms)
     if missing:
         table.save()
     return len(missing)
@@ -91,20 +107,56 @@ def predict_latency(arch: Arch, target: Target, table: LatencyTable) -> float:
 
 
 def measure_arch(
-    arch: Arch, target: Target, shape: Shape, repeats: int = 30, warmup: int = 5
+    arch: Arch,
+    target: Target,
+    shape: Shape,
+    repeats: int = 30,
+    warmup: int = 5,
+    rounds: int = DEFAULT_ROUNDS,
 ) -> float:
     """Measured ms of the whole module at one shape, under the shared protocol."""
     model = prepare_module(DiscreteModel(arch, shape[1]), target)
     x = target.example_input(shape)
-    return measure(lambda: model(x), target, repeats, warmup)
+    return measure_many([lambda: model(x)], target, repeats, warmup, rounds)[0]
+
+
+def measure_archs(
+    archs: list[Arch],
+    target: Target,
+    repeats: int = 30,
+    warmup: int = 5,
+    rounds: int = DEFAULT_ROUNDS,
+    progress: bool = True,
+    description: str = "measuring architectures",
+) -> np.ndarray:
+    """Measured ms of each arch at each target shape (archs x shapes), all of them in interleaved rounds."""
+    calls = []
+    for arch in archs:
+        for shape in target.shapes:
+            model = prepare_module(DiscreteModel(arch, shape[1]), target)
+            x = target.example_input(shape)
+            calls.append(lambda model=model, x=x: model(x))
+    times = measure_many(
+        calls,
+        target,
+        repeats,
+        warmup,
+        rounds,
+        lambda jobs: show_progress(jobs, description, enabled=progress),
+    )
+    return np.array(times).reshape(len(archs), len(target.shapes))
 
 
 def measure_arch_total(
-    arch: Arch, target: Target, repeats: int = 30, warmup: int = 5
+    arch: Arch,
+    target: Target,
+    repeats: int = 30,
+    warmup: int = 5,
+    rounds: int = DEFAULT_ROUNDS,
 ) -> float:
     """Measured ms summed over the target shapes (what `predict_latency` predicts)."""
-    return sum(
-        measure_arch(arch, target, shape, repeats, warmup) for shape in target.shapes
+    return float(
+        measure_archs([arch], target, repeats, warmup, rounds, progress=False).sum()
     )
 
 
@@ -115,22 +167,24 @@ def fit_overhead(
     repeats: int = 30,
     warmup: int = 5,
     progress: bool = True,
+    rounds: int = DEFAULT_ROUNDS,
 ) -> None:
-    """Fit and save the per-shape overhead model from `archs` measured end to end (needs >= 3 archs)."""
+    """Fit and save the per-shape overhead model from `archs` measured end to end (needs >= 3 archs).
+
+    Least squares on relative errors (each arch's equation divided by its measured latency), since what matters
+    is how far off a prediction is in percent, not in milliseconds.
+    """
     if len(archs) < 3:
         raise ValueError(
             f"fitting the overhead model needs at least 3 architectures, got {len(archs)}"
         )
-    for shape in target.shapes:
-        rows, measured = [], []
-        for arch in show_progress(
-            archs, f"fitting overhead {shape_key(shape)}", enabled=progress
-        ):
-            lut_sum, nodes = features(arch, shape, table)
-            rows.append([lut_sum, nodes, 1.0])
-            measured.append(measure_arch(arch, target, shape, repeats, warmup))
-        coefficients = np.linalg.lstsq(np.array(rows), np.array(measured), rcond=None)[
-            0
-        ]
+    measured = measure_archs(
+        archs, target, repeats, warmup, rounds, progress, "fitting overhead model"
+    )
+    for s, shape in enumerate(target.shapes):
+        rows = np.array([[*features(arch, shape, table), 1.0] for arch in archs])
+        coefficients = np.linalg.lstsq(
+            rows / measured[:, s, None], np.ones(len(archs)), rcond=None
+        )[0]
         table.overhead[shape_key(shape)] = [float(c) for c in coefficients]
     table.save()

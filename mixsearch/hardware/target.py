@@ -8,6 +8,8 @@ import torch
 
 # YOLOv8n's P3/P4/P5 feature maps at 640 x 640: where the module sits by default.
 DEFAULT_SHAPES = ((1, 64, 80, 80), (1, 128, 40, 40), (1, 256, 20, 20))
+# Threads torch uses while measuring on the CPU when the target names none (see `Target.measurement_threads`).
+DEFAULT_CPU_THREADS = 1
 DTYPES = {
     "float32": torch.float32,
     "float16": torch.float16,
@@ -35,6 +37,21 @@ class Target:
                 f"target device {self.device!r} asked for, but torch sees no CUDA device"
             )
         return device
+
+    def measurement_threads(self) -> int:
+        """torch's intra-op thread count while measuring: `threads`, else 1 on the CPU, else torch's current count.
+
+        One thread on the CPU by default: these modules are small and memory-bound, so a second thread gains little,
+        while a thread the OS deschedules (any other process on the machine) stalls the whole call at the next
+        barrier, so timings with several threads vary far more from run to run.
+        """
+        if self.threads is not None:
+            return self.threads
+        return (
+            DEFAULT_CPU_THREADS
+            if self.torch_device().type == "cpu"
+            else torch.get_num_threads()
+        )
 
     @property
     def torch_dtype(self) -> torch.dtype:

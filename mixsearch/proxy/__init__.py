@@ -3,6 +3,7 @@
 from mixsearch.proxy.data import ProxyConfig, ProxyData, load_imagefolder, load_proxy
 from mixsearch.proxy.host import HostNet, baseline_factories
 from mixsearch.proxy.train import (
+    DivergedError,
     TrainConfig,
     TrainResult,
     evaluate,
@@ -13,6 +14,7 @@ from mixsearch.proxy.train import (
 )
 
 __all__ = [
+    "DivergedError",
     "HostNet",
     "ProxyConfig",
     "ProxyData",

@@ -1,16 +1,18 @@
 """Proxy datasets: the embedded cluttered-digits task, and class-per-folder images for user data.
 
 The default task ships with scikit-learn (its bundled 8 x 8 handwritten digits, no download ever). Each image is
-one digit, upscaled and pasted at a random place on a larger noisy colour canvas among fragments of other digits
-(the cluttered-MNIST idea of Mnih et al., "Recurrent Models of Visual Attention", https://arxiv.org/abs/1406.6247):
-a network has to find the digit before it can read it, which is where attention modules differ.
+one digit, upscaled and pasted at a random place on a larger noisy colour canvas among fragments of digits of
+other classes (the cluttered-MNIST idea of Mnih et al., "Recurrent Models of Visual Attention",
+https://arxiv.org/abs/1406.6247). By default every distractor shares one hue and the digit has another, drawn
+afresh per image: which colour to look at is only known from the whole image, the kind of global context that
+channel and spatial attention compute and a plain convolution stack has to learn the long way round.
 
 Splits are fixed and disjoint by source image: train, val and test draw their digits *and* their clutter from
-three contiguous blocks of the source file, so test images show only digits no training image contains. The
-source file has no writer ids; its order follows the forms, so contiguous blocks are the closest to unseen writers.
+three contiguous blocks of the source file, so test images show only digits no training image contains. The file
+carries no writer ids; contiguous blocks are the nearest to unseen writers it allows.
 
-Generation is deterministic from `ProxyConfig.seed` and cached as one .npz per configuration under the user cache
-directory; a corrupt cache file is ignored with a warning and regenerated.
+Generation is deterministic from `ProxyConfig.seed`, takes seconds, and is cached as one .npz per configuration
+under the user cache directory; a corrupt cache file is ignored with a warning and regenerated.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,12 +39,10 @@ logger = logging.getLogger(__name__)
 
 CACHE_FORMAT = 1
 SPLITS = ("train", "val", "test")
-SOURCE_FRACTIONS = (
-    0.6,
-    0.2,
-    0.2,
-)  # of the 1797 source digits, per split, in file order
-MIN_FRAGMENT_INK = 0.15  # mean intensity a clutter fragment must reach, so it is a stroke and not blank paper
+# Share of the 1797 source digits each split draws from, in file order.
+SOURCE_FRACTIONS = (0.6, 0.2, 0.2)
+# Mean intensity a clutter fragment must reach, so that it shows a stroke and not blank paper.
+MIN_FRAGMENT_INK = 0.15
 COLOURS = ("odd", "random", "grey")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
@@ -50,10 +51,11 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".we
 class ProxyConfig:
     """How the cluttered-digits task is generated. Every field is part of the cache key.
 
-    canvas: side of the square image; digit_size: side the 8 x 8 digit is upscaled to; clutter: fragments of other
-    digits per image, each fragment_size square; noise: std of the Gaussian pixel noise (intensities in [0, 1]);
-    colour: "random" draws a colour per digit and per fragment, "grey" keeps everything grey;
-    background: the most a random background colour channel can be.
+    canvas: side of the square image; digit_size: side the 8 x 8 digit is upscaled to; clutter: fragments of
+    other digits per image, fragment_size square; decoys: whole digits of other classes per image; noise: std of
+    the Gaussian pixel noise (intensities in [0, 1]); colour: "odd" (distractors share a hue, the digit has
+    another), "random" (a hue per digit and fragment) or "grey"; background: the most a channel of the random
+    flat background can be; *_size: images per split; seed: the generator's seed.
     """
 
     canvas: int = 32
@@ -79,8 +81,15 @@ class ProxyConfig:
                 "proxy sizes must satisfy 0 < fragment_size <= digit_size <= canvas, got "
                 f"{self.fragment_size}, {self.digit_size}, {self.canvas}"
             )
-        if min(self.train_size, self.val_size, self.test_size) < 1 or self.clutter < 0:
-            raise MixsearchError("proxy split sizes must be >= 1 and clutter >= 0")
+        if min(self.train_size, self.val_size, self.test_size) < 1:
+            raise MixsearchError("proxy split sizes must be >= 1")
+        if (
+            min(self.clutter, self.decoys, self.noise) < 0
+            or not 0 <= self.background <= 1
+        ):
+            raise MixsearchError(
+                "proxy clutter, decoys and noise must be >= 0 and background in [0, 1]"
+            )
 
     def sizes(self) -> dict[str, int]:
         return dict(zip(SPLITS, (self.train_size, self.val_size, self.test_size)))
@@ -143,9 +152,9 @@ def _read_cache(path: Path) -> dict[str, np.ndarray] | None:
 
 
 def _write_cache(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write to a temporary file first, so an interrupted run never leaves a half-written cache."""
+    """Write to a temporary file first, so that an interrupted or concurrent run never leaves a partial cache."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp.npz")
+    temporary = path.with_suffix(f".{os.getpid()}.tmp.npz")
     np.savez(temporary, **arrays)
     temporary.replace(path)
 
@@ -185,26 +194,54 @@ def _render_split(
     config: ProxyConfig,
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """`count` canvases: one digit of `pool` on top of decoy digits and fragments of other classes of `pool`."""
+    """`count` canvases: one digit of `pool` on top of decoys and fragments of digits of other classes of `pool`."""
+    crops = _inked_crops(strokes[pool], config.fragment_size)
     sources = rng.choice(pool, size=count)
     images = np.empty((count, 3, config.canvas, config.canvas), dtype=np.uint8)
+    size = config.fragment_size
     for n, source in enumerate(sources):
-        others = pool[labels[pool] != labels[source]]
         target_colour, colours = _palette(config, rng, config.clutter + config.decoys)
         canvas = _background(config, rng)
-        for colour in colours[: config.clutter]:
+        fragments = _other_class(
+            crops, pool[crops[:, 0]], labels, source, config.clutter, rng
+        )
+        for (digit, y, x), colour in zip(fragments, colours):
             _paste(
-                canvas,
-                _fragment(strokes, others, config.fragment_size, rng),
-                colour,
-                rng,
+                canvas, strokes[pool[digit], y : y + size, x : x + size], colour, rng
             )
-        for colour in colours[config.clutter :]:
-            _paste(canvas, strokes[rng.choice(others)], colour, rng)
+        decoys = _other_class(pool, pool, labels, source, config.decoys, rng)
+        for digit, colour in zip(decoys, colours[config.clutter :]):
+            _paste(canvas, strokes[digit], colour, rng)
         _paste(canvas, strokes[source], target_colour, rng)
         canvas += rng.normal(0.0, config.noise, canvas.shape)
         images[n] = np.round(np.clip(canvas, 0, 1) * 255)
     return images, sources
+
+
+def _inked_crops(strokes: np.ndarray, size: int) -> np.ndarray:
+    """(digit, y, x) of every size x size window of `strokes` with at least MIN_FRAGMENT_INK mean intensity."""
+    windows = np.lib.stride_tricks.sliding_window_view(
+        strokes, (size, size), axis=(1, 2)
+    )
+    ink = windows.mean((-2, -1))
+    return np.argwhere(ink >= min(MIN_FRAGMENT_INK, ink.max()))
+
+
+def _other_class(
+    items: np.ndarray,
+    item_sources: np.ndarray,
+    labels: np.ndarray,
+    source: int,
+    count: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """`count` random items whose source digit's class differs from `source`'s (redrawn until they do)."""
+    picks = rng.integers(len(items), size=count)
+    same = labels[item_sources[picks]] == labels[source]
+    while same.any():
+        picks[same] = rng.integers(len(items), size=int(same.sum()))
+        same = labels[item_sources[picks]] == labels[source]
+    return items[picks]
 
 
 def _background(config: ProxyConfig, rng: np.random.Generator) -> np.ndarray:
@@ -218,10 +255,10 @@ def _background(config: ProxyConfig, rng: np.random.Generator) -> np.ndarray:
 def _palette(
     config: ProxyConfig, rng: np.random.Generator, count: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The target's colour and `count` distractor colours (RGB in [0, 1]).
+    """The digit's colour and `count` distractor colours (count x 3), RGB in [0, 1] at full brightness.
 
-    "odd": all distractors share one hue and the target's hue is at least a quarter turn away, so the target is
-    the odd one out, which only a view of the whole image reveals; "random": every hue independent; "grey": white.
+    "odd": all distractors share one hue, a quarter to three quarters of a turn from the digit's; "random": every
+    hue independent; "grey": all white.
     """
     if config.colour == "grey":
         return np.ones(3), np.ones((count, 3))
@@ -231,29 +268,12 @@ def _palette(
     else:
         distractor_hues = rng.uniform(size=count)
     saturations = rng.uniform(0.6, 1.0, count + 1)
-    return _rgb(hue, saturations[0]), np.stack(
-        [_rgb(h, s) for h, s in zip(distractor_hues, saturations[1:])]
-    )
+    distractors = [_rgb(h, s) for h, s in zip(distractor_hues, saturations[1:])]
+    return _rgb(hue, saturations[0]), np.array(distractors).reshape(count, 3)
 
 
 def _rgb(hue: float, saturation: float) -> np.ndarray:
     return np.array(colorsys.hsv_to_rgb(hue % 1.0, saturation, 1.0))
-
-
-def _fragment(
-    strokes: np.ndarray, pool: np.ndarray, size: int, rng: np.random.Generator
-) -> np.ndarray:
-    """A size x size crop of a random digit of `pool` with some ink in it (the best of a few tries)."""
-    best = None
-    for _ in range(8):
-        digit = strokes[rng.choice(pool)]
-        y, x = rng.integers(0, digit.shape[0] - size + 1, 2)
-        crop = digit[y : y + size, x : x + size]
-        if best is None or crop.mean() > best.mean():
-            best = crop
-        if crop.mean() >= MIN_FRAGMENT_INK:
-            break
-    return best
 
 
 def _paste(

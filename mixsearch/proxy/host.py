@@ -30,7 +30,7 @@ def conv_bn_relu(in_channels: int, out_channels: int, stride: int = 1) -> nn.Seq
 class HostNet(nn.Module):
     """Stem (stride 2), then per width: conv stride 2 (not the first) + conv, then `attention(width)`; pool + linear.
 
-    On a 40 x 40 canvas the three stages see 20 x 20, 10 x 10 and 5 x 5 maps.
+    On the default 32 x 32 canvas the three stages see 16 x 16, 8 x 8 and 4 x 4 maps (strides 2, 4, 8).
     """
 
     def __init__(

@@ -33,6 +33,10 @@ OPTIMIZERS = ("sgd", "adamw")
 EVAL_BATCH_SIZE = 500
 
 
+class DivergedError(MixsearchError):
+    """The training loss stopped being finite: a failed candidate, which a search records and moves past."""
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """One candidate's training budget and recipe. `device`: "cpu", "cuda", "cuda:N" or "auto"."""
@@ -144,7 +148,7 @@ def train(
 ) -> TrainResult:
     """Train `model` on `data.train` for `config.epochs`, then measure val and test accuracy.
 
-    Raises MixsearchError when the loss stops being finite (a diverged candidate), so a search can record it.
+    Raises DivergedError when an epoch's mean loss is not finite, so that a search can record the failure.
     """
     start = time.perf_counter()
     seed_everything(config.seed)
@@ -171,7 +175,7 @@ def train(
             total_loss += loss.item()
         train_loss = total_loss / len(loader)
         if not math.isfinite(train_loss):
-            raise MixsearchError(
+            raise DivergedError(
                 f"training diverged in epoch {epoch + 1} (loss {train_loss})"
             )
     return TrainResult(

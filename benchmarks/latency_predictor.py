@@ -1,0 +1,389 @@
+"""Accuracy of mixsearch's latency predictor: predicted against measured latency of random architectures.
+
+Builds the latency table of a space on the target (a fresh table in a temporary file unless `--table` names one to
+reuse), fits the overhead model on its own fitting architectures (drawn from a seed stream of their own), then
+draws `--archs` other distinct random architectures (never a fitting one), measures each end to end under
+mixsearch's latency protocol (`mixsearch.hardware.latency`: interleaved rounds, best round kept) in two
+independent passes, and compares with the prediction.
+
+    python benchmarks/latency_predictor.py                  # full run: default space, CPU, 60 architectures
+    python benchmarks/latency_predictor.py --markdown       # the tables as Markdown, for the README
+    python benchmarks/latency_predictor.py --device cuda    # the same on the GPU
+    python benchmarks/latency_predictor.py --quick          # tiny shapes and few architectures: a smoke test
+
+Reported per predictor: the share of architectures predicted within +-10% of their measured latency, the median
+and 90th-percentile |error|, and Kendall's tau between predicted and measured latencies (the ranking is what a
+search under a latency constraint relies on). Rows: the predictor (table + overhead model); as a baseline from
+the same run and table, the plain sum of the table entries; and the measurement against itself (pass 2 taken as
+a prediction of pass 1), which is the noise floor no predictor can beat. CPU timings are only meaningful on a
+quiet machine: the header prints the 1-minute load average at start and end (this run itself adds about 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import shlex
+import statistics
+import sys
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.progress import track
+from rich.table import Table
+from scipy.stats import kendalltau
+
+ROOT = Path(__file__).resolve().parents[1]
+
+import mixsearch  # noqa: E402
+from mixsearch.arch import INPUT, Arch  # noqa: E402
+from mixsearch.hardware.latency import DEFAULT_ROUNDS, DEFAULT_WARMUP  # noqa: E402
+from mixsearch.hardware.lut import LatencyTable, fingerprint  # noqa: E402
+from mixsearch.hardware.predictor import (  # noqa: E402
+    features,
+    fit_overhead,
+    measure_archs,
+    predict_latency,
+    profile,
+    space_measurements,
+)
+from mixsearch.hardware.target import Target  # noqa: E402
+from mixsearch.space.graph import SpaceGraph, compile_space  # noqa: E402
+from mixsearch.space.schema import load_space  # noqa: E402
+
+DEFAULT_SPACE = ROOT / "search_spaces" / "default.yaml"
+DEFAULT_ARCHS = 60
+DEFAULT_FIT = 16
+DEFAULT_REPEATS = 30
+TOLERANCE = 0.10
+GOAL_SHARE, GOAL_TAU = 0.90, 0.90
+QUICK = {
+    "archs": 6,
+    "fit": 4,
+    "repeats": 3,
+    "rounds": 2,
+    "warmup": 1,
+    "shapes": [(1, 16, 8, 8), (1, 32, 4, 4)],
+}
+
+
+@dataclass(frozen=True)
+class Row:
+    """One evaluated architecture: measured and predicted ms, summed over the shapes."""
+
+    arch: Arch
+    measured_ms: float  # per shape the better of the two passes (the protocol's best-round rule), summed
+    predicted_ms: float
+    plain_ms: float
+    first_ms: float  # pass 1 alone
+    second_ms: float  # pass 2 alone
+
+    @property
+    def error(self) -> float:
+        return self.predicted_ms / self.measured_ms - 1
+
+    @property
+    def plain_error(self) -> float:
+        return self.plain_ms / self.measured_ms - 1
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    """How close one predictor comes over the evaluated architectures."""
+
+    name: str
+    within: int
+    count: int
+    median_error: float
+    p90_error: float
+    tau: float
+
+    @property
+    def share(self) -> float:
+        return self.within / self.count
+
+
+@dataclass(frozen=True)
+class Summary:
+    predictor: Accuracy
+    plain: Accuracy
+    remeasured: Accuracy  # pass 2 as a "prediction" of pass 1: the noise floor of the comparison
+
+    @property
+    def goal_met(self) -> bool:
+        return self.predictor.share >= GOAL_SHARE and self.predictor.tau >= GOAL_TAU
+
+
+def shape_arg(text: str) -> tuple[int, int, int, int]:
+    try:
+        shape = tuple(int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"shape {text!r} is not BxCxHxW") from None
+    if len(shape) != 4 or min(shape) < 1:
+        raise argparse.ArgumentTypeError(f"shape {text!r} is not BxCxHxW")
+    return shape
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--space", type=Path, default=DEFAULT_SPACE, help="search space YAML (default: default.yaml)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--threads", type=int, help="torch intra-op threads (default: the target's)")
+    parser.add_argument("--archs", type=int, help=f"architectures evaluated (default {DEFAULT_ARCHS})")
+    parser.add_argument(
+        "--fit", type=int, help=f"architectures the overhead model is fitted on (default {DEFAULT_FIT})"
+    )
+    parser.add_argument("--repeats", type=int, help=f"timed calls per measurement (default {DEFAULT_REPEATS})")
+    parser.add_argument("--warmup", type=int, help=f"untimed calls first (default {DEFAULT_WARMUP})")
+    parser.add_argument(
+        "--rounds", type=int, help=f"interleaved rounds of end-to-end measurement (default {DEFAULT_ROUNDS})"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the architecture draw (default 0)")
+    parser.add_argument(
+        "--shapes", type=shape_arg, nargs="+", metavar="BxCxHxW", help="target shapes (default: the space's)"
+    )
+    parser.add_argument("--table", type=Path, help="latency table file to reuse (default: a fresh temporary one)")
+    parser.add_argument("--quick", action="store_true", help="tiny shapes, few architectures and repeats (smoke test)")
+    parser.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
+    args = parser.parse_args(argv)
+    defaults = (
+        QUICK
+        if args.quick
+        else {
+            "archs": DEFAULT_ARCHS,
+            "fit": DEFAULT_FIT,
+            "repeats": DEFAULT_REPEATS,
+            "rounds": DEFAULT_ROUNDS,
+            "warmup": DEFAULT_WARMUP,
+            "shapes": None,
+        }
+    )
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    if args.archs < 2 or args.fit < 3 or args.repeats < 1 or args.rounds < 1 or args.warmup < 0:
+        parser.error("--archs must be >= 2, --fit >= 3, --repeats and --rounds >= 1, --warmup >= 0")
+    if args.threads is not None and args.threads < 1:
+        parser.error("--threads must be >= 1")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: CUDA is not available")
+    return args
+
+
+def make_target(graph: SpaceGraph, args: argparse.Namespace) -> Target:
+    target = replace(graph.space.target, device=args.device)
+    if args.threads is not None:
+        target = replace(target, threads=args.threads)
+    if args.shapes:
+        target = replace(target, shapes=tuple(args.shapes))
+    return target
+
+
+def draw_archs(graph: SpaceGraph, fit: int, count: int, seed: int) -> tuple[list[Arch], list[Arch]]:
+    """`fit` distinct fitting architectures, then `count` distinct others to evaluate, from disjoint seed streams."""
+    if fit + count > graph.size:
+        raise SystemExit(f"the space has {graph.size} architectures; asked for {fit} + {count} distinct ones")
+    seen: set[str] = set()
+
+    def draw(stream: str, wanted: int) -> list[Arch]:
+        rng, archs = random.Random(f"{stream}-{seed}"), []
+        while len(archs) < wanted:
+            arch = graph.sample(rng)
+            key = arch.dumps()
+            if key not in seen:
+                seen.add(key)
+                archs.append(arch)
+        return archs
+
+    fitting = draw("fit", fit)
+    return fitting, draw("evaluate", count)
+
+
+def label(arch: Arch) -> str:
+    """A short readable form: node=op(param values)<-input for serial nodes, +res for a residual."""
+    parts = []
+    for node in arch.nodes:
+        values = ",".join(str(value) for key, value in node.params.items() if key != "variant")
+        text = f"{node.name}={node.op}" + (f"({values})" if values else "")
+        if not node.is_fusion and node.inputs[0] != INPUT:
+            text += f"<-{node.inputs[0]}"
+        parts.append(text + ("+res" if node.residual else ""))
+    return " ".join(parts)
+
+
+def plain_sum(arch: Arch, target: Target, table: LatencyTable) -> float:
+    """The naive prediction: the table entries of the nodes (and residual) added up, no overhead model."""
+    return sum(features(arch, shape, table)[0] for shape in target.shapes)
+
+
+def measure_twice(archs: list[Arch], target: Target, args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray]:
+    """Each arch's ms per shape from two independent passes of the shared protocol (`measure_archs`)."""
+    return tuple(
+        measure_archs(
+            archs,
+            target,
+            args.repeats,
+            args.warmup,
+            args.rounds,
+            description=f"measuring architectures (pass {n} of 2)",
+        )
+        for n in (1, 2)
+    )
+
+
+def accuracy(name: str, predicted: list[float], measured: list[float]) -> Accuracy:
+    errors = [abs(p / m - 1) for p, m in zip(predicted, measured)]
+    tau = kendalltau(predicted, measured).statistic
+    return Accuracy(
+        name,
+        sum(error <= TOLERANCE for error in errors),
+        len(errors),
+        statistics.median(errors),
+        float(np.percentile(errors, 90)),
+        float(tau),
+    )
+
+
+def device_name(target: Target) -> str:
+    return str(fingerprint(target)["device"])
+
+
+def header(
+    args: argparse.Namespace, argv: Sequence[str], target: Target, table: LatencyTable, load: float
+) -> list[str]:
+    threads = table.fingerprint["threads"]
+    shapes = ", ".join("x".join(map(str, shape)) for shape in target.shapes)
+    where = str(table.path) if args.table else "fresh, in a temporary file"
+    return [
+        f"command: {shlex.join(['python', 'benchmarks/latency_predictor.py', *argv])}",
+        f"versions: Python {platform.python_version()}, mixsearch {mixsearch.__version__}, torch {torch.__version__}",
+        f"device: {args.device} ({device_name(target)}), {threads} thread(s); 1-min load average {load:.2f} at start, "
+        f"{os.getloadavg()[0]:.2f} at end",
+        f"space: {args.space.name}, shapes {shapes} (latency summed over them); table: {where}",
+        f"protocol: {args.warmup} warm-up + {args.repeats} timed calls per measurement, median; the table, the "
+        f"{args.fit} fitting architectures and each of 2 passes over the {args.archs} other distinct evaluated ones "
+        f"measured in {args.rounds} interleaved rounds, best round kept; measured = the better pass per shape; "
+        f"seed {args.seed}",
+    ]
+
+
+ARCH_COLUMNS = ["#", "architecture", "measured ms", "predicted ms", "error", "plain sum ms", "plain error"]
+SUMMARY_COLUMNS = ["predictor", f"within ±{TOLERANCE:.0%}", "median abs error", "p90 abs error", "Kendall τ"]
+
+
+def arch_rows(rows: list[Row]) -> list[list[str]]:
+    ordered = sorted(rows, key=lambda row: row.measured_ms)
+    return [
+        [
+            str(i + 1),
+            label(row.arch),
+            f"{row.measured_ms:.3f}",
+            f"{row.predicted_ms:.3f}",
+            f"{row.error:+.1%}",
+            f"{row.plain_ms:.3f}",
+            f"{row.plain_error:+.1%}",
+        ]
+        for i, row in enumerate(ordered)
+    ]
+
+
+def summary_rows(summary: Summary) -> list[list[str]]:
+    return [
+        [
+            result.name,
+            f"{result.within}/{result.count} ({result.share:.0%})",
+            f"{result.median_error:.1%}",
+            f"{result.p90_error:.1%}",
+            f"{result.tau:.3f}",
+        ]
+        for result in (summary.predictor, summary.plain, summary.remeasured)
+    ]
+
+
+def summary_line(summary: Summary) -> str:
+    return (
+        f"goal (table + overhead model: >= {GOAL_SHARE:.0%} within ±{TOLERANCE:.0%} and τ >= {GOAL_TAU}): "
+        f"{'met' if summary.goal_met else 'not met'}; the re-measurement row is the noise floor (pass 2 against "
+        f"pass 1 of the same architectures)"
+    )
+
+
+def markdown_table(columns: list[str], rows: list[list[str]], right: set[str]) -> list[str]:
+    out = ["| " + " | ".join(columns) + " |"]
+    out.append("|" + "|".join("---:" if column in right else "---" for column in columns) + "|")
+    out += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return out
+
+
+RIGHT = {"#", "measured ms", "predicted ms", "error", "plain sum ms", "plain error"} | set(SUMMARY_COLUMNS[1:])
+
+
+def print_markdown(lines: list[str], rows: list[Row], summary: Summary) -> None:
+    command = lines[0].removeprefix("command: ")
+    out = [f"command: `{command}`  "] + [line + "  " for line in lines[1:]] + [""]
+    out += markdown_table(ARCH_COLUMNS, arch_rows(rows), RIGHT) + [""]
+    out += markdown_table(SUMMARY_COLUMNS, summary_rows(summary), RIGHT) + ["", summary_line(summary)]
+    print("\n".join(out))
+
+
+def print_rich(lines: list[str], rows: list[Row], summary: Summary) -> None:
+    console = Console() if Console().is_terminal else Console(width=180)
+    for line in lines:
+        console.print(line, markup=False, highlight=False)
+    for title, columns, cells in (
+        ("predicted vs measured (ms, summed over the shapes)", ARCH_COLUMNS, arch_rows(rows)),
+        ("summary", SUMMARY_COLUMNS, summary_rows(summary)),
+    ):
+        table = Table(title=title, title_justify="left")
+        for column in columns:
+            table.add_column(column, justify="right" if column in RIGHT else "left", overflow="fold")
+        for row in cells:
+            table.add_row(*row)
+        console.print(table)
+    console.print(summary_line(summary), markup=False, highlight=False)
+
+
+def main(argv: Sequence[str] | None = None) -> Summary:
+    """Run the comparison, print the tables, return the summary."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+    load_at_start = os.getloadavg()[0]
+    graph = compile_space(load_space(args.space))
+    target = make_target(graph, args)
+    fitting, evaluated = draw_archs(graph, args.fit, args.archs, args.seed)
+    with tempfile.TemporaryDirectory() as scratch:
+        table = LatencyTable.open(target, args.table or Path(scratch) / "latency.json")
+        profile(space_measurements(graph), target, table, args.repeats, args.warmup, rounds=args.rounds)
+        fit_overhead(fitting, target, table, args.repeats, args.warmup, rounds=args.rounds)
+        first, second = measure_twice(evaluated, target, args)
+        measured = np.minimum(first, second).sum(axis=1)
+        rows = [
+            Row(
+                arch,
+                float(ms),
+                predict_latency(arch, target, table),
+                plain_sum(arch, target, table),
+                float(a),
+                float(b),
+            )
+            for arch, ms, a, b in zip(evaluated, measured, first.sum(axis=1), second.sum(axis=1))
+        ]
+    summary = Summary(
+        accuracy("table + overhead model", [r.predicted_ms for r in rows], [r.measured_ms for r in rows]),
+        accuracy("plain sum of table entries", [r.plain_ms for r in rows], [r.measured_ms for r in rows]),
+        accuracy("re-measurement (pass 2 vs pass 1)", [r.second_ms for r in rows], [r.first_ms for r in rows]),
+    )
+    lines = header(args, argv, target, table, load_at_start)
+    (print_markdown if args.markdown else print_rich)(lines, rows, summary)
+    return summary
+
+
+if __name__ == "__main__":
+    main()
