@@ -36,7 +36,6 @@ from typing import Sequence
 import numpy as np
 import torch
 from rich.console import Console
-from rich.progress import track
 from rich.table import Table
 from scipy.stats import kendalltau
 
