@@ -26,6 +26,7 @@ from mixsearch.proxy import (
     train_candidate,
 )
 from mixsearch.proxy.host import library_op
+from mixsearch.proxy.train import lr_schedule
 
 SMALL = ProxyConfig(canvas=32, train_size=24, val_size=8, test_size=8)
 
@@ -46,6 +47,15 @@ def test_same_seed_generates_identical_tensors():
             getattr(first, split).tensors, getattr(regenerated, split).tensors
         ):
             assert torch.equal(a, b)
+
+
+def test_generator_output_is_pinned_to_the_cache_format():
+    # A changed generator with an unchanged CACHE_FORMAT would silently reuse stale caches. The tolerance
+    # allows floating-point rounding across machines; any change to what is drawn moves the sum by thousands.
+    pixel_sum = int(proxy_data.generate(SMALL)["train_images"].sum(dtype="int64"))
+
+    assert proxy_data.CACHE_FORMAT == 2
+    assert abs(pixel_sum - 5140588) <= 100, "generation changed: bump CACHE_FORMAT"
 
 
 def test_another_seed_generates_other_images():
@@ -284,6 +294,21 @@ def test_adamw_with_label_smoothing_trains():
     assert math.isfinite(result.train_loss)
 
 
+def test_learning_rate_warms_up_linearly_then_decays_to_zero():
+    config = TrainConfig(epochs=3, lr=1.0, warmup_epochs=1)
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=config.lr)
+    scheduler = lr_schedule(optimizer, config, steps_per_epoch=4)
+
+    rates = []
+    for _ in range(12):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+
+    assert rates[:5] == pytest.approx([0.25, 0.5, 0.75, 1.0, 1.0])
+    assert rates[4:] == sorted(rates[4:], reverse=True) and rates[-1] < 0.05
+
+
 def test_loader_order_follows_the_seed():
     dataset = TensorDataset(torch.arange(20))
 
@@ -308,6 +333,8 @@ def test_evaluate_counts_correct_predictions():
 def test_unknown_optimizer_and_missing_gpu_are_user_errors():
     with pytest.raises(MixsearchError, match="optimizer"):
         TrainConfig(optimizer="lion")
+    with pytest.raises(MixsearchError, match="warmup_epochs"):
+        TrainConfig(epochs=2, warmup_epochs=3)
     if not torch.cuda.is_available():
         with pytest.raises(MixsearchError, match="CUDA"):
             train_candidate(

@@ -37,7 +37,7 @@ from mixsearch.errors import MixsearchError
 
 logger = logging.getLogger(__name__)
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # bump whenever generation changes, so stale caches are not reused
 SPLITS = ("train", "val", "test")
 # Share of the 1797 source digits each split draws from, in file order.
 SOURCE_FRACTIONS = (0.6, 0.2, 0.2)

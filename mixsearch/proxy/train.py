@@ -2,7 +2,7 @@
 
 The pieces are separate so that other searches (DARTS' bilevel loop) can reuse them: `make_loader` for seeded
 batches of any dataset, `evaluate` for accuracy, `seed_everything` for reproducible initial weights. `train`
-runs one candidate with SGD (Nesterov) or AdamW under a per-step cosine schedule.
+runs one candidate with SGD (Nesterov) or AdamW under a per-step schedule: linear warm-up, then cosine.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ class TrainConfig:
     """One candidate's training budget and recipe. `device`: "cpu", "cuda", "cuda:N" or "auto"."""
 
     epochs: int = 6
+    warmup_epochs: float = 1.0
     batch_size: int = 64
     lr: float = 0.05
     weight_decay: float = 5e-4
@@ -57,6 +58,10 @@ class TrainConfig:
             )
         if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0:
             raise MixsearchError("epochs and batch size must be >= 1 and lr > 0")
+        if not 0 <= self.warmup_epochs <= self.epochs:
+            raise MixsearchError(
+                f"warmup_epochs must be between 0 and epochs ({self.epochs}), got {self.warmup_epochs}"
+            )
 
 
 @dataclass(frozen=True)
@@ -143,6 +148,21 @@ def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.SGD(groups, lr=config.lr, momentum=0.9, nesterov=True)
 
 
+def lr_schedule(
+    optimizer: torch.optim.Optimizer, config: TrainConfig, steps_per_epoch: int
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """Per step: linear warm-up over `warmup_epochs` (gates and BN statistics settle first), then cosine to 0."""
+    warmup = round(config.warmup_epochs * steps_per_epoch)
+    total = config.epochs * steps_per_epoch
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
 def train(
     model: nn.Module, data: ProxyData, config: TrainConfig, show_progress: bool = True
 ) -> TrainResult:
@@ -156,9 +176,7 @@ def train(
     model.to(device).train()
     loader = make_loader(data.train, config.batch_size, shuffle=True, seed=config.seed)
     optimizer = _optimizer(model, config)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-        optimizer, config.epochs * len(loader)
-    )
+    scheduler = lr_schedule(optimizer, config, len(loader))
     for epoch in range(config.epochs):
         total_loss = 0.0
         for images, labels in progress(
