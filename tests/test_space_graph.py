@@ -125,3 +125,19 @@ def test_output_can_be_a_choice_of_nodes():
 )
 def test_class_name_comes_from_the_space_name(name, expected):
     assert derive_class_name(name) == expected
+
+
+def test_proxy_section_selects_the_data_and_rejects_bad_settings():
+    base = "name: s\ngraph:\n  a: {op: se, from: input}\n"
+    spec = parse_space(base + "proxy: {dataset: digits, canvas: 32, colour: odd}\n").proxy
+    assert spec.dataset == "digits" and dict(spec.digits) == {"canvas": 32, "colour": "odd"}
+    folder = parse_space(base + "proxy: {dataset: imagefolder, path: imgs}\n", "spaces/s.yaml").proxy
+    assert folder.path.endswith("spaces/imgs")
+    for bad, message in [
+        ("proxy: {colour: blue}", "proxy colour has an invalid value"),
+        ("proxy: {dataset: imagefolder}", "needs 'path: DIR'"),
+        ("proxy: {dataset: imagefolder, path: x, clutter: 3}", "digits dataset only"),
+    ]:
+        with pytest.raises(SpaceError, match=message) as error:
+            parse_space(base + bad + "\n", "s.yaml")
+        assert error.value.line == 4

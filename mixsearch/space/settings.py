@@ -213,19 +213,30 @@ def _positions(fields: LocatedDict, table: LayerTable) -> tuple[str, ...]:
     return tuple(seen.values())
 
 
-PROXY_KEYS = (
-    "dataset",
-    "path",
-    "image_size",
-    "canvas",
-    "digit_size",
-    "clutter",
-    "noise",
-    "train_size",
-    "val_size",
-    "test_size",
-    "seed",
-)
+def _whole(minimum: int) -> Callable[[Any], bool]:
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= minimum
+
+
+def _fraction(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1
+
+
+# The digits settings a space may override, each with what it accepts (ProxyConfig checks their combination).
+PROXY_DIGIT_SETTINGS: dict[str, Callable[[Any], bool]] = {
+    "canvas": _whole(1),
+    "digit_size": _whole(1),
+    "clutter": _whole(0),
+    "fragment_size": _whole(1),
+    "decoys": _whole(0),
+    "noise": _fraction,
+    "colour": lambda v: v in ("odd", "random", "grey"),
+    "background": _fraction,
+    "train_size": _whole(1),
+    "val_size": _whole(1),
+    "test_size": _whole(1),
+    "seed": _whole(0),
+}
+PROXY_KEYS = ("dataset", "path", "image_size", *PROXY_DIGIT_SETTINGS)
 PROXY_DATASETS = ("digits", "imagefolder")
 
 
@@ -252,24 +263,11 @@ def parse_proxy(value: Any, line: int, space_path: str) -> ProxySpec:
             f"proxy dataset must be one of {', '.join(PROXY_DATASETS)}, got {short_repr(dataset)}",
             line=section.line_of("dataset"),
         )
-    for key, number in section.items():
-        if key in ("dataset", "path"):
-            continue
-        if key == "noise":
-            valid = (
-                isinstance(number, (int, float))
-                and not isinstance(number, bool)
-                and 0 <= number < 1
-            )
-        else:
-            valid = (
-                isinstance(number, int)
-                and not isinstance(number, bool)
-                and number >= (0 if key in ("clutter", "seed") else 1)
-            )
-        if not valid:
+    for key, value in section.items():
+        check = _whole(1) if key == "image_size" else PROXY_DIGIT_SETTINGS.get(key)
+        if check is not None and not check(value):
             raise SpaceError(
-                f"proxy {key} has an invalid value {short_repr(number)}",
+                f"proxy {key} has an invalid value {short_repr(value)}",
                 line=section.line_of(key),
             )
     if dataset == "imagefolder":
