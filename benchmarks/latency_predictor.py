@@ -1,10 +1,12 @@
 """Accuracy of mixsearch's latency predictor: predicted against measured latency of random architectures.
 
-Builds the latency table of a space on the target (a fresh table in a temporary file unless `--table` names one to
-reuse), fits the overhead model on its own fitting architectures (drawn from a seed stream of their own), then
-draws `--archs` other distinct random architectures (never a fitting one), measures each end to end under
-mixsearch's latency protocol (`mixsearch.hardware.latency`: interleaved rounds, best round kept) in two
-independent passes, and compares with the prediction.
+Builds the latency table of a space on the target (a fresh table in a temporary file unless `--table` names one
+whose entries to reuse), fits the overhead model on its own fitting architectures (drawn from a seed stream of
+their own), and compares its predictions with the measured latency of `--archs` other distinct random
+architectures (never a fitting one). Everything is measured under mixsearch's latency protocol
+(`mixsearch.hardware.latency`) in the same interleaved rounds -- table entries, fitting modules and evaluated
+modules, the latter twice as two separate instances -- so that a drift of the machine's speed while the benchmark
+runs (other jobs starting or stopping) moves the table, the fit and the evaluation alike.
 
     python benchmarks/latency_predictor.py                  # full run: default space, CPU, 60 architectures
     python benchmarks/latency_predictor.py --markdown       # the tables as Markdown, for the README
@@ -14,9 +16,10 @@ independent passes, and compares with the prediction.
 Reported per predictor: the share of architectures predicted within +-10% of their measured latency, the median
 and 90th-percentile |error|, and Kendall's tau between predicted and measured latencies (the ranking is what a
 search under a latency constraint relies on). Rows: the predictor (table + overhead model); as a baseline from
-the same run and table, the plain sum of the table entries; and the measurement against itself (pass 2 taken as
-a prediction of pass 1), which is the noise floor no predictor can beat. CPU timings are only meaningful on a
-quiet machine: the header prints the 1-minute load average at start and end (this run itself adds about 1).
+the same run and table, the plain sum of the table entries; and the measurement against itself (the second
+measurement of each architecture taken as a prediction of the first), the noise floor no predictor can beat.
+CPU timings are only meaningful on a quiet machine: the header prints the 1-minute load average at start and end
+(the run itself adds about 1 per thread).
 """
 
 from __future__ import annotations
@@ -44,16 +47,17 @@ ROOT = Path(__file__).resolve().parents[1]
 import mixsearch  # noqa: E402
 from mixsearch.arch import INPUT, Arch  # noqa: E402
 from mixsearch.hardware.latency import DEFAULT_ROUNDS, DEFAULT_WARMUP  # noqa: E402
-from mixsearch.hardware.lut import LatencyTable, fingerprint  # noqa: E402
+from mixsearch.hardware.lut import LatencyTable, fingerprint, measure_many  # noqa: E402
 from mixsearch.hardware.predictor import (  # noqa: E402
+    arch_calls,
     features,
-    fit_overhead,
-    measure_archs,
+    fit_overhead_model,
+    missing_entries,
     predict_latency,
-    profile,
     space_measurements,
 )
 from mixsearch.hardware.target import Target  # noqa: E402
+from mixsearch.progress import progress  # noqa: E402
 from mixsearch.space.graph import SpaceGraph, compile_space  # noqa: E402
 from mixsearch.space.schema import load_space  # noqa: E402
 
@@ -78,11 +82,11 @@ class Row:
     """One evaluated architecture: measured and predicted ms, summed over the shapes."""
 
     arch: Arch
-    measured_ms: float  # per shape the better of the two passes (the protocol's best-round rule), summed
+    measured_ms: float  # the first measurement
     predicted_ms: float
     plain_ms: float
-    first_ms: float  # pass 1 alone
-    second_ms: float  # pass 2 alone
+    first_ms: float  # the first measurement (a module instance of its own)
+    second_ms: float  # the second measurement (another instance, same rounds)
 
     @property
     def error(self) -> float:
@@ -113,7 +117,7 @@ class Accuracy:
 class Summary:
     predictor: Accuracy
     plain: Accuracy
-    remeasured: Accuracy  # pass 2 as a "prediction" of pass 1: the noise floor of the comparison
+    remeasured: Accuracy  # the second measurement as a "prediction" of the first: the noise floor
 
     @property
     def goal_met(self) -> bool:
@@ -222,19 +226,39 @@ def plain_sum(arch: Arch, target: Target, table: LatencyTable) -> float:
     return sum(features(arch, shape, table)[0] for shape in target.shapes)
 
 
-def measure_twice(archs: list[Arch], target: Target, args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray]:
-    """Each arch's ms per shape from two independent passes of the shared protocol (`measure_archs`)."""
-    return tuple(
-        measure_archs(
-            archs,
-            target,
-            args.repeats,
-            args.warmup,
-            args.rounds,
-            description=f"measuring architectures (pass {n} of 2)",
-        )
-        for n in (1, 2)
+def measure_together(
+    graph: SpaceGraph, target: Target, table: LatencyTable, fitting: list[Arch], evaluated: list[Arch], args
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Everything the comparison needs, measured in the same interleaved rounds of the shared protocol.
+
+    The table's missing entries, the fitting architectures, and the evaluated architectures twice (two separate
+    module instances each): one `measure_many` call, so that a slow drift of the machine's speed (other jobs
+    starting or stopping) shifts all of them alike instead of the table and fit one way and the evaluation
+    another. Fills and saves the table; returns the fitting archs' ms and the evaluated archs' two measurements
+    (archs x shapes each).
+    """
+    missing = missing_entries(space_measurements(graph), target, table)
+    groups = [
+        [measurement.build(target, shape) for shape, measurement in missing],
+        arch_calls(fitting, target),
+        arch_calls(evaluated, target),
+        arch_calls(evaluated, target),
+    ]
+    times = measure_many(
+        [call for group in groups for call in group],
+        target,
+        args.repeats,
+        args.warmup,
+        args.rounds,
+        lambda jobs: progress(jobs, "measuring table entries and architectures"),
     )
+    bounds = np.cumsum([0] + [len(group) for group in groups])
+    lut, fit_ms, first, second = (times[start:end] for start, end in zip(bounds[:-1], bounds[1:]))
+    for (shape, measurement), ms in zip(missing, lut):
+        table.put(shape, measurement.key, ms)
+    table.save()
+    shapes = len(target.shapes)
+    return tuple(np.array(ms).reshape(-1, shapes) for ms in (fit_ms, first, second))
 
 
 def accuracy(name: str, predicted: list[float], measured: list[float]) -> Accuracy:
@@ -266,10 +290,10 @@ def header(
         f"device: {args.device} ({device_name(target)}), {threads} thread(s); 1-min load average {load:.2f} at start, "
         f"{os.getloadavg()[0]:.2f} at end",
         f"space: {args.space.name}, shapes {shapes} (latency summed over them); table: {where}",
-        f"protocol: {args.warmup} warm-up + {args.repeats} timed calls per measurement, median; the table, the "
-        f"{args.fit} fitting architectures and each of 2 passes over the {args.archs} other distinct evaluated ones "
-        f"measured in {args.rounds} interleaved rounds, best round kept; measured = the better pass per shape; "
-        f"seed {args.seed}",
+        f"protocol: {args.warmup} warm-up + {args.repeats} timed calls per measurement, median; the table's entries, "
+        f"the {args.fit} fitting architectures and the {args.archs} other distinct evaluated ones (twice, as two "
+        f"module instances) all measured in the same {args.rounds} interleaved rounds, best round kept; seed "
+        f"{args.seed}",
     ]
 
 
@@ -309,8 +333,8 @@ def summary_rows(summary: Summary) -> list[list[str]]:
 def summary_line(summary: Summary) -> str:
     return (
         f"goal (table + overhead model: >= {GOAL_SHARE:.0%} within ±{TOLERANCE:.0%} and τ >= {GOAL_TAU}): "
-        f"{'met' if summary.goal_met else 'not met'}; the re-measurement row is the noise floor (pass 2 against "
-        f"pass 1 of the same architectures)"
+        f"{'met' if summary.goal_met else 'not met'}; the re-measurement row is the noise floor (the second "
+        f"measurement of each evaluated architecture taken as a prediction of the first)"
     )
 
 
@@ -359,25 +383,18 @@ def main(argv: Sequence[str] | None = None) -> Summary:
     fitting, evaluated = draw_archs(graph, args.fit, args.archs, args.seed)
     with tempfile.TemporaryDirectory() as scratch:
         table = LatencyTable.open(target, args.table or Path(scratch) / "latency.json")
-        profile(space_measurements(graph), target, table, args.repeats, args.warmup, rounds=args.rounds)
-        fit_overhead(fitting, target, table, args.repeats, args.warmup, rounds=args.rounds)
-        first, second = measure_twice(evaluated, target, args)
-        measured = np.minimum(first, second).sum(axis=1)
+        fit_ms, first, second = measure_together(graph, target, table, fitting, evaluated, args)
+        fit_overhead_model(fitting, fit_ms, target, table)
         rows = [
             Row(
-                arch,
-                float(ms),
-                predict_latency(arch, target, table),
-                plain_sum(arch, target, table),
-                float(a),
-                float(b),
+                arch, float(a), predict_latency(arch, target, table), plain_sum(arch, target, table), float(a), float(b)
             )
-            for arch, ms, a, b in zip(evaluated, measured, first.sum(axis=1), second.sum(axis=1))
+            for arch, a, b in zip(evaluated, first.sum(axis=1), second.sum(axis=1))
         ]
     summary = Summary(
         accuracy("table + overhead model", [r.predicted_ms for r in rows], [r.measured_ms for r in rows]),
         accuracy("plain sum of table entries", [r.plain_ms for r in rows], [r.measured_ms for r in rows]),
-        accuracy("re-measurement (pass 2 vs pass 1)", [r.second_ms for r in rows], [r.first_ms for r in rows]),
+        accuracy("re-measurement (2nd vs 1st)", [r.second_ms for r in rows], [r.first_ms for r in rows]),
     )
     lines = header(args, argv, target, table, load_at_start)
     (print_markdown if args.markdown else print_rich)(lines, rows, summary)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+import shlex
 import statistics
 import sys
 from dataclasses import replace
@@ -18,9 +19,9 @@ from rich.table import Table
 from mixsearch.arch import Arch
 from mixsearch.codegen import describe, write_module
 from mixsearch.codegen.ultralytics import write_ultralytics
-from mixsearch.errors import MixsearchError, SpaceError
+from mixsearch.errors import MixsearchError
 from mixsearch.hardware import count_elementwise, count_flops, count_params
-from mixsearch.hardware.cost import ArchCost, CostModel, estimate_feasibility
+from mixsearch.hardware.cost import CostModel, format_limits, require_feasible
 from mixsearch.hardware.lut import LatencyTable, measure, op_measurement
 from mixsearch.hardware.predictor import (
     fit_overhead,
@@ -33,12 +34,22 @@ from mixsearch.hardware.target import Target
 from mixsearch.ops import OPS, OpInfo
 from mixsearch.progress import progress
 from mixsearch.proxy import TrainConfig
+from mixsearch.report import write_report
+from mixsearch.search.budget import get_budget
 from mixsearch.search.darts import DartsConfig
 from mixsearch.search.one_shot import run_darts
+from mixsearch.search.result import SearchResult
+from mixsearch.search.run import RunOptions, run_search
 from mixsearch.space.graph import SpaceGraph, compile_space
 from mixsearch.space.schema import load_space
-from mixsearch.space.settings import DEVICE_PATTERN
-from mixsearch.yolo import DEFAULT_POSITIONS, DEFAULT_SCALES
+from mixsearch.space.settings import (
+    BUDGETS,
+    DEVICE_PATTERN,
+    OBJECTIVES,
+    SAMPLERS,
+    STRATEGIES,
+)
+from mixsearch.yolo import DEFAULT_POSITIONS, DEFAULT_SCALES, UltralyticsExport
 
 USAGE_ERROR = 2
 
@@ -104,11 +115,6 @@ def _target(graph: SpaceGraph, device: str | None) -> Target:
     return _device_target(graph.space.target, device)
 
 
-def _format_cost(cost: ArchCost) -> str:
-    latency = f"{cost.latency_ms:.3f} ms, " if cost.latency_ms is not None else ""
-    return f"{latency}{cost.flops / 1e6:.2f} MFLOPs, {cost.params:,} params"
-
-
 def _is_profiled(graph: SpaceGraph, target: Target, table: LatencyTable) -> bool:
     measurements = space_measurements(graph)
     return all(table.has(shape, m.key) for shape in target.shapes for m in measurements)
@@ -133,22 +139,9 @@ def _report_feasibility(
         table = None
     if not constraints.limits():
         return
-    result = estimate_feasibility(graph, CostModel(target, table), constraints)
+    result = require_feasible(graph, CostModel(target, table), constraints)
     how = "all" if result.exhaustive else "a sample of"
-    limits = ", ".join(
-        f"{name} <= {limit:g}" for name, limit in constraints.limits().items()
-    )
-    if result.feasible == 0:
-        misses = ", ".join(
-            f"{name} {over:+.0%}"
-            for name, over in result.cheapest_feasibility.misses().items()
-        )
-        raise SpaceError(
-            f"no architecture meets the constraints ({limits}; checked {how} {result.checked}); the cheapest, "
-            f"{_format_cost(result.cheapest_cost)}, misses by {misses}",
-            graph.space.path,
-            graph.space.constraints_line,
-        )
+    limits = format_limits(constraints)
     console.print(
         f"constraints ({limits}): {result.fraction:.0%} feasible ({result.feasible} of {how} {result.checked} "
         f"architectures on {target.torch_device()})."
@@ -461,15 +454,11 @@ def darts(
     outcome = run_darts(
         graph, target, search, retrain, run_dir, table_path, resume=resume
     )
-    outcome.arch.save(run_dir / "arch.json")
-    paths = [write_module(outcome.arch, run_dir)]
-    export = graph.space.export
-    paths += write_ultralytics(outcome.arch, run_dir, export.scales, export.positions)
-    for path in paths:
+    for path in _emit(outcome.arch, run_dir, graph.space.export):
         click.echo(f"wrote {path}")
     click.echo(
         f"{describe(outcome.arch)}\ntest accuracy {outcome.retrained.test_acc:.2%} after retraining "
-        f"{retrain_epochs} epochs; {_format_cost(outcome.cost)} on {target.torch_device()}"
+        f"{retrain_epochs} epochs; {outcome.cost.summary()} on {target.torch_device()}"
     )
 
 
@@ -551,3 +540,186 @@ def ops(
         f"mixsearch ops at 1x{channels}x{height}x{width} (fusion functions: 2 inputs)"
     )
     _print_table(title, columns, rows, markdown)
+
+
+def _emit(arch: Arch, out_dir: Path, export: UltralyticsExport) -> list[Path]:
+    """arch.json, the module and the Ultralytics files of `arch` in `out_dir`."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    arch.save(out_dir / "arch.json")
+    paths = [out_dir / "arch.json", write_module(arch, out_dir)]
+    return paths + write_ultralytics(arch, out_dir, export.scales, export.positions)
+
+
+@main.command()
+@click.argument("space", type=click.Path(dir_okay=False))
+@click.option(
+    "--strategy",
+    type=click.Choice(STRATEGIES),
+    default=None,
+    help="Search strategy (default: the space's search.strategy, else hybrid).",
+)
+@click.option(
+    "--sampler",
+    type=click.Choice(SAMPLERS),
+    default=None,
+    help="Optuna sampler for optuna and hybrid (default: the space's, else tpe).",
+)
+@click.option(
+    "--budget",
+    type=click.Choice(BUDGETS),
+    default=None,
+    help="Trials and epochs: quick (< 10 min on a 2-core CPU), standard (a GPU), full; tiny is for tests.",
+)
+@click.option(
+    "--trials",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Override the budget's trial count.",
+)
+@click.option(
+    "--objectives",
+    default=None,
+    help=f"Comma-separated, among {', '.join(OBJECTIVES)} (accuracy and latency_ms always).",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Seed (default: the space's, else 0).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Run folder (default: generated/<name>).",
+)
+@DEVICE_OPTION
+@TABLE_OPTION
+@click.option(
+    "--storage",
+    default=None,
+    help="Optuna storage URL (default: sqlite:///<run folder>/study.db).",
+)
+@click.option(
+    "--study",
+    "study_name",
+    default=None,
+    help="Optuna study name (default: <name>-<strategy>).",
+)
+@click.option(
+    "--quiet", is_flag=True, help="No progress bars (the per-trial lines stay)."
+)
+def run(
+    space: str,
+    strategy: str | None,
+    sampler: str | None,
+    budget: str | None,
+    trials: int | None,
+    objectives: str | None,
+    seed: int | None,
+    out_dir: str | None,
+    device: str | None,
+    table_path: str | None,
+    storage: str | None,
+    study_name: str | None,
+    quiet: bool,
+) -> None:
+    """Search SPACE.yaml and write the winner, its report and plots; run it again to resume."""
+    graph = _load_graph(space)
+    target = _target(graph, device)
+    spec = graph.space.search
+    chosen_objectives = spec.objectives
+    if objectives is not None:
+        unknown = [o for o in _comma_list(objectives) if o not in OBJECTIVES]
+        if unknown:
+            raise MixsearchError(
+                f"--objectives: unknown objective {unknown[0]!r}; accepted: {', '.join(OBJECTIVES)}"
+            )
+        chosen_objectives = tuple(
+            o for o in OBJECTIVES if o in ("accuracy", "latency_ms") or o in objectives
+        )
+    options = RunOptions(
+        strategy=strategy or spec.strategy,
+        sampler=sampler or spec.sampler,
+        budget=get_budget(budget or spec.budget, trials or spec.trials),
+        objectives=chosen_objectives,
+        keep=spec.keep,
+        seed=spec.seed if seed is None else seed,
+        device=str(target.torch_device()),
+        storage=storage,
+        study_name=study_name,
+        table_path=table_path,
+        command=" ".join(["mixsearch", *map(shlex.quote, sys.argv[1:])]),
+        show_progress=not quiet,
+    )
+    run_dir = (
+        Path(out_dir) if out_dir is not None else Path("generated") / graph.space.name
+    )
+    report = lambda line: click.echo(line, err=True)  # noqa: E731
+    result = run_search(graph, target, options, run_dir, report)
+    winner = result.winner
+    arch = replace(
+        winner.arch,
+        metrics={
+            "test_acc": round(winner.test_acc, 4),
+            "val_acc": round(winner.val_acc, 4),
+            "latency_ms": round(winner.latency_ms, 4),
+            "flops": winner.flops,
+            "params": winner.params,
+        },
+    )
+    paths = [result.save(run_dir), *_emit(arch, run_dir, graph.space.export)]
+    paths += write_report(result, run_dir)
+    for path in paths:
+        click.echo(f"wrote {path}")
+    click.echo(
+        f"winner: {describe(arch)}\ntest accuracy {winner.test_acc:.2%}, {winner.latency_ms:.3f} ms measured on "
+        f"{result.device}, {winner.flops / 1e6:.2f} MFLOPs, {winner.params:,} params"
+    )
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option(
+    "--trial",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Emit this trial's architecture.",
+)
+@click.option(
+    "--pareto", is_flag=True, help="Emit every architecture on the Pareto front."
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Where to write (default: RUN_DIR/export/trial-N for each).",
+)
+def export(run_dir: str, trial: int | None, pareto: bool, out_dir: str | None) -> None:
+    """Emit the module (and Ultralytics files) of a trial, or of every Pareto point, of a finished run."""
+    if trial is not None and pareto:
+        raise MixsearchError("give --trial N or --pareto, not both")
+    result = SearchResult.load(run_dir)
+    numbers = list(result.pareto) if pareto else [trial] if trial is not None else None
+    if numbers is None:
+        numbers = [result.winner.trial] if result.winner.trial is not None else []
+    export_settings = (
+        _load_graph(result.space).space.export
+        if Path(result.space).exists()
+        else UltralyticsExport()
+    )
+    for number in numbers:
+        record = result.trial(number)
+        if record.arch is None:
+            raise MixsearchError(
+                f"trial {number} has no architecture ({record.state}: {record.reason})"
+            )
+        folder = (
+            Path(out_dir)
+            if out_dir is not None and len(numbers) == 1
+            else Path(out_dir or Path(run_dir) / "export") / f"trial-{number}"
+        )
+        for path in _emit(record.arch, folder, export_settings):
+            click.echo(f"wrote {path}")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import torch
 
 from mixsearch.arch import Arch, ArchNode
+from mixsearch.errors import SpaceError
 from mixsearch.hardware.counts import count_elementwise, count_flops, count_params
 from mixsearch.hardware.lut import LatencyTable, Shape, op_key
 from mixsearch.hardware.predictor import predict_latency
@@ -35,6 +36,11 @@ class ArchCost:
 
     def value(self, metric: str) -> float | None:
         return getattr(self, metric)
+
+    def summary(self) -> str:
+        """`1.234 ms, 0.52 MFLOPs, 1,234 params` (latency left out when unknown)."""
+        latency = f"{self.latency_ms:.3f} ms, " if self.latency_ms is not None else ""
+        return f"{latency}{self.flops / 1e6:.2f} MFLOPs, {self.params:,} params"
 
 
 @dataclass(frozen=True)
@@ -153,3 +159,29 @@ def estimate_feasibility(
         if best is None or verdict.worst < best[2].worst:
             best = (arch, cost, verdict)
     return SpaceFeasibility(feasible, len(archs), exhaustive, *best)
+
+
+def require_feasible(
+    graph: SpaceGraph, model: CostModel, constraints: Constraints
+) -> SpaceFeasibility:
+    """`estimate_feasibility`, or a SpaceError at the constraints line when no architecture is feasible."""
+    result = estimate_feasibility(graph, model, constraints)
+    if result.feasible == 0:
+        how = "all" if result.exhaustive else "a sample of"
+        misses = ", ".join(
+            f"{name} {over:+.0%}"
+            for name, over in result.cheapest_feasibility.misses().items()
+        )
+        raise SpaceError(
+            f"no architecture meets the constraints ({format_limits(constraints)}; checked {how} "
+            f"{result.checked}); the cheapest, {result.cheapest_cost.summary()}, misses by {misses}",
+            graph.space.path,
+            graph.space.constraints_line,
+        )
+    return result
+
+
+def format_limits(constraints: Constraints) -> str:
+    return ", ".join(
+        f"{name} <= {limit:g}" for name, limit in constraints.limits().items()
+    )

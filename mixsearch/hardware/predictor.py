@@ -14,6 +14,8 @@ burst of load on the machine spoils one round of many measurements rather than o
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from mixsearch.arch import Arch
@@ -50,6 +52,18 @@ def space_measurements(graph: SpaceGraph) -> list[Measurement]:
     return list(measurements.values())
 
 
+def missing_entries(
+    measurements: list[Measurement], target: Target, table: LatencyTable
+) -> list[tuple[Shape, Measurement]]:
+    """The (shape, measurement) pairs the table has no entry for yet."""
+    return [
+        (shape, m)
+        for shape in target.shapes
+        for m in measurements
+        if not table.has(shape, m.key)
+    ]
+
+
 def profile(
     measurements: list[Measurement],
     target: Target,
@@ -63,12 +77,7 @@ def profile(
 
     They are measured together in interleaved rounds (`measure_interleaved`).
     """
-    missing = [
-        (shape, m)
-        for shape in target.shapes
-        for m in measurements
-        if not table.has(shape, m.key)
-    ]
+    missing = missing_entries(measurements, target, table)
     times = measure_many(
         [measurement.build(target, shape) for shape, measurement in missing],
         target,
@@ -120,6 +129,17 @@ def measure_arch(
     return measure_many([lambda: model(x)], target, repeats, warmup, rounds)[0]
 
 
+def arch_calls(archs: list[Arch], target: Target) -> list[Callable[[], object]]:
+    """One forward pass of each arch's module at each target shape (arch-major), ready to time."""
+    calls = []
+    for arch in archs:
+        for shape in target.shapes:
+            model = prepare_module(DiscreteModel(arch, shape[1]), target)
+            x = target.example_input(shape)
+            calls.append(lambda model=model, x=x: model(x))
+    return calls
+
+
 def measure_archs(
     archs: list[Arch],
     target: Target,
@@ -130,14 +150,8 @@ def measure_archs(
     description: str = "measuring architectures",
 ) -> np.ndarray:
     """Measured ms of each arch at each target shape (archs x shapes), all of them in interleaved rounds."""
-    calls = []
-    for arch in archs:
-        for shape in target.shapes:
-            model = prepare_module(DiscreteModel(arch, shape[1]), target)
-            x = target.example_input(shape)
-            calls.append(lambda model=model, x=x: model(x))
     times = measure_many(
-        calls,
+        arch_calls(archs, target),
         target,
         repeats,
         warmup,
@@ -169,7 +183,21 @@ def fit_overhead(
     progress: bool = True,
     rounds: int = DEFAULT_ROUNDS,
 ) -> None:
-    """Fit and save the per-shape overhead model from `archs` measured end to end (needs >= 3 archs).
+    """Measure `archs` end to end, then fit and save the overhead model to them (`fit_overhead_model`)."""
+    if len(archs) < 3:
+        raise ValueError(
+            f"fitting the overhead model needs at least 3 architectures, got {len(archs)}"
+        )
+    measured = measure_archs(
+        archs, target, repeats, warmup, rounds, progress, "fitting overhead model"
+    )
+    fit_overhead_model(archs, measured, target, table)
+
+
+def fit_overhead_model(
+    archs: list[Arch], measured: np.ndarray, target: Target, table: LatencyTable
+) -> None:
+    """Fit and save the per-shape overhead model to `archs` measured end to end (ms, archs x shapes).
 
     Least squares on relative errors (each arch's equation divided by its measured latency), since what matters
     is how far off a prediction is in percent, not in milliseconds.
@@ -178,9 +206,6 @@ def fit_overhead(
         raise ValueError(
             f"fitting the overhead model needs at least 3 architectures, got {len(archs)}"
         )
-    measured = measure_archs(
-        archs, target, repeats, warmup, rounds, progress, "fitting overhead model"
-    )
     for s, shape in enumerate(target.shapes):
         rows = np.array([[*features(arch, shape, table), 1.0] for arch in archs])
         coefficients = np.linalg.lstsq(

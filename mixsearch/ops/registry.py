@@ -221,6 +221,18 @@ class Registry:
             )
         return self._infos[name]
 
+    def register(self, info: OpInfo) -> OpInfo:
+        """Add an op of your own (a module class with the library's constructor conventions) under a new name."""
+        if info.name in self._infos:
+            raise ValueError(f"an op named {info.name!r} is already registered")
+        self._infos[info.name] = info
+        return info
+
+    def unregister(self, name: str) -> None:
+        """Remove an op added with `register`."""
+        self.get(name)
+        del self._infos[name]
+
     def names(
         self, predicate: Callable[[OpInfo], bool] = lambda info: True
     ) -> list[str]:

@@ -71,6 +71,45 @@ def latency_table(
     return table
 
 
+def search_supernet(
+    graph: SpaceGraph,
+    target: Target,
+    table: LatencyTable,
+    data: ProxyData,
+    darts: DartsConfig,
+    run_dir: str | Path,
+    resume: bool = False,
+    show_progress: bool = True,
+) -> DartsSearch:
+    """Run (or resume) the hardware-aware DARTS search of `graph` on `data`; the search holds alphas and weights.
+
+    The latency target of the hardware loss is the space's latency constraint, else the expected latency of a
+    uniform choice (so the loss pulls towards cheaper-than-average modules).
+    """
+    expected = ExpectedCost(graph, target, table)
+    with torch.no_grad():
+        uniform_latency = expected(_uniform_alphas(graph))["latency_ms"].item()
+    latency_target = graph.space.constraints.latency_ms or uniform_latency
+    search = DartsSearch(
+        graph,
+        lambda attention: host_for(data, attention),
+        data.train,
+        darts,
+        expected,
+        latency_target,
+        run_dir,
+    )
+    search.run(resume=resume, show_progress=show_progress)
+    return search
+
+
+def host_for(data: ProxyData, attention) -> HostNet:
+    """The host network sized for `data` (classes, input channels), carrying `attention` after each stage."""
+    return HostNet(
+        attention, num_classes=data.num_classes, in_channels=data.in_channels
+    )
+
+
 def run_darts(
     graph: SpaceGraph,
     target: Target,
@@ -82,26 +121,17 @@ def run_darts(
     show_progress: bool = True,
 ) -> DartsOutcome:
     """Search `graph` with DARTS on its proxy task, derive under its constraints, retrain and evaluate."""
-    space = graph.space
     table = latency_table(graph, target, table_path, show_progress)
-    data = load_proxy_data(space.proxy, darts.seed)
-    expected = ExpectedCost(graph, target, table)
-    with torch.no_grad():
-        uniform_latency = expected(_uniform_alphas(graph))["latency_ms"].item()
-    latency_target = space.constraints.latency_ms or uniform_latency
-
-    def build_host(attention) -> HostNet:
-        return HostNet(
-            attention, num_classes=data.num_classes, in_channels=data.in_channels
-        )
-
-    search = DartsSearch(
-        graph, build_host, data.train, darts, expected, latency_target, run_dir
+    data = load_proxy_data(graph.space.proxy, darts.seed)
+    search = search_supernet(
+        graph, target, table, data, darts, run_dir, resume, show_progress
     )
-    search.run(resume=resume, show_progress=show_progress)
     costs = CostModel(target, table)
-    arch = derive(graph, search.alphas, space.constraints, costs)
-    retrained = _retrain(arch, build_host, data, retrain, show_progress)
+    arch = derive(graph, search.alphas, graph.space.constraints, costs)
+    model = lambda: host_for(
+        data, lambda channels: DiscreteModel(arch, channels)
+    )  # noqa: E731
+    retrained = train_candidate(model, data, retrain, show_progress)
     cost = costs.cost(arch)
     metrics = {
         "test_acc": retrained.test_acc,
@@ -121,13 +151,3 @@ def _uniform_alphas(graph: SpaceGraph) -> ArchParameters:
         for alpha in alphas.alphas:
             alpha.zero_()
     return alphas
-
-
-def _retrain(
-    arch: Arch, build_host, data: ProxyData, config: TrainConfig, show_progress: bool
-) -> TrainResult:
-    """Train the derived architecture from scratch in the same host, as every candidate would be."""
-    model = lambda: build_host(
-        lambda channels: DiscreteModel(arch, channels)
-    )  # noqa: E731
-    return train_candidate(model, data, config, show_progress)

@@ -28,9 +28,11 @@ from mixsearch.ops import OPS
 from mixsearch.ops.registry import short_repr as _show
 from mixsearch.space.settings import (
     ProxySpec,
+    SearchSpec,
     parse_constraints,
     parse_export,
     parse_proxy,
+    parse_search,
     parse_target,
 )
 from mixsearch.space.located_yaml import LocatedDict, LocatedList, load_located_yaml
@@ -47,6 +49,7 @@ TOP_LEVEL_KEYS = (
     "constraints",
     "proxy",
     "export",
+    "search",
 )
 NODE_KEYS = ("op", "fuse", "from", "residual")
 VALIDATION_CHANNELS = 16
@@ -98,6 +101,7 @@ class SearchSpace:
     constraints_line: int = 0
     proxy: ProxySpec = ProxySpec()
     export: UltralyticsExport = UltralyticsExport()
+    search: SearchSpec = SearchSpec()
 
     def node(self, name: str) -> NodeSpec:
         return next(node for node in self.nodes if node.name == name)
@@ -205,6 +209,11 @@ class _Parser:
             if "proxy" in doc
             else ProxySpec()
         )
+        search = (
+            parse_search(doc["search"], doc.line_of("search"))
+            if "search" in doc
+            else SearchSpec()
+        )
         return SearchSpace(
             name,
             class_name,
@@ -218,6 +227,7 @@ class _Parser:
             doc.line_of("constraints"),
             proxy=proxy,
             export=export,
+            search=search,
         )
 
     def _check_keys(

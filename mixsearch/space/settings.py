@@ -11,6 +11,7 @@ constraints: {latency_ms: 1.5, flops: 2.0e8, params: 1.0e5}        # any subset;
 export:                   # what `mixsearch generate` writes beside the module (see mixsearch.yolo)
   ultralytics: {base: yolov8, scales: [n, s], positions: [backbone.p3, backbone.p4, neck.p3_out, 12]}
 proxy: {dataset: digits}  # the proxy task the search trains on (see ProxySpec)
+search: {strategy: hybrid, sampler: tpe, budget: quick}   # how `mixsearch run` searches (see SearchSpec)
 """
 
 from __future__ import annotations
@@ -295,3 +296,79 @@ def parse_proxy(value: Any, line: int, space_path: str) -> ProxySpec:
     return ProxySpec(
         "digits", digits=tuple((k, v) for k, v in section.items() if k != "dataset")
     )
+
+
+STRATEGIES = ("hybrid", "optuna", "darts", "random")
+SAMPLERS = ("tpe", "nsga2")
+BUDGETS = ("tiny", "quick", "standard", "full")
+OBJECTIVES = ("accuracy", "latency_ms", "flops", "params")
+SEARCH_KEYS = ("strategy", "sampler", "budget", "trials", "objectives", "keep", "seed")
+
+
+@dataclass(frozen=True)
+class SearchSpec:
+    """The space's `search:` section: how `mixsearch run` searches it (command-line options override it).
+
+    search:
+      strategy: hybrid      # hybrid | optuna | darts | random
+      sampler: tpe          # tpe | nsga2 (optuna and hybrid)
+      budget: quick         # tiny | quick | standard | full
+      trials: 24            # overrides the budget's trial count
+      objectives: [accuracy, latency_ms, params]   # accuracy and latency_ms always; flops, params optional
+      keep: 2               # hybrid: options per choice kept after DARTS
+      seed: 0
+    """
+
+    strategy: str = "hybrid"
+    sampler: str = "tpe"
+    budget: str = "quick"
+    trials: int | None = None
+    objectives: tuple[str, ...] = ("accuracy", "latency_ms")
+    keep: int = 2
+    seed: int = 0
+
+
+def parse_search(value: Any, line: int) -> SearchSpec:
+    """The `search:` section as a SearchSpec (defaults for what it leaves out)."""
+    section = _mapping(value, line, "search", SEARCH_KEYS)
+    for key, allowed in (
+        ("strategy", STRATEGIES),
+        ("sampler", SAMPLERS),
+        ("budget", BUDGETS),
+    ):
+        if key in section and section[key] not in allowed:
+            raise SpaceError(
+                f"search {key} must be one of {', '.join(allowed)}, got {short_repr(section[key])}",
+                line=section.line_of(key),
+            )
+    for key, minimum in (("trials", 1), ("keep", 1), ("seed", 0)):
+        if key in section and not _whole(minimum)(section[key]):
+            raise SpaceError(
+                f"search {key} must be a whole number >= {minimum}, got {short_repr(section[key])}",
+                line=section.line_of(key),
+            )
+    spec = SearchSpec(**{k: v for k, v in section.items() if k != "objectives"})
+    if "objectives" in section:
+        spec = replace(
+            spec,
+            objectives=_objectives(
+                section["objectives"], section.line_of("objectives")
+            ),
+        )
+    return spec
+
+
+def _objectives(value: Any, line: int) -> tuple[str, ...]:
+    """Accuracy and latency always come first; flops and params may be added."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise SpaceError(
+            f"search objectives must be a list among: {', '.join(OBJECTIVES)}",
+            line=line,
+        )
+    unknown = [v for v in value if v not in OBJECTIVES]
+    if unknown:
+        raise SpaceError(
+            f"unknown search objective {unknown[0]!r}; accepted: {', '.join(OBJECTIVES)}",
+            line=line,
+        )
+    return tuple(o for o in OBJECTIVES if o in ("accuracy", "latency_ms") or o in value)

@@ -1,0 +1,238 @@
+"""report.md of a search run: the winner in words and numbers, and whether it beats the baselines.
+
+The numbers are formatted here and the page is laid out by `templates/report.md.j2`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from mixsearch.arch import INPUT, Arch, ArchNode
+from mixsearch.codegen.render import describe, template_environment
+from mixsearch.search.result import TRIAL_STATES, SearchResult, Trained, TrialRecord
+
+TEMPLATE = "report.md.j2"
+MISSING = "–"
+
+
+def _percent(value: float) -> str:
+    """An accuracy in 0..1 as a percentage with 2 decimals."""
+    return f"{100 * value:.2f}%"
+
+
+def _points(difference: float) -> str:
+    """A signed accuracy difference in percentage points."""
+    return f"{100 * difference:+.2f}"
+
+
+def _milliseconds(value: float) -> str:
+    """A latency in ms with 3 decimals."""
+    return f"{value:.3f}"
+
+
+def _mega(value: float) -> str:
+    """FLOPs in millions."""
+    return f"{value / 1e6:,.2f} M"
+
+
+def _count(value: float) -> str:
+    """A parameter count with thousands separators."""
+    return f"{int(value):,}"
+
+
+def _row(*cells: str) -> list[str]:
+    """Cells safe inside a Markdown table: one line each, no column separator."""
+    return [" ".join(str(cell).split()).replace("|", "\\|") for cell in cells]
+
+
+def _summary(arch: Arch | None) -> str:
+    """`describe(arch)` on one line (it wraps for docstrings)."""
+    return " ".join(describe(arch).split()) if arch is not None else MISSING
+
+
+def _node_formula(node: ArchNode) -> str:
+    """`out = dynamic_weights(reduction=4)(chan, spat, ctx) + γ·input` for one node."""
+    settings = ", ".join(f"{key}={value}" for key, value in node.params.items())
+    op = f"{node.op}({settings})" if settings else node.op
+    residual = f" + γ·{INPUT}" if node.residual else ""
+    return f"`{node.name} = {op}({', '.join(node.inputs)}){residual}`"
+
+
+def _value(record: TrialRecord, key: str, format_: Callable[[float], str]) -> str:
+    """A trial's value formatted, or a dash when the trial has none."""
+    return format_(record.values[key]) if key in record.values else MISSING
+
+
+def _pareto_rows(result: SearchResult) -> list[list[str]]:
+    """Trial, arch, val accuracy, predicted latency, FLOPs, params, feasible; winner's trial starred."""
+    rows = []
+    for number in result.pareto:
+        record = result.trial(number)
+        rows.append(
+            _row(
+                f"{number} ★" if number == result.winner.trial else str(number),
+                _summary(record.arch),
+                _value(record, "accuracy", _percent),
+                _value(record, "latency_ms", _milliseconds),
+                _value(record, "flops", _mega),
+                _value(record, "params", _count),
+                "yes" if record.feasible else "no",
+            )
+        )
+    return rows
+
+
+def _trained_cells(item: Trained) -> list[str]:
+    """Test and val accuracy, measured latency, FLOPs, params of a retrained module."""
+    return [
+        _percent(item.test_acc),
+        _percent(item.val_acc),
+        _milliseconds(item.latency_ms),
+        _mega(item.flops),
+        _count(item.params),
+    ]
+
+
+def _finalist_rows(result: SearchResult) -> list[list[str]]:
+    """One row per retrained finalist; the winner's label is starred."""
+    return [
+        _row(
+            f"{item.label} ★" if item.arch == result.winner.arch else item.label,
+            str(item.trial) if item.trial is not None else MISSING,
+            _summary(item.arch),
+            *_trained_cells(item),
+            f"{item.seconds:,.1f}",
+        )
+        for item in result.finalists
+    ]
+
+
+def _baseline_rows(result: SearchResult) -> list[list[str]]:
+    """Each baseline's numbers, then the winner's accuracy gain over it and latency ratio to it."""
+    winner = result.winner
+    return [
+        _row(
+            item.label,
+            *_trained_cells(item),
+            _points(winner.test_acc - item.test_acc),
+            f"{winner.latency_ms / item.latency_ms:.2f}×",
+        )
+        for item in result.baselines
+    ]
+
+
+def _ablation_rows(result: SearchResult) -> list[list[str]]:
+    """Each ablation's numbers, then its accuracy and latency change against the winner."""
+    winner = result.winner
+    return [
+        _row(
+            item.label,
+            *_trained_cells(item),
+            _points(item.test_acc - winner.test_acc),
+            f"{item.latency_ms - winner.latency_ms:+.3f}",
+        )
+        for item in result.ablation
+    ]
+
+
+def _clause(items: list[Trained], predicate: str) -> str:
+    """`se, eca are <predicate>` (or `is` for one item)."""
+    names = ", ".join(item.label for item in items)
+    return f"{names} {'is' if len(items) == 1 else 'are'} {predicate}"
+
+
+def verdict(winner: Trained, baselines: tuple[Trained, ...]) -> str:
+    """One line saying whether the search paid off against the baselines (test accuracy, measured latency)."""
+    if not baselines:
+        return (
+            "No baselines were trained, so there is nothing to compare the winner with."
+        )
+    rivals = [
+        item
+        for item in baselines
+        if item.test_acc >= winner.test_acc and item.latency_ms <= winner.latency_ms
+    ]
+    if rivals:
+        return (
+            "The search did not pay off: baseline "
+            f"{_clause(rivals, 'better or as good at equal or lower latency')}."
+        )
+    beaten = [
+        item
+        for item in baselines
+        if winner.test_acc >= item.test_acc and winner.latency_ms <= item.latency_ms
+    ]
+    if len(beaten) == len(baselines):
+        return "The winner beats every baseline at equal or lower latency."
+    slower = [item for item in baselines if item.test_acc > winner.test_acc]
+    faster = [item for item in baselines if item not in beaten and item not in slower]
+    trades = [_clause(slower, "more accurate but slower")] if slower else []
+    trades += [_clause(faster, "faster but less accurate")] if faster else []
+    return (
+        f"The winner beats {', '.join(item.label for item in beaten) or 'no baseline'} "
+        f"at equal or lower latency; {'; '.join(trades)}."
+    )
+
+
+def _state_counts(result: SearchResult) -> dict[str, int]:
+    """How many trials ended in each state, zeros included."""
+    counts = Counter(record.state for record in result.trials)
+    return {state: counts[state] for state in TRIAL_STATES}
+
+
+def _budget(budget: dict[str, Any]) -> str:
+    """`quick (trials=40, final_epochs=10, …)`: the budget's name, then its set numbers."""
+    settings = ", ".join(
+        f"{key}={value}"
+        for key, value in budget.items()
+        if key != "name" and value is not None
+    )
+    name = budget.get("name", "custom")
+    return f"{name} ({settings})" if settings else str(name)
+
+
+def _context(result: SearchResult, alphas_plot: str | None) -> dict[str, Any]:
+    """Everything the template shows, already formatted."""
+    winner = result.winner
+    return {
+        "result": result,
+        "winner": winner,
+        "summary": _summary(winner.arch),
+        "nodes": "; ".join(map(_node_formula, winner.arch.nodes)),
+        "numbers": dict(
+            zip(("test", "val", "latency", "flops", "params"), _trained_cells(winner))
+        ),
+        "budget": _budget(result.budget),
+        "constraints": ", ".join(
+            f"{key} ≤ {value:g}" for key, value in result.constraints.items()
+        ),
+        "pareto_rows": _pareto_rows(result),
+        "finalist_rows": _finalist_rows(result),
+        "baseline_rows": _baseline_rows(result),
+        "verdict": verdict(winner, result.baselines),
+        "ablation_rows": _ablation_rows(result),
+        "state_counts": _state_counts(result),
+        "failures": [
+            (record.number, " ".join((record.reason or "no reason recorded").split()))
+            for record in result.trials
+            if record.state == "fail"
+        ],
+        "stage_seconds": {
+            stage: f"{seconds:,.1f}" for stage, seconds in result.stage_seconds.items()
+        },
+        "total_seconds": f"{sum(result.stage_seconds.values()):,.1f}",
+        "alphas_plot": alphas_plot,
+    }
+
+
+def render_report(
+    result: SearchResult,
+    pareto_plot: str = "pareto.png",
+    alphas_plot: str | None = "alphas.png",
+) -> str:
+    """The Markdown report of `result`, embedding the plot files (alphas only when there is a history)."""
+    plot = alphas_plot if result.alpha_history else None
+    template = template_environment().get_template(TEMPLATE)
+    return template.render(pareto_plot=pareto_plot, **_context(result, plot))

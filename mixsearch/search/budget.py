@@ -1,0 +1,95 @@
+"""Named compute budgets of `mixsearch run`: how many trials, and how long each stage trains.
+
+`quick` is sized so that the default space finishes in under ten minutes on a 2-core CPU (see the README for the
+measured time); `standard` and `full` are what a user with a GPU runs. `tiny` exists for tests: seconds, and
+its numbers mean nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from mixsearch.errors import MixsearchError
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Epochs and trial counts of every stage of a search.
+
+    trials: finished trials of the Optuna or random stage; trial_epochs: epochs each trial trains from scratch
+    (optuna, random); finetune_epochs: epochs a hybrid trial fine-tunes the weights it inherits from the
+    supernet; darts_*: the DARTS stage; final_epochs: the from-scratch retraining of the `finalists` best
+    Pareto points, of the baselines and of the ablations; train_images / eval_images: caps on the proxy splits
+    (None: all of them).
+    """
+
+    name: str
+    trials: int
+    trial_epochs: int
+    finetune_epochs: int
+    darts_epochs: int
+    darts_warmup_epochs: int
+    final_epochs: int
+    finalists: int
+    train_images: int | None = None
+    eval_images: int | None = None
+    darts_steps_per_epoch: int | None = None
+
+
+BUDGETS = {
+    "tiny": Budget(
+        "tiny",
+        trials=3,
+        trial_epochs=1,
+        finetune_epochs=1,
+        darts_epochs=2,
+        darts_warmup_epochs=1,
+        final_epochs=1,
+        finalists=1,
+        train_images=128,
+        eval_images=128,
+        darts_steps_per_epoch=2,
+    ),
+    "quick": Budget(
+        "quick",
+        trials=12,
+        trial_epochs=2,
+        finetune_epochs=1,
+        darts_epochs=6,
+        darts_warmup_epochs=2,
+        final_epochs=4,
+        finalists=2,
+        train_images=3000,
+        eval_images=2000,
+    ),
+    "standard": Budget(
+        "standard",
+        trials=40,
+        trial_epochs=6,
+        finetune_epochs=2,
+        darts_epochs=20,
+        darts_warmup_epochs=5,
+        final_epochs=12,
+        finalists=3,
+    ),
+    "full": Budget(
+        "full",
+        trials=120,
+        trial_epochs=12,
+        finetune_epochs=4,
+        darts_epochs=40,
+        darts_warmup_epochs=10,
+        final_epochs=30,
+        finalists=5,
+    ),
+}
+
+
+def get_budget(name: str, trials: int | None = None) -> Budget:
+    """The named budget, with its trial count replaced by `trials` when given."""
+    if name not in BUDGETS:
+        raise MixsearchError(
+            f"unknown budget {name!r}; choose one of {', '.join(BUDGETS)}"
+        )
+    budget = BUDGETS[name]
+    return budget if trials is None else replace(budget, trials=trials)

@@ -1,0 +1,166 @@
+"""Scoring candidates on the proxy task: from scratch, or from weights inherited from the DARTS supernet.
+
+Every candidate sits in the same host network (`HostNet`); only the attention module changes. A candidate that
+diverges or runs out of memory raises `CandidateFailed` with the reason, which the search records as a failed
+trial and moves past.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from mixsearch.arch import INPUT, Arch, ArchNode
+from mixsearch.errors import MixsearchError
+from mixsearch.model import DiscreteModel
+from mixsearch.model.supernet import Supernet
+from mixsearch.proxy import (
+    DivergedError,
+    HostNet,
+    ProxyData,
+    TrainConfig,
+    TrainResult,
+    seed_everything,
+    train,
+)
+from mixsearch.search.budget import Budget
+
+
+class CandidateFailed(MixsearchError):
+    """A candidate could not be scored (diverged, out of memory); the message is the reason."""
+
+
+def capped(data: ProxyData, budget: Budget) -> ProxyData:
+    """The proxy splits cut to the budget's image caps (the first images of each split: fixed, seeded)."""
+
+    def cut(dataset: TensorDataset, limit: int | None) -> TensorDataset:
+        if limit is None or limit >= len(dataset):
+            return dataset
+        return TensorDataset(*(tensor[:limit] for tensor in dataset.tensors))
+
+    return replace(
+        data,
+        train=cut(data.train, budget.train_images),
+        val=cut(data.val, budget.eval_images),
+        test=cut(data.test, budget.eval_images),
+    )
+
+
+@dataclass
+class Evaluator:
+    """Trains architectures in the host network on `data` with the recipe `config` (epochs set per call)."""
+
+    data: ProxyData
+    config: TrainConfig
+    show_progress: bool = False
+
+    def host(self, attention) -> HostNet:
+        return HostNet(
+            attention,
+            num_classes=self.data.num_classes,
+            in_channels=self.data.in_channels,
+        )
+
+    def from_scratch(self, arch: Arch, epochs: int) -> TrainResult:
+        """Seeded initial weights, then `epochs` of training: how every candidate is compared."""
+        seed_everything(self.config.seed)
+        return self._train(
+            self.host(lambda channels: DiscreteModel(arch, channels)), epochs
+        )
+
+    def inherited(
+        self, arch: Arch, supernet_host: nn.Module, epochs: int
+    ) -> TrainResult:
+        """The arch with the supernet's weights for its chosen candidates (and the shared host), fine-tuned."""
+        seed_everything(self.config.seed)
+        model = self.host(lambda channels: DiscreteModel(arch, channels))
+        model.load_state_dict(inherited_state(supernet_host, arch))
+        return self._train(model, epochs)
+
+    def _train(self, model: nn.Module, epochs: int) -> TrainResult:
+        config = replace(
+            self.config,
+            epochs=epochs,
+            warmup_epochs=min(self.config.warmup_epochs, epochs),
+        )
+        try:
+            return train(model, self.data, config, self.show_progress)
+        except DivergedError as error:
+            raise CandidateFailed(str(error)) from None
+        except torch.OutOfMemoryError:
+            raise CandidateFailed(f"out of memory on {config.device}") from None
+
+
+def inherited_state(supernet_host: nn.Module, arch: Arch) -> dict[str, torch.Tensor]:
+    """A state_dict for the host carrying `DiscreteModel(arch)`: host weights as they are, attention weights
+    taken from each supernet's chosen candidates (`Supernet.discrete_state`)."""
+    state = {}
+    for key, value in supernet_host.state_dict().items():
+        if not key.startswith("attention."):
+            state[key] = value.clone()
+    for index, module in enumerate(supernet_host.attention):
+        if not isinstance(module, Supernet):
+            raise TypeError("the host's attention modules must be supernets")
+        for key, value in module.discrete_state(arch).items():
+            state[f"attention.{index}.{key}"] = value.clone()
+    return state
+
+
+def single_op_arch(name: str, class_name: str, ops: list[tuple[str, str]]) -> Arch:
+    """A chain of ops (node name, op) reading the input in turn: how baselines are written as architectures."""
+    nodes, previous = [], INPUT
+    for node_name, op in ops:
+        nodes.append(ArchNode(node_name, op, {}, (previous,), False))
+        previous = node_name
+    return Arch(name=name, class_name=class_name, nodes=tuple(nodes), source="baseline")
+
+
+def baseline_archs() -> dict[str, Arch]:
+    """The hand-designed baselines a searched module must beat, in their published default form."""
+    chains = {
+        "none": [("attn", "identity")],
+        "se": [("attn", "se")],
+        "eca": [("attn", "eca")],
+        "cbam": [("channel", "cbam_channel"), ("spatial", "cbam_spatial")],
+        "coord": [("attn", "coord")],
+    }
+    return {
+        name: single_op_arch(name, name.capitalize() + "Baseline", chain)
+        for name, chain in chains.items()
+    }
+
+
+def ablations(arch: Arch) -> dict[str, Arch]:
+    """The winner with each branch removed, and with its fusion replaced by a plain sum.
+
+    Removing a branch: a node that only feeds a fusion becomes `none` (zeros: the fusion sees no branch
+    there); a node that feeds another op becomes `identity` (the chain skips it). The output node itself is
+    never removed.
+    """
+    readers = {
+        name: [node for node in arch.nodes if name in node.inputs]
+        for name in (node.name for node in arch.nodes)
+    }
+    variants = {}
+    for node in arch.nodes[:-1]:
+        if node.op in ("none", "identity"):
+            continue
+        feeds_fusion_only = all(reader.is_fusion for reader in readers[node.name])
+        removed = "none" if feeds_fusion_only else "identity"
+        variants[f"without {node.name}"] = _with_node(
+            arch, replace(node, op=removed, params={}, residual=False)
+        )
+    for node in arch.nodes:
+        if node.is_fusion and node.op != "sum":
+            variants[f"{node.name}: {node.op} → sum"] = _with_node(
+                arch, replace(node, op="sum", params={})
+            )
+    return variants
+
+
+def _with_node(arch: Arch, new: ArchNode) -> Arch:
+    nodes = tuple(new if node.name == new.name else node for node in arch.nodes)
+    return replace(arch, nodes=nodes, metrics={})

@@ -1,0 +1,176 @@
+"""What a search run produced, as one JSON-able type: the contract between the search and the report/export.
+
+`search.json` in the run folder is `SearchResult.to_json()`: every trial (arch, objectives, constraint ratios,
+state and reason), the Pareto front, the finalists retrained from scratch, the baselines and ablations trained
+with the same budget, and the winner.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mixsearch.arch import Arch
+from mixsearch.errors import MixsearchError
+
+RESULT_FORMAT = "mixsearch.search/1"
+RESULT_FILE = "search.json"
+TRIAL_STATES = ("complete", "fail", "infeasible", "duplicate", "running")
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One trial of the Optuna/random stage (or the one DARTS derivation).
+
+    state: complete (trained), fail (diverged, out of memory, interrupted: see `reason`), infeasible (predicted
+    cost breaks a constraint, never trained), duplicate (same arch as trial `reason` names, not retrained),
+    running. values: accuracy (validation, 0..1) and predicted latency_ms / flops / params. constraints:
+    value / limit per constrained metric (> 1 misses).
+    """
+
+    number: int
+    state: str
+    arch: Arch | None
+    values: dict[str, float] = field(default_factory=dict)
+    constraints: dict[str, float] = field(default_factory=dict)
+    reason: str | None = None
+    seconds: float | None = None
+
+    @property
+    def feasible(self) -> bool:
+        return all(ratio <= 1.0 for ratio in self.constraints.values())
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["arch"] = self.arch.to_json() if self.arch is not None else None
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TrialRecord:
+        arch = data["arch"]
+        return cls(
+            **{
+                **data,
+                "arch": (
+                    Arch.from_json(arch, f"trial {data['number']}") if arch else None
+                ),
+            }
+        )
+
+
+@dataclass(frozen=True)
+class Trained:
+    """A module trained from scratch with the final budget: accuracy, measured latency, counts.
+
+    label: "winner", "trial 12", a baseline name ("se") or an ablation ("without spat"). latency_ms is
+    measured end to end on the target (summed over its shapes), not predicted.
+    """
+
+    label: str
+    arch: Arch
+    val_acc: float
+    test_acc: float
+    latency_ms: float
+    flops: int
+    params: int
+    seconds: float
+    trial: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "arch": self.arch.to_json()}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Trained:
+        return cls(**{**data, "arch": Arch.from_json(data["arch"], data["label"])})
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """Everything a run found; `winner` is the finalist with the best retrained validation accuracy."""
+
+    space: str
+    name: str
+    strategy: str
+    sampler: str
+    budget: dict[str, Any]
+    seed: int
+    command: str
+    device: str
+    constraints: dict[str, float]
+    objectives: tuple[str, ...]
+    trials: tuple[TrialRecord, ...]
+    pareto: tuple[int, ...]
+    finalists: tuple[Trained, ...]
+    winner: Trained
+    baselines: tuple[Trained, ...]
+    ablation: tuple[Trained, ...]
+    alpha_history: tuple[dict[str, Any], ...] = ()
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+    def trial(self, number: int) -> TrialRecord:
+        for record in self.trials:
+            if record.number == number:
+                return record
+        raise MixsearchError(
+            f"no trial {number} in this run (trials 0..{len(self.trials) - 1})"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": RESULT_FORMAT,
+            **{
+                key: value
+                for key, value in asdict(self).items()
+                if key not in ("trials", "finalists", "winner", "baselines", "ablation")
+            },
+            "objectives": list(self.objectives),
+            "pareto": list(self.pareto),
+            "trials": [record.to_json() for record in self.trials],
+            "finalists": [item.to_json() for item in self.finalists],
+            "winner": self.winner.to_json(),
+            "baselines": [item.to_json() for item in self.baselines],
+            "ablation": [item.to_json() for item in self.ablation],
+        }
+
+    def save(self, run_dir: str | Path) -> Path:
+        path = Path(run_dir) / RESULT_FILE
+        temporary = path.with_suffix(".json.tmp")
+        temporary.write_text(json.dumps(self.to_json(), indent=1))
+        temporary.replace(path)
+        return path
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SearchResult:
+        if data.get("format") != RESULT_FORMAT:
+            raise MixsearchError(
+                f'not a mixsearch search result (expected "format": "{RESULT_FORMAT}")'
+            )
+        fields = {key: value for key, value in data.items() if key != "format"}
+        return cls(
+            **{
+                **fields,
+                "objectives": tuple(data["objectives"]),
+                "pareto": tuple(data["pareto"]),
+                "trials": tuple(map(TrialRecord.from_json, data["trials"])),
+                "finalists": tuple(map(Trained.from_json, data["finalists"])),
+                "winner": Trained.from_json(data["winner"]),
+                "baselines": tuple(map(Trained.from_json, data["baselines"])),
+                "ablation": tuple(map(Trained.from_json, data["ablation"])),
+                "alpha_history": tuple(data.get("alpha_history", ())),
+            }
+        )
+
+    @classmethod
+    def load(cls, run_dir: str | Path) -> SearchResult:
+        """The result of the run in `run_dir` (a MixsearchError when there is none or it is unreadable)."""
+        path = Path(run_dir) / RESULT_FILE
+        try:
+            return cls.from_json(json.loads(path.read_text()))
+        except FileNotFoundError:
+            raise MixsearchError(
+                f"{path}: no such file; is {run_dir} the folder of a finished `mixsearch run`?"
+            ) from None
+        except (json.JSONDecodeError, KeyError, TypeError) as error:
+            raise MixsearchError(f"{path}: unreadable search result: {error}") from None

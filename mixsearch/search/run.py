@@ -1,0 +1,394 @@
+"""`mixsearch run`: the strategies end to end, from a compiled space to a `SearchResult`.
+
+Stages: latency table (cached per device) -> DARTS supernet (hybrid, darts) -> trials (optuna, random, hybrid)
+-> finalists retrained from scratch -> baselines and ablations with the same budget. Every stage resumes: the
+DARTS checkpoint, the Optuna study and `final.json` (the from-scratch trainings done so far) live in the run
+folder, so running the same command again continues where a killed run stopped.
+
+Strategies:
+- darts: the derived architecture of the supernet is the only finalist;
+- optuna: TPE or NSGA-II over the whole space, each trial trained from scratch;
+- random: the same loop with uniform sampling, the baseline every strategy is judged against;
+- hybrid: DARTS keeps the `keep` strongest options of each choice (alpha ranking), then Optuna searches the
+  narrowed space, each trial inheriting the supernet's weights and fine-tuned briefly.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+from mixsearch.arch import Arch
+from mixsearch.errors import MixsearchError
+from mixsearch.hardware.cost import CostModel, format_limits, require_feasible
+from mixsearch.hardware.predictor import measure_arch_total
+from mixsearch.hardware.target import Target
+from mixsearch.model.supernet import ArchParameters
+from mixsearch.proxy import TrainConfig
+from mixsearch.search.budget import Budget
+from mixsearch.search.darts import DartsConfig, DartsSearch
+from mixsearch.search.derive import derive
+from mixsearch.search.evaluate import (
+    CandidateFailed,
+    Evaluator,
+    ablations,
+    baseline_archs,
+    capped,
+)
+from mixsearch.search.one_shot import latency_table, load_proxy_data, search_supernet
+from mixsearch.search.result import SearchResult, Trained, TrialRecord
+from mixsearch.search.study import (
+    TrialLoop,
+    counted,
+    make_sampler,
+    open_study,
+    recover_interrupted,
+    storage_url,
+    trial_record,
+)
+from mixsearch.space.graph import Choice, SpaceGraph
+
+FINAL_FILE = "final.json"
+DARTS_DIR = "darts"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to search: strategy, sampler, budget and objectives, where the study lives, what to show."""
+
+    strategy: str
+    sampler: str
+    budget: Budget
+    objectives: tuple[str, ...]
+    keep: int = 2
+    seed: int = 0
+    device: str = "cpu"
+    storage: str | None = None
+    study_name: str | None = None
+    table_path: str | Path | None = None
+    command: str = ""
+    show_progress: bool = True
+
+
+Report = Callable[[str], None]
+
+
+def run_search(
+    graph: SpaceGraph,
+    target: Target,
+    options: RunOptions,
+    run_dir: str | Path,
+    report: Report = lambda line: None,
+) -> SearchResult:
+    """Search `graph` with `options.strategy`, writing resumable state into `run_dir`."""
+    run = _Run(graph, target, options, Path(run_dir), report)
+    return run.execute()
+
+
+class _Run:
+    """One run's stages and the state they share (data, costs, evaluator, timings)."""
+
+    def __init__(
+        self,
+        graph: SpaceGraph,
+        target: Target,
+        options: RunOptions,
+        run_dir: Path,
+        report: Report,
+    ):
+        self.graph, self.target, self.options = graph, target, options
+        self.run_dir, self.report = run_dir, report
+        self.budget = options.budget
+        self.constraints = graph.space.constraints
+        self.stage_seconds: dict[str, float] = {}
+        # Counts only (no table): baselines and ablations use ops the space's table need not hold.
+        self.counts = CostModel(target)
+        run_dir.mkdir(parents=True, exist_ok=True)
+
+    def execute(self) -> SearchResult:
+        options = self.options
+        with self._stage("latency table"):
+            table = latency_table(
+                self.graph, self.target, options.table_path, options.show_progress
+            )
+            self.costs = CostModel(self.target, table)
+            if self.constraints.limits():
+                feasibility = require_feasible(self.graph, self.costs, self.constraints)
+                self.report(
+                    f"constraints ({format_limits(self.constraints)}): {feasibility.fraction:.0%} of the space "
+                    "feasible (predicted)"
+                )
+        data = capped(
+            load_proxy_data(self.graph.space.proxy, options.seed), self.budget
+        )
+        self.evaluator = Evaluator(
+            data,
+            TrainConfig(seed=options.seed, device=options.device),
+            options.show_progress,
+        )
+        search = None
+        if options.strategy in ("hybrid", "darts"):
+            with self._stage("DARTS"):
+                search = search_supernet(
+                    self.graph,
+                    self.target,
+                    table,
+                    data,
+                    self._darts_config(),
+                    self.run_dir / DARTS_DIR,
+                    resume=True,
+                    show_progress=options.show_progress,
+                )
+        if options.strategy == "darts":
+            trials, pareto, candidates = self._derived(search)
+        else:
+            with self._stage("trials"):
+                trials, pareto, candidates = self._trials(search)
+        with self._stage("final training"):
+            finalists = self._finalists(candidates)
+            winner = max(finalists, key=lambda item: item.val_acc)
+            baselines = self._train_all(baseline_archs())
+            ablation = self._train_all(ablations(winner.arch))
+        if options.strategy == "darts":
+            trials = (self._darts_trial(trials[0], winner),)
+        return SearchResult(
+            space=self.graph.space.path,
+            name=self.graph.space.name,
+            strategy=options.strategy,
+            sampler=options.sampler if options.strategy in ("optuna", "hybrid") else "",
+            budget=asdict(self.budget),
+            seed=options.seed,
+            command=options.command,
+            device=str(self.target.torch_device()),
+            constraints=self.constraints.limits(),
+            objectives=options.objectives,
+            trials=trials,
+            pareto=pareto,
+            finalists=tuple(finalists),
+            winner=replace(winner, label="winner"),
+            baselines=baselines,
+            ablation=ablation,
+            alpha_history=tuple(search.state.history) if search is not None else (),
+            stage_seconds=self.stage_seconds,
+        )
+
+    def _stage(self, name: str):
+        return _StageTimer(name, self.stage_seconds, self.report)
+
+    def _darts_config(self) -> DartsConfig:
+        budget = self.budget
+        return DartsConfig(
+            epochs=budget.darts_epochs,
+            warmup_epochs=min(budget.darts_warmup_epochs, budget.darts_epochs - 1),
+            max_steps_per_epoch=budget.darts_steps_per_epoch,
+            seed=self.options.seed,
+            device=self.options.device,
+        )
+
+    def _derived(self, search: DartsSearch):
+        """The darts strategy: one trial, the derived architecture (scored once it is retrained)."""
+        arch = derive(self.graph, search.alphas, self.constraints, self.costs)
+        record = TrialRecord(0, "complete", arch, self._predicted(arch))
+        return (record,), (0,), [(arch, 0)]
+
+    def _darts_trial(self, record: TrialRecord, winner: Trained) -> TrialRecord:
+        values = {**record.values, "accuracy": winner.val_acc}
+        return replace(record, values=values, seconds=winner.seconds)
+
+    def _predicted(self, arch: Arch) -> dict[str, float]:
+        cost = self.costs.cost(arch)
+        return {
+            "latency_ms": cost.latency_ms,
+            "flops": float(cost.flops),
+            "params": float(cost.params),
+        }
+
+    def _trials(self, search: DartsSearch | None):
+        """The Optuna (or random) stage; returns the trial records, Pareto trial numbers and finalists."""
+        options, budget = self.options, self.budget
+        kind = "random" if options.strategy == "random" else options.sampler
+        url = storage_url(self.run_dir, options.storage)
+        study = open_study(
+            options.study_name or f"{self.graph.space.name}-{options.strategy}",
+            url,
+            options.objectives,
+            make_sampler(kind, options.seed, budget.trials),
+        )
+        if options.storage is None:
+            recovered = recover_interrupted(study)
+            if recovered:
+                self.report(
+                    f"re-queued {recovered} trial(s) a stopped run left unfinished"
+                )
+        if search is not None:
+            choices = narrowed_choices(self.graph, search.alphas, options.keep)
+
+            def score(arch: Arch, number: int) -> float:
+                return self.evaluator.inherited(
+                    arch, search.model, budget.finetune_epochs
+                ).val_acc
+
+        else:
+            choices = list(self.graph.choices)
+
+            def score(arch: Arch, number: int) -> float:
+                return self.evaluator.from_scratch(arch, budget.trial_epochs).val_acc
+
+        loop = TrialLoop(
+            study,
+            self.graph,
+            choices,
+            self.costs,
+            self.constraints,
+            options.objectives,
+            score,
+            _TrialReporter(budget.trials, self.report),
+        )
+        loop.run(budget.trials)
+        records = tuple(trial_record(t, options.objectives) for t in study.trials)
+        front = [t for t in study.best_trials if t.user_attrs.get("trained")]
+        if not front:
+            raise MixsearchError(
+                "no trained trial meets the constraints; relax them or raise the budget"
+            )
+        front.sort(key=lambda t: -t.values[0])
+        pareto = tuple(sorted(t.number for t in front))
+        candidates = [
+            (records[t.number].arch, t.number) for t in front[: budget.finalists]
+        ]
+        return records, pareto, candidates
+
+    def _finalists(self, candidates: list[tuple[Arch, int]]) -> list[Trained]:
+        finalists = []
+        for arch, number in candidates:
+            try:
+                finalists.append(self._final(f"trial {number}", arch, number))
+            except CandidateFailed as error:
+                self.report(f"finalist trial {number} failed in retraining: {error}")
+        if not finalists:
+            raise MixsearchError("every finalist failed when retrained from scratch")
+        return finalists
+
+    def _train_all(self, archs: dict[str, Arch]) -> tuple[Trained, ...]:
+        trained = []
+        for label, arch in archs.items():
+            try:
+                trained.append(self._final(label, arch))
+            except CandidateFailed as error:
+                self.report(f"{label} failed in training: {error}")
+        return tuple(trained)
+
+    def _final(self, label: str, arch: Arch, trial: int | None = None) -> Trained:
+        """`arch` trained from scratch with the final budget and measured on the target (cached on disk)."""
+        cache = FinalCache(self.run_dir / FINAL_FILE)
+        key = f"{label}|{self.budget.final_epochs}|{arch.dumps()}"
+        if key in cache:
+            return cache[key]
+        result = self.evaluator.from_scratch(arch, self.budget.final_epochs)
+        cost = self.counts.cost(arch)
+        trained = Trained(
+            label=label,
+            arch=arch,
+            val_acc=result.val_acc,
+            test_acc=result.test_acc,
+            latency_ms=measure_arch_total(arch, self.target),
+            flops=cost.flops,
+            params=cost.params,
+            seconds=result.seconds,
+            trial=trial,
+        )
+        cache[key] = trained
+        self.report(
+            f"{label}: test {trained.test_acc:.2%}, val {trained.val_acc:.2%}, "
+            f"{trained.latency_ms:.3f} ms measured, {trained.params:,} params"
+        )
+        return trained
+
+
+def narrowed_choices(
+    graph: SpaceGraph, alphas: ArchParameters, keep: int
+) -> list[Choice]:
+    """Each choice cut to its `keep` most likely options under softmax(alpha), in their original order."""
+    probabilities = alphas.probabilities()
+    choices = []
+    for choice in graph.choices:
+        weights = probabilities.get(choice.key)
+        if weights is None or len(choice.options) <= keep:
+            choices.append(choice)
+            continue
+        strongest = sorted(range(len(weights)), key=lambda i: -weights[i])[:keep]
+        options = tuple(choice.options[i] for i in sorted(strongest))
+        choices.append(replace(choice, options=options))
+    return choices
+
+
+class FinalCache:
+    """From-scratch trainings of a run, kept in a JSON file so a resumed run never repeats one."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.entries = json.loads(path.read_text()) if path.exists() else {}
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.entries
+
+    def __getitem__(self, key: str) -> Trained:
+        return Trained.from_json(self.entries[key])
+
+    def __setitem__(self, key: str, value: Trained) -> None:
+        self.entries[key] = value.to_json()
+        temporary = self.path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(self.entries, indent=1))
+        temporary.replace(self.path)
+
+
+class _TrialReporter:
+    """One line per finished trial: state, accuracy, predicted latency, feasibility, best so far."""
+
+    def __init__(self, total: int, report: Report):
+        self.total, self.report = total, report
+
+    def __call__(self, record: TrialRecord, study) -> None:
+        done = sum(map(counted, study.get_trials(deepcopy=False)))
+        trained = [
+            t.values[0]
+            for t in study.get_trials(deepcopy=False)
+            if t.user_attrs.get("trained") and _feasible(t)
+        ]
+        best = f"best {max(trained):.2%}" if trained else "no feasible trial yet"
+        if record.state == "fail":
+            summary = f"failed: {record.reason}"
+        else:
+            latency = record.values.get("latency_ms", float("nan"))
+            accuracy = record.values.get("accuracy", float("nan"))
+            state = {"complete": "", "infeasible": " (infeasible, not trained)"}.get(
+                record.state, f" ({record.reason})"
+            )
+            summary = f"acc {accuracy:.2%}, {latency:.3f} ms predicted{state}"
+        self.report(f"trial {record.number} [{done}/{self.total}] {summary} | {best}")
+
+
+def _feasible(trial) -> bool:
+    return all(
+        value <= 0
+        for key, value in trial.system_attrs.items()
+        if key.startswith("constraints:")
+    )
+
+
+class _StageTimer:
+    """Adds a stage's wall time to `seconds` and announces the stage."""
+
+    def __init__(self, name: str, seconds: dict[str, float], report: Report):
+        self.name, self.seconds, self.report = name, seconds, report
+
+    def __enter__(self):
+        self.report(f"== {self.name}")
+        self.start = time.perf_counter()
+
+    def __exit__(self, *exc) -> None:
+        elapsed = time.perf_counter() - self.start
+        self.seconds[self.name] = self.seconds.get(self.name, 0.0) + elapsed

@@ -1,0 +1,258 @@
+"""Optuna over the discrete space: storage, samplers, how a trial proposes an `Arch`, and the trial loop.
+
+Each choice of the space is one categorical parameter (op configurations by their label). A trial whose
+*predicted* cost breaks a hard constraint is recorded with its constraint values (`trial.set_constraint`,
+positive = violated) and never trained; a trial whose architecture was already trained copies its values.
+Neither counts towards the trial budget. A trial that fails (diverged, out of memory) is recorded as FAIL
+with its reason in the `fail_reason` attribute and the loop goes on.
+
+The study lives in a SQLite file in the run folder unless `storage` names another URL. A run started again
+resumes: finished trials stay, and a trial left RUNNING by a killed process is marked failed ("interrupted")
+and queued again with the same parameters.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from mixsearch.arch import Arch
+from mixsearch.errors import MixsearchError
+from mixsearch.hardware.cost import CostModel, check_constraints
+from mixsearch.hardware.target import Constraints
+from mixsearch.search.evaluate import CandidateFailed
+from mixsearch.search.result import TrialRecord
+from mixsearch.space.graph import Choice, SpaceGraph
+from mixsearch.space.schema import OpConfig
+
+STUDY_FILE = "study.db"
+INTERRUPTED = "interrupted (the process stopped during the trial); queued again"
+# Proposals in a row that need no training (infeasible or already trained) before the loop gives up.
+MAX_UNTRAINED_IN_A_ROW = 200
+DIRECTIONS = {
+    "accuracy": "maximize",
+    "latency_ms": "minimize",
+    "flops": "minimize",
+    "params": "minimize",
+}
+
+
+def storage_url(run_dir: str | Path, storage: str | None = None) -> str:
+    """`storage` when given, else a SQLite file in the run folder."""
+    if storage:
+        return storage
+    return f"sqlite:///{(Path(run_dir) / STUDY_FILE).resolve()}"
+
+
+def make_sampler(kind: str, seed: int, trials: int) -> optuna.samplers.BaseSampler:
+    """TPE, NSGA-II (population sized to the budget) or uniform random sampling, seeded."""
+    if kind == "tpe":
+        return optuna.samplers.TPESampler(
+            seed=seed, multivariate=True, n_startup_trials=max(2, min(10, trials // 3))
+        )
+    if kind == "nsga2":
+        return optuna.samplers.NSGAIISampler(
+            seed=seed, population_size=max(4, min(50, trials // 3))
+        )
+    if kind == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    raise MixsearchError(f"unknown sampler {kind!r}; choose tpe, nsga2 or random")
+
+
+def open_study(
+    name: str,
+    url: str,
+    objectives: tuple[str, ...],
+    sampler: optuna.samplers.BaseSampler,
+) -> optuna.Study:
+    """Create the study, or load it when it exists (then its objectives must match)."""
+    optuna.logging.set_verbosity(logging.WARNING)
+    try:
+        study = optuna.create_study(
+            study_name=name,
+            storage=url,
+            sampler=sampler,
+            directions=[DIRECTIONS[o] for o in objectives],
+            load_if_exists=True,
+        )
+    except ValueError as error:
+        raise MixsearchError(f"study {name!r} at {url}: {error}") from None
+    except ImportError as error:
+        raise MixsearchError(f"storage {url}: {error}") from None
+    saved = study.user_attrs.get("objectives")
+    if saved is None:
+        study.set_user_attr("objectives", list(objectives))
+    elif tuple(saved) != objectives:
+        raise MixsearchError(
+            f"study {name!r} at {url} optimises {', '.join(saved)}, not {', '.join(objectives)}; "
+            "use another --out or --study"
+        )
+    return study
+
+
+def option_label(option: Any) -> Any:
+    """The Optuna-storable form of a choice option (op configurations by their label)."""
+    return option.label() if isinstance(option, OpConfig) else option
+
+
+def suggest_arch(trial: optuna.Trial, graph: SpaceGraph, choices: list[Choice]) -> Arch:
+    """One categorical parameter per choice; `choices` may be narrowed (hybrid) from the graph's own."""
+    assignment = {}
+    for choice in choices:
+        labels = {option_label(option): option for option in choice.options}
+        assignment[choice.key] = labels[
+            trial.suggest_categorical(choice.key, list(labels))
+        ]
+    return graph.resolve(assignment)
+
+
+def recover_interrupted(study: optuna.Study) -> int:
+    """Mark trials a killed process left RUNNING as failed and queue their parameters again.
+
+    Only valid when this process is the study's only worker (the SQLite default).
+    """
+    stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    for trial in stale:
+        study._storage.set_trial_user_attr(trial._trial_id, "fail_reason", INTERRUPTED)
+        study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        study.enqueue_trial(trial.params, skip_if_exists=False)
+    return len(stale)
+
+
+def counted(trial: FrozenTrial) -> bool:
+    """Whether a trial used the budget: trained (complete) or failed for a reason other than interruption."""
+    if trial.state == TrialState.FAIL:
+        return trial.user_attrs.get("fail_reason") != INTERRUPTED
+    return trial.state == TrialState.COMPLETE and trial.user_attrs.get("trained", False)
+
+
+@dataclass
+class TrialLoop:
+    """Runs trials until `trials` of them count (see `counted`), reporting each finished one."""
+
+    study: optuna.Study
+    graph: SpaceGraph
+    choices: list[Choice]
+    costs: CostModel
+    constraints: Constraints
+    objectives: tuple[str, ...]
+    score: Callable[[Arch, int], float]
+    on_trial: Callable[[TrialRecord, optuna.Study], None] = lambda record, study: None
+
+    def run(self, trials: int) -> None:
+        untrained_in_a_row = 0
+        while self.done() < trials:
+            before = self.done()
+            self.study.optimize(
+                self._objective,
+                n_trials=1,
+                catch=(CandidateFailed,),
+                gc_after_trial=False,
+            )
+            last = self.study.trials[-1]
+            self.on_trial(trial_record(last, self.objectives), self.study)
+            untrained_in_a_row = 0 if self.done() > before else untrained_in_a_row + 1
+            if untrained_in_a_row >= MAX_UNTRAINED_IN_A_ROW:
+                raise MixsearchError(
+                    f"the last {MAX_UNTRAINED_IN_A_ROW} proposals were all infeasible or already trained "
+                    f"({self.done()} of {trials} trials done): the feasible part of the space looks exhausted; "
+                    "ask for fewer trials or relax the constraints"
+                )
+        finished = [t for t in self.study.trials if counted(t)]
+        if finished and all(t.state == TrialState.FAIL for t in finished):
+            reasons = {t.user_attrs.get("fail_reason", "unknown") for t in finished}
+            raise MixsearchError(
+                f"every trial failed ({len(finished)}): {'; '.join(sorted(reasons))}"
+            )
+
+    def done(self) -> int:
+        return sum(counted(t) for t in self.study.get_trials(deepcopy=False))
+
+    def _objective(self, trial: optuna.Trial) -> tuple[float, ...]:
+        arch = suggest_arch(trial, self.graph, self.choices)
+        trial.set_user_attr("arch", arch.to_json())
+        cost = self.costs.cost(arch)
+        predicted = {
+            "latency_ms": cost.latency_ms,
+            "flops": float(cost.flops),
+            "params": float(cost.params),
+        }
+        trial.set_user_attr("predicted", predicted)
+        verdict = check_constraints(cost, self.constraints)
+        for metric, ratio in verdict.ratios.items():
+            trial.set_constraint(metric, ratio - 1.0)
+        feasible = verdict.feasible
+        duplicate = self._trained_twin(arch) if feasible else None
+        if not feasible:
+            accuracy = 0.0
+            trial.set_user_attr(
+                "skipped", "infeasible: predicted cost breaks a constraint"
+            )
+        elif duplicate is not None:
+            accuracy = duplicate.values[0]
+            trial.set_user_attr("skipped", f"duplicate of trial {duplicate.number}")
+        else:
+            start = time.perf_counter()
+            try:
+                accuracy = self.score(arch, trial.number)
+            except CandidateFailed as error:
+                trial.set_user_attr("fail_reason", str(error))
+                raise
+            trial.set_user_attr("seconds", time.perf_counter() - start)
+            trial.set_user_attr("trained", True)
+        values = {"accuracy": accuracy, **predicted}
+        return tuple(values[o] for o in self.objectives)
+
+    def _trained_twin(self, arch: Arch) -> FrozenTrial | None:
+        text = arch.dumps()
+        for trial in self.study.get_trials(
+            deepcopy=False, states=(TrialState.COMPLETE,)
+        ):
+            if (
+                trial.user_attrs.get("trained")
+                and Arch.from_json(trial.user_attrs["arch"]).dumps() == text
+            ):
+                return trial
+        return None
+
+
+def trial_record(trial: FrozenTrial, objectives: tuple[str, ...]) -> TrialRecord:
+    """A study trial as the run's record (see TrialRecord for the states)."""
+    arch_json = trial.user_attrs.get("arch")
+    arch = Arch.from_json(arch_json, f"trial {trial.number}") if arch_json else None
+    state, reason = _state(trial)
+    values = dict(trial.user_attrs.get("predicted", {}))
+    if trial.values is not None:
+        values.update(zip(objectives, trial.values))
+    if state == "infeasible":
+        values.pop("accuracy", None)
+    return TrialRecord(
+        number=trial.number,
+        state=state,
+        arch=arch,
+        values=values,
+        constraints={
+            key.split(":", 1)[1]: value + 1.0
+            for key, value in trial.system_attrs.items()
+            if key.startswith("constraints:")
+        },
+        reason=reason,
+        seconds=trial.user_attrs.get("seconds"),
+    )
+
+
+def _state(trial: FrozenTrial) -> tuple[str, str | None]:
+    if trial.state == TrialState.FAIL:
+        return "fail", trial.user_attrs.get("fail_reason", "unknown error")
+    if trial.state == TrialState.RUNNING:
+        return "running", None
+    skipped = trial.user_attrs.get("skipped")
+    if skipped is None:
+        return "complete", None
+    return ("infeasible" if skipped.startswith("infeasible") else "duplicate"), skipped

@@ -1,0 +1,347 @@
+"""`mixsearch run` and `mixsearch export`: every strategy end to end at the tiny budget, resume after a killed
+process, failed trials, and the `search:` section of the DSL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+from torch import nn
+
+from mixsearch.arch import Arch
+from mixsearch.cli import main
+from mixsearch.errors import SpaceError
+from mixsearch.ops import OPS, OpInfo
+from mixsearch.search.evaluate import ablations, baseline_archs
+from mixsearch.search.result import SearchResult
+from mixsearch.space.schema import parse_space
+
+# A small space at a small target shape on a small proxy, so a whole run takes seconds.
+TINY_SPACE = """
+name: tinymix
+ops:
+  channel: [se: {reduction: [4, 8]}, eca]
+  spatial: [cbam_spatial: {kernel: [3, 7]}, identity]
+graph:
+  chan: {op: channel, from: input}
+  spat: {op: spatial, from: [input, chan]}
+  out: {fuse: [sum, gate], from: [chan, spat], residual: [false, true]}
+target: {device: cpu, shapes: [[1, 16, 8, 8]], threads: 1}
+proxy: {dataset: digits, canvas: 24, digit_size: 12, train_size: 256, val_size: 64, test_size: 64}
+"""
+
+
+@pytest.fixture
+def space(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    path = tmp_path / "tinymix.yaml"
+    path.write_text(TINY_SPACE)
+    return path
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("strategy", ["hybrid", "optuna", "random", "darts"])
+def test_every_strategy_runs_end_to_end_and_writes_the_results(
+    space, tmp_path, strategy
+):
+    out = tmp_path / "run"
+    result = invoke(
+        "run",
+        str(space),
+        "--budget",
+        "tiny",
+        "--strategy",
+        strategy,
+        "--out",
+        str(out),
+        "--quiet",
+    )
+    assert result.exit_code == 0, result.output
+    run = SearchResult.load(out)
+    assert run.strategy == strategy
+    assert {b.label for b in run.baselines} == set(baseline_archs())
+    assert run.winner.arch.dumps() in {f.arch.dumps() for f in run.finalists}
+    assert set(run.pareto) <= {t.number for t in run.trials}
+    expected_trials = 1 if strategy == "darts" else 3
+    assert sum(t.state == "complete" for t in run.trials) >= expected_trials
+    for name in (
+        "tinymix.py",
+        "arch.json",
+        "search.json",
+        "report.md",
+        "pareto.png",
+        "yolov8n-tinymix.yaml",
+    ):
+        assert (out / name).exists(), name
+    assert (out / "alphas.png").exists() == (strategy in ("hybrid", "darts"))
+    assert (out / "study.db").exists() == (strategy != "darts")
+    emitted = Arch.load(out / "arch.json")
+    assert emitted.metrics["test_acc"] == pytest.approx(run.winner.test_acc, abs=1e-4)
+
+
+@pytest.mark.slow
+def test_a_second_run_resumes_the_study_without_training_again(space, tmp_path):
+    out = tmp_path / "run"
+    args = [
+        "run",
+        str(space),
+        "--budget",
+        "tiny",
+        "--strategy",
+        "random",
+        "--out",
+        str(out),
+        "--quiet",
+    ]
+    assert invoke(*args).exit_code == 0
+    first = SearchResult.load(out)
+    again = invoke(*args, "--trials", "4")
+    assert again.exit_code == 0, again.output
+    second = SearchResult.load(out)
+    # The three finished trials are kept as they were; one more is trained.
+    assert [t.to_json() for t in second.trials[: len(first.trials)]] == [
+        t.to_json() for t in first.trials
+    ]
+    assert sum(t.state == "complete" and t.reason is None for t in second.trials) == 4
+    # Baselines come from the run's cache of final trainings: identical numbers, not retrained.
+    assert [b.to_json() for b in second.baselines] == [
+        b.to_json() for b in first.baselines
+    ]
+
+
+def _finished_trials(database: Path) -> int:
+    if not database.exists():
+        return 0
+    try:
+        with sqlite3.connect(database) as connection:
+            return connection.execute(
+                "select count(*) from trials where state = 'COMPLETE'"
+            ).fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_and_loses_no_finished_trial(space, tmp_path):
+    out = tmp_path / "run"
+    command = [
+        sys.executable,
+        "-m",
+        "mixsearch",
+        "run",
+        str(space),
+        "--budget",
+        "tiny",
+        "--strategy",
+        "optuna",
+    ]
+    command += ["--trials", "6", "--out", str(out), "--quiet"]
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 240
+    while (
+        _finished_trials(out / "study.db") < 2
+        and time.monotonic() < deadline
+        and process.poll() is None
+    ):
+        time.sleep(0.2)
+    assert (
+        process.poll() is None
+    ), "the run finished before it could be killed; make it longer"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    kept = _finished_trials(out / "study.db")
+    assert kept >= 2
+    rerun = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert rerun.returncode == 0, rerun.stderr
+    run = SearchResult.load(out)
+    trained = [t for t in run.trials if t.state == "complete" and t.reason is None]
+    assert len(trained) == 6
+    best = max(t.values["accuracy"] for t in trained if t.feasible)
+    assert run.trial(run.finalists[0].trial).values["accuracy"] == best
+    interrupted = [t for t in run.trials if t.state == "fail"]
+    assert all("interrupted" in t.reason for t in interrupted)
+
+
+class NotANumber(nn.Module):
+    """Returns NaN everywhere: a candidate whose training diverges."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * float("nan")
+
+
+@pytest.fixture
+def nan_op():
+    OPS.register(OpInfo("not_a_number", "channel", {"default": NotANumber}))
+    yield "not_a_number"
+    OPS.unregister("not_a_number")
+
+
+@pytest.mark.slow
+def test_a_diverging_trial_is_recorded_as_failed_and_the_search_goes_on(
+    space, tmp_path, nan_op
+):
+    space.write_text(
+        TINY_SPACE.replace(
+            "channel: [se: {reduction: [4, 8]}, eca]", f"channel: [{nan_op}, eca]"
+        )
+    )
+    out = tmp_path / "run"
+    result = invoke(
+        "run",
+        str(space),
+        "--budget",
+        "tiny",
+        "--strategy",
+        "random",
+        "--trials",
+        "5",
+        "--out",
+        str(out),
+    )
+    assert result.exit_code == 0, result.output
+    run = SearchResult.load(out)
+    failed = [t for t in run.trials if t.state == "fail"]
+    assert failed and all("diverged" in t.reason for t in failed)
+    assert all(
+        node.op == nan_op
+        for t in failed
+        for node in t.arch.nodes
+        if node.name == "chan"
+    )
+    assert all(node.op != nan_op for node in run.winner.arch.nodes)
+
+
+def test_when_every_trial_fails_the_run_stops_with_the_reason(space, tmp_path, nan_op):
+    space.write_text(
+        TINY_SPACE.replace(
+            "channel: [se: {reduction: [4, 8]}, eca]", f"channel: [{nan_op}]"
+        )
+    )
+    space.write_text(space.read_text().replace("from: [input, chan]", "from: chan"))
+    result = invoke(
+        "run",
+        str(space),
+        "--budget",
+        "tiny",
+        "--strategy",
+        "random",
+        "--out",
+        str(tmp_path / "run"),
+    )
+    assert result.exit_code == 2
+    assert "every trial failed" in result.output and "diverged" in result.output
+
+
+def test_an_impossible_constraint_stops_the_run_before_any_training(space, tmp_path):
+    space.write_text(TINY_SPACE + "constraints: {params: 1}\n")
+    result = invoke(
+        "run", str(space), "--budget", "tiny", "--out", str(tmp_path / "run")
+    )
+    assert result.exit_code == 2
+    assert (
+        "no architecture meets the constraints" in result.output
+        and f"{space}:" in result.output
+    )
+
+
+@pytest.mark.slow
+def test_export_emits_any_trial_and_the_pareto_front(space, tmp_path):
+    out = tmp_path / "run"
+    assert (
+        invoke(
+            "run",
+            str(space),
+            "--budget",
+            "tiny",
+            "--strategy",
+            "random",
+            "--out",
+            str(out),
+            "--quiet",
+        ).exit_code
+        == 0
+    )
+    run = SearchResult.load(out)
+    result = invoke("export", str(out), "--pareto")
+    assert result.exit_code == 0, result.output
+    for number in run.pareto:
+        exported = Arch.load(out / "export" / f"trial-{number}" / "arch.json")
+        assert exported.dumps() == run.trial(number).arch.dumps()
+        assert (out / "export" / f"trial-{number}" / "tinymix.py").exists()
+    single = invoke("export", str(out), "--trial", "1", "--out", str(tmp_path / "one"))
+    assert single.exit_code == 0 and (tmp_path / "one" / "tinymix.py").exists()
+    missing = invoke("export", str(out), "--trial", "99")
+    assert missing.exit_code == 2 and "no trial 99" in missing.output
+    nowhere = invoke("export", str(tmp_path / "nowhere"))
+    assert nowhere.exit_code == 2 and "search.json" in nowhere.output
+
+
+def test_ablations_remove_each_branch_and_replace_the_fusion():
+    arch = Arch.from_json(
+        {
+            "format": "mixsearch.arch/1",
+            "name": "m",
+            "class_name": "M",
+            "nodes": [
+                {"name": "a", "op": "se", "from": ["input"]},
+                {"name": "b", "op": "cbam_spatial", "from": ["a"]},
+                {"name": "out", "fuse": "gate", "from": ["a", "b"]},
+            ],
+        }
+    )
+    variants = ablations(arch)
+    assert set(variants) == {"without a", "without b", "out: gate → sum"}
+    # `a` feeds an op (b), so removing it skips it; `b` only feeds the fusion, so it becomes zeros.
+    assert variants["without a"].nodes[0].op == "identity"
+    assert variants["without b"].nodes[1].op == "none"
+    assert variants["out: gate → sum"].nodes[2].op == "sum"
+
+
+def test_search_section_is_parsed_and_checked():
+    base = TINY_SPACE
+    spec = parse_space(
+        base
+        + "search: {strategy: random, budget: tiny, trials: 7, objectives: [params]}\n"
+    ).search
+    assert (spec.strategy, spec.budget, spec.trials) == ("random", "tiny", 7)
+    assert spec.objectives == ("accuracy", "latency_ms", "params")
+    for bad, message in [
+        ("{strategy: evolution}", "search strategy must be one of"),
+        ("{trials: 0}", "search trials must be a whole number"),
+        ("{objectives: [speed]}", "unknown search objective 'speed'"),
+        ("{budget: huge}", "search budget must be one of"),
+        ("{sampler: cmaes}", "search sampler must be one of"),
+        ("{colour: red}", "unknown key 'colour' in search"),
+    ]:
+        with pytest.raises(SpaceError, match=message) as caught:
+            parse_space(base + f"search: {bad}\n", "s.yaml")
+        assert caught.value.line == base.count("\n") + 1
+
+
+def test_search_json_round_trips(space, tmp_path):
+    # A hand-written result file must load back the same (the export command relies on it).
+    sample = {"format": "mixsearch.search/9"}
+    (tmp_path / "search.json").write_text(json.dumps(sample))
+    result = invoke("export", str(tmp_path))
+    assert result.exit_code == 2 and "not a mixsearch search result" in result.output
