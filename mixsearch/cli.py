@@ -39,7 +39,8 @@ from mixsearch.search.budget import get_budget
 from mixsearch.search.darts import DartsConfig
 from mixsearch.search.one_shot import run_darts
 from mixsearch.search.result import SearchResult
-from mixsearch.search.run import RunOptions, run_search
+from mixsearch.search.run import RunOptions, run_darts_stage, run_search
+from mixsearch.search.workers import HEARTBEAT_SECONDS
 from mixsearch.space.graph import SpaceGraph, compile_space
 from mixsearch.space.schema import load_space
 from mixsearch.space.settings import (
@@ -605,7 +606,21 @@ def _emit(arch: Arch, out_dir: Path, export: UltralyticsExport) -> list[Path]:
     "--study",
     "study_name",
     default=None,
-    help="Optuna study name (default: <name>-<strategy>).",
+    help="Optuna study name (default: <name>-<strategy>); workers on one storage and study share the search.",
+)
+@click.option(
+    "--stage",
+    type=click.Choice(["all", "darts"]),
+    default="all",
+    show_default=True,
+    help="darts: run only the DARTS stage and store it with the study, for the workers that follow.",
+)
+@click.option(
+    "--heartbeat",
+    type=click.IntRange(min=1),
+    default=HEARTBEAT_SECONDS,
+    show_default=True,
+    help="Seconds between a worker's heartbeats; a trial silent for 3x this is failed and queued again.",
 )
 @click.option(
     "--quiet", is_flag=True, help="No progress bars (the per-trial lines stay)."
@@ -623,6 +638,8 @@ def run(
     table_path: str | None,
     storage: str | None,
     study_name: str | None,
+    stage: str,
+    heartbeat: int,
     quiet: bool,
 ) -> None:
     """Search SPACE.yaml and write the winner, its report and plots; run it again to resume."""
@@ -652,11 +669,20 @@ def run(
         table_path=table_path,
         command=" ".join(["mixsearch", *map(shlex.quote, sys.argv[1:])]),
         show_progress=not quiet,
+        heartbeat_seconds=heartbeat,
     )
     run_dir = (
         Path(out_dir) if out_dir is not None else Path("generated") / graph.space.name
     )
     report = lambda line: click.echo(line, err=True)  # noqa: E731
+    if stage == "darts":
+        if options.strategy not in ("hybrid", "darts"):
+            raise MixsearchError(
+                f"--stage darts: the {options.strategy} strategy has no DARTS stage"
+            )
+        run_darts_stage(graph, target, options, run_dir, report)
+        click.echo("DARTS stage done and stored with the study")
+        return
     result = run_search(graph, target, options, run_dir, report)
     winner = result.winner
     arch = replace(

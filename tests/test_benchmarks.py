@@ -1,6 +1,7 @@
 """The benchmark scripts run end to end (tiny settings; no timing assertions)."""
 
 import math
+import re
 
 import pytest
 from helpers import ROOT, import_file
@@ -78,3 +79,41 @@ def test_latency_predictor_benchmark_runs(capsys, tmp_path, monkeypatch):
     ):
         assert f"| {row}" in printed
     assert printed.count("| chan=") == 6
+
+
+@pytest.mark.slow  # 20-30 s: four tiny searches, a random probe and the baselines, on one thread
+def test_search_quality_benchmark_runs(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    search_quality = import_file(ROOT / "benchmarks" / "search_quality.py")
+    argv = ["--quick", "--equal-time", "--trials", "1", "--markdown"]
+
+    summary = search_quality.main(argv)
+
+    strategies = ["hybrid", "random", "optuna", "darts"]
+    assert [row.strategy for row in summary.rows] == strategies
+    for row in summary.rows:
+        for value in (
+            row.winner_test_acc,
+            row.best_trial_val_acc,
+            row.search_seconds,
+            row.winner_latency_ms,
+        ):
+            assert math.isfinite(value) and value >= 0
+        assert 0 <= row.hypervolume <= 1
+    (share,) = summary.equal_time
+    assert summary.of("random")[0].trials == summary.of("optuna")[0].trials
+    assert summary.of("random")[0].trials == share.trials >= 1
+    printed = capsys.readouterr().out
+    assert "command: `python benchmarks/search_quality.py --quick" in printed
+    for strategy in strategies:
+        # The first row naming the strategy is its line of the mean ± std table: numbers only.
+        line = next(
+            line for line in printed.splitlines() if line.startswith(f"| {strategy} |")
+        )
+        cells = [cell.strip() for cell in line.strip("|").split("|")][1:]
+        assert len(cells) == 7
+        for cell in cells:
+            assert re.fullmatch(
+                r"-|\d+(/\d+)?|\d+\.\d+( ± \d+(\.\d+)?)?|\d+ ± \d+", cell
+            ), cell
+    assert "goal: hybrid beats random on mean winner test acc %" in printed

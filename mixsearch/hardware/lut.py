@@ -31,7 +31,9 @@ from mixsearch.ops import OPS
 
 logger = logging.getLogger(__name__)
 
-TABLE_FORMAT = 2  # 2: measured in interleaved rounds with the allocator pinned (latency.py)
+TABLE_FORMAT = (
+    2  # 2: measured in interleaved rounds with the allocator pinned (latency.py)
+)
 RESIDUAL_KEY = "residual"
 
 Shape = tuple[int, int, int, int]

@@ -71,17 +71,15 @@ def latency_table(
     return table
 
 
-def search_supernet(
+def supernet_search(
     graph: SpaceGraph,
     target: Target,
     table: LatencyTable,
     data: ProxyData,
     darts: DartsConfig,
     run_dir: str | Path,
-    resume: bool = False,
-    show_progress: bool = True,
 ) -> DartsSearch:
-    """Run (or resume) the hardware-aware DARTS search of `graph` on `data`; the search holds alphas and weights.
+    """The hardware-aware DARTS search of `graph` on `data`, ready to `run()`; it holds the alphas and weights.
 
     The latency target of the hardware loss is the space's latency constraint, else the expected latency of a
     uniform choice (so the loss pulls towards cheaper-than-average modules).
@@ -90,7 +88,7 @@ def search_supernet(
     with torch.no_grad():
         uniform_latency = expected(_uniform_alphas(graph))["latency_ms"].item()
     latency_target = graph.space.constraints.latency_ms or uniform_latency
-    search = DartsSearch(
+    return DartsSearch(
         graph,
         lambda attention: host_for(data, attention),
         data.train,
@@ -99,8 +97,6 @@ def search_supernet(
         latency_target,
         run_dir,
     )
-    search.run(resume=resume, show_progress=show_progress)
-    return search
 
 
 def host_for(data: ProxyData, attention) -> HostNet:
@@ -123,9 +119,8 @@ def run_darts(
     """Search `graph` with DARTS on its proxy task, derive under its constraints, retrain and evaluate."""
     table = latency_table(graph, target, table_path, show_progress)
     data = load_proxy_data(graph.space.proxy, darts.seed)
-    search = search_supernet(
-        graph, target, table, data, darts, run_dir, resume, show_progress
-    )
+    search = supernet_search(graph, target, table, data, darts, run_dir)
+    search.run(resume=resume, show_progress=show_progress)
     costs = CostModel(target, table)
     arch = derive(graph, search.alphas, graph.space.constraints, costs)
     model = lambda: host_for(

@@ -17,7 +17,7 @@ from mixsearch.errors import MixsearchError
 
 RESULT_FORMAT = "mixsearch.search/1"
 RESULT_FILE = "search.json"
-TRIAL_STATES = ("complete", "fail", "infeasible", "duplicate", "running")
+TRIAL_STATES = ("complete", "fail", "infeasible", "duplicate", "surplus", "running")
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class TrialRecord:
 
     state: complete (trained), fail (diverged, out of memory, interrupted: see `reason`), infeasible (predicted
     cost breaks a constraint, never trained), duplicate (same arch as trial `reason` names, not retrained),
-    running. values: accuracy (validation, 0..1) and predicted latency_ms / flops / params. constraints:
+    surplus (another worker's trial already completed the budget), running. values: accuracy (validation, 0..1) and predicted latency_ms / flops / params. constraints:
     value / limit per constrained metric (> 1 misses).
     """
 

@@ -5,6 +5,10 @@ Stages: latency table (cached per device) -> DARTS supernet (hybrid, darts) -> t
 DARTS checkpoint, the Optuna study and `final.json` (the from-scratch trainings done so far) live in the run
 folder, so running the same command again continues where a killed run stopped.
 
+Several workers (processes or machines) can run the same command against one storage: the DARTS stage and the
+final stage run once per study (`workers.run_once`; their results are stored with the study), the trials are
+shared out, and every worker ends with the same `SearchResult`.
+
 Strategies:
 - darts: the derived architecture of the supernet is the only finalist;
 - optuna: TPE or NSGA-II over the whole space, each trial trained from scratch;
@@ -15,6 +19,7 @@ Strategies:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass, replace
@@ -38,16 +43,24 @@ from mixsearch.search.evaluate import (
     baseline_archs,
     capped,
 )
-from mixsearch.search.one_shot import latency_table, load_proxy_data, search_supernet
+from mixsearch.search.one_shot import latency_table, load_proxy_data, supernet_search
 from mixsearch.search.result import SearchResult, Trained, TrialRecord
 from mixsearch.search.study import (
+    SoleWorkerLock,
     TrialLoop,
     counted,
     make_sampler,
+    open_storage,
     open_study,
     recover_interrupted,
     storage_url,
     trial_record,
+)
+from mixsearch.search.workers import (
+    HEARTBEAT_SECONDS,
+    decode_state,
+    encode_state,
+    run_once,
 )
 from mixsearch.space.graph import Choice, SpaceGraph
 
@@ -71,6 +84,7 @@ class RunOptions:
     table_path: str | Path | None = None
     command: str = ""
     show_progress: bool = True
+    heartbeat_seconds: float = HEARTBEAT_SECONDS
 
 
 Report = Callable[[str], None]
@@ -86,6 +100,20 @@ def run_search(
     """Search `graph` with `options.strategy`, writing resumable state into `run_dir`."""
     run = _Run(graph, target, options, Path(run_dir), report)
     return run.execute()
+
+
+def run_darts_stage(
+    graph: SpaceGraph,
+    target: Target,
+    options: RunOptions,
+    run_dir: str | Path,
+    report: Report = lambda line: None,
+) -> None:
+    """Only the DARTS stage of the study (`--stage darts`): later workers of the study reuse its result."""
+    run = _Run(graph, target, options, Path(run_dir), report)
+    run.prepare()
+    with run._stage("DARTS"):
+        run.shared_darts()
 
 
 class _Run:
@@ -108,50 +136,51 @@ class _Run:
         self.counts = CostModel(target)
         run_dir.mkdir(parents=True, exist_ok=True)
 
-    def execute(self) -> SearchResult:
+    def prepare(self) -> None:
+        """Latency table and constraint check, proxy data, evaluator, the study's storage."""
         options = self.options
         with self._stage("latency table"):
-            table = latency_table(
+            self.table = latency_table(
                 self.graph, self.target, options.table_path, options.show_progress
             )
-            self.costs = CostModel(self.target, table)
+            self.costs = CostModel(self.target, self.table)
             if self.constraints.limits():
                 feasibility = require_feasible(self.graph, self.costs, self.constraints)
                 self.report(
                     f"constraints ({format_limits(self.constraints)}): {feasibility.fraction:.0%} of the space "
                     "feasible (predicted)"
                 )
-        data = capped(
+        self.data = capped(
             load_proxy_data(self.graph.space.proxy, options.seed), self.budget
         )
         self.evaluator = Evaluator(
-            data,
+            self.data,
             TrainConfig(seed=options.seed, device=options.device),
             options.show_progress,
         )
+        self.url = storage_url(self.run_dir, options.storage)
+        self.storage = open_storage(self.url)
+        self.lock = SoleWorkerLock(self.url)
+        self.study_name = (
+            options.study_name or f"{self.graph.space.name}-{options.strategy}"
+        )
+
+    def execute(self) -> SearchResult:
+        options = self.options
+        self.prepare()
         search = None
         if options.strategy in ("hybrid", "darts"):
             with self._stage("DARTS"):
-                search = search_supernet(
-                    self.graph,
-                    self.target,
-                    table,
-                    data,
-                    self._darts_config(),
-                    self.run_dir / DARTS_DIR,
-                    resume=True,
-                    show_progress=options.show_progress,
-                )
+                search = self.shared_darts()
         if options.strategy == "darts":
             trials, pareto, candidates = self._derived(search)
         else:
             with self._stage("trials"):
                 trials, pareto, candidates = self._trials(search)
         with self._stage("final training"):
-            finalists = self._finalists(candidates)
-            winner = max(finalists, key=lambda item: item.val_acc)
-            baselines = self._train_all(baseline_archs())
-            ablation = self._train_all(ablations(winner.arch))
+            final = self._shared_final(candidates)
+        finalists = tuple(map(Trained.from_json, final["finalists"]))
+        winner = max(finalists, key=lambda item: item.val_acc)
         if options.strategy == "darts":
             trials = (self._darts_trial(trials[0], winner),)
         return SearchResult(
@@ -167,12 +196,76 @@ class _Run:
             objectives=options.objectives,
             trials=trials,
             pareto=pareto,
-            finalists=tuple(finalists),
+            finalists=finalists,
             winner=replace(winner, label="winner"),
-            baselines=baselines,
-            ablation=ablation,
+            baselines=tuple(map(Trained.from_json, final["baselines"])),
+            ablation=tuple(map(Trained.from_json, final["ablation"])),
             alpha_history=tuple(search.state.history) if search is not None else (),
             stage_seconds=self.stage_seconds,
+        )
+
+    def shared_darts(self) -> DartsSearch:
+        """The study's DARTS search: run (or resumed) here, or loaded from the worker that ran it."""
+        config = self._darts_config()
+        search = supernet_search(
+            self.graph,
+            self.target,
+            self.table,
+            self.data,
+            config,
+            self.run_dir / DARTS_DIR,
+        )
+
+        def compute() -> str:
+            search.run(resume=True, show_progress=self.options.show_progress)
+            return encode_state(
+                {
+                    "model": search.model.state_dict(),
+                    "alphas": search.alphas.state_dict(),
+                    "history": search.state.history,
+                }
+            )
+
+        state = decode_state(
+            run_once(
+                self.storage,
+                f"{self.study_name}:darts:{_digest(asdict(config))}",
+                compute,
+                self.options.heartbeat_seconds,
+                lambda: self.report("waiting for the worker running the DARTS stage"),
+            )
+        )
+        search.model.load_state_dict(state["model"])
+        search.alphas.load_state_dict(state["alphas"])
+        search.state.history = state["history"]
+        return search
+
+    def _shared_final(self, candidates: list[tuple[Arch, int]]) -> dict:
+        """Finalists, baselines and ablations trained once per study (by the first worker to get here)."""
+
+        def compute() -> dict:
+            finalists = self._finalists(candidates)
+            winner = max(finalists, key=lambda item: item.val_acc)
+            return {
+                "finalists": [item.to_json() for item in finalists],
+                "baselines": [
+                    item.to_json() for item in self._train_all(baseline_archs())
+                ],
+                "ablation": [
+                    item.to_json() for item in self._train_all(ablations(winner.arch))
+                ],
+            }
+
+        key = _digest(
+            [[arch.dumps(), number] for arch, number in candidates]
+            + [asdict(self.budget), self.options.seed]
+        )
+        return run_once(
+            self.storage,
+            f"{self.study_name}:final:{key}",
+            compute,
+            self.options.heartbeat_seconds,
+            lambda: self.report("waiting for the worker training the finalists"),
         )
 
     def _stage(self, name: str):
@@ -210,14 +303,13 @@ class _Run:
         """The Optuna (or random) stage; returns the trial records, Pareto trial numbers and finalists."""
         options, budget = self.options, self.budget
         kind = "random" if options.strategy == "random" else options.sampler
-        url = storage_url(self.run_dir, options.storage)
         study = open_study(
-            options.study_name or f"{self.graph.space.name}-{options.strategy}",
-            url,
+            self.study_name,
+            self.storage,
             options.objectives,
             make_sampler(kind, options.seed, budget.trials),
         )
-        if options.storage is None:
+        if self.lock.sole:
             recovered = recover_interrupted(study)
             if recovered:
                 self.report(
@@ -246,6 +338,7 @@ class _Run:
             options.objectives,
             score,
             _TrialReporter(budget.trials, self.report),
+            options.heartbeat_seconds,
         )
         loop.run(budget.trials)
         records = tuple(trial_record(t, options.objectives) for t in study.trials)
@@ -392,3 +485,9 @@ class _StageTimer:
     def __exit__(self, *exc) -> None:
         elapsed = time.perf_counter() - self.start
         self.seconds[self.name] = self.seconds.get(self.name, 0.0) + elapsed
+
+
+def _digest(value) -> str:
+    """A short stable hash of a JSON-able value: names a stage result by everything it depends on."""
+    text = json.dumps(value, sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:12]

@@ -6,15 +6,21 @@ positive = violated) and never trained; a trial whose architecture was already t
 Neither counts towards the trial budget. A trial that fails (diverged, out of memory) is recorded as FAIL
 with its reason in the `fail_reason` attribute and the loop goes on.
 
-The study lives in a SQLite file in the run folder unless `storage` names another URL. A run started again
-resumes: finished trials stay, and a trial left RUNNING by a killed process is marked failed ("interrupted")
-and queued again with the same parameters.
+The study lives in a SQLite file in the run folder unless `storage` names another URL (`postgresql://…`,
+or `journal:PATH` for Optuna's journal file). A run started again resumes: finished trials stay, and a trial
+left RUNNING by a killed process is marked failed and queued again with the same parameters -- at once when
+this process is the SQLite study's only worker, else when its heartbeat goes stale (see `workers`). Several
+workers share the budget: a worker starts a trial only while finished plus running trials are short of it,
+so the study ends with exactly the requested number of counted trials.
 """
 
 from __future__ import annotations
 
+import fcntl
+import importlib.util
 import logging
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -28,11 +34,16 @@ from mixsearch.hardware.cost import CostModel, check_constraints
 from mixsearch.hardware.target import Constraints
 from mixsearch.search.evaluate import CandidateFailed
 from mixsearch.search.result import TrialRecord
+from mixsearch.search.workers import HEARTBEAT_SECONDS, STALE, fail_stale, heartbeat
 from mixsearch.space.graph import Choice, SpaceGraph
 from mixsearch.space.schema import OpConfig
 
 STUDY_FILE = "study.db"
+JOURNAL_PREFIX = "journal:"
 INTERRUPTED = "interrupted (the process stopped during the trial); queued again"
+SURPLUS = "not needed: enough trials were already finished or running"
+# Seconds between looks at the study while other workers' trials finish.
+POLL_SECONDS = 1.0
 # Proposals in a row that need no training (infeasible or already trained) before the loop gives up.
 MAX_UNTRAINED_IN_A_ROW = 200
 DIRECTIONS = {
@@ -48,6 +59,65 @@ def storage_url(run_dir: str | Path, storage: str | None = None) -> str:
     if storage:
         return storage
     return f"sqlite:///{(Path(run_dir) / STUDY_FILE).resolve()}"
+
+
+def open_storage(url: str) -> optuna.storages.BaseStorage:
+    """`journal:PATH` is Optuna's journal file (several processes, shared file systems); anything else an RDB URL."""
+    optuna.logging.set_verbosity(logging.WARNING)
+    if url.startswith(JOURNAL_PREFIX):
+        path = url[len(JOURNAL_PREFIX) :]
+        if not path:
+            raise MixsearchError("--storage journal:PATH needs a file path")
+        journal = optuna.storages.journal
+        return journal.JournalStorage(journal.JournalFileBackend(path))
+    try:
+        return optuna.storages.RDBStorage(_with_driver(url))
+    except (ImportError, ModuleNotFoundError) as error:
+        raise MixsearchError(f"storage {url}: {error}") from None
+    except (
+        Exception
+    ) as error:  # SQLAlchemy's errors: bad URL, server unreachable, authentication
+        raise MixsearchError(f"storage {url}: {error}") from None
+
+
+def _with_driver(url: str) -> str:
+    """`postgresql://` means psycopg2 to SQLAlchemy; use psycopg 3 (the `postgres` extra) when that is what exists."""
+    if (
+        url.startswith("postgresql://")
+        and importlib.util.find_spec("psycopg2") is None
+        and importlib.util.find_spec("psycopg") is not None
+    ):
+        return "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+class SoleWorkerLock:
+    """An advisory lock beside a SQLite study file: held means no other mixsearch process uses the study.
+
+    Optuna advises against SQLite for parallel workers; a second worker on the same file is warned, and only
+    the sole worker may fail the trials it finds RUNNING at start (no one else can be running them).
+    """
+
+    def __init__(self, url: str):
+        self.handle = None
+        if url.startswith("sqlite:///"):
+            path = Path(url[len("sqlite:///") :]).with_suffix(".lock")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.handle = path.open("w")
+            try:
+                fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                self.handle.close()
+                self.handle = None
+                warnings.warn(
+                    f"another worker already uses {url}; Optuna advises against SQLite for parallel workers: "
+                    "use --storage postgresql://... or --storage journal:PATH",
+                    stacklevel=2,
+                )
+
+    @property
+    def sole(self) -> bool:
+        return self.handle is not None
 
 
 def make_sampler(kind: str, seed: int, trials: int) -> optuna.samplers.BaseSampler:
@@ -67,24 +137,22 @@ def make_sampler(kind: str, seed: int, trials: int) -> optuna.samplers.BaseSampl
 
 def open_study(
     name: str,
-    url: str,
+    storage: optuna.storages.BaseStorage,
     objectives: tuple[str, ...],
     sampler: optuna.samplers.BaseSampler,
 ) -> optuna.Study:
     """Create the study, or load it when it exists (then its objectives must match)."""
-    optuna.logging.set_verbosity(logging.WARNING)
+    url = getattr(storage, "url", "the journal")
     try:
         study = optuna.create_study(
             study_name=name,
-            storage=url,
+            storage=storage,
             sampler=sampler,
             directions=[DIRECTIONS[o] for o in objectives],
             load_if_exists=True,
         )
     except ValueError as error:
         raise MixsearchError(f"study {name!r} at {url}: {error}") from None
-    except ImportError as error:
-        raise MixsearchError(f"storage {url}: {error}") from None
     saved = study.user_attrs.get("objectives")
     if saved is None:
         study.set_user_attr("objectives", list(objectives))
@@ -115,7 +183,7 @@ def suggest_arch(trial: optuna.Trial, graph: SpaceGraph, choices: list[Choice]) 
 def recover_interrupted(study: optuna.Study) -> int:
     """Mark trials a killed process left RUNNING as failed and queue their parameters again.
 
-    Only valid when this process is the study's only worker (the SQLite default).
+    Only valid when this process is the study's only worker (`SoleWorkerLock`).
     """
     stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     for trial in stale:
@@ -126,9 +194,12 @@ def recover_interrupted(study: optuna.Study) -> int:
 
 
 def counted(trial: FrozenTrial) -> bool:
-    """Whether a trial used the budget: trained (complete) or failed for a reason other than interruption."""
+    """Whether a trial used the budget: trained (complete), or failed in training (diverged, out of memory).
+
+    Trials failed because their worker stopped are queued again and do not count.
+    """
     if trial.state == TrialState.FAIL:
-        return trial.user_attrs.get("fail_reason") != INTERRUPTED
+        return trial.user_attrs.get("fail_reason") not in (INTERRUPTED, STALE, None)
     return trial.state == TrialState.COMPLETE and trial.user_attrs.get("trained", False)
 
 
@@ -144,18 +215,29 @@ class TrialLoop:
     objectives: tuple[str, ...]
     score: Callable[[Arch, int], float]
     on_trial: Callable[[TrialRecord, optuna.Study], None] = lambda record, study: None
+    heartbeat_seconds: float = HEARTBEAT_SECONDS
 
     def run(self, trials: int) -> None:
         untrained_in_a_row = 0
         while self.done() < trials:
+            fail_stale(self.study, grace=3 * self.heartbeat_seconds)
+            if self.done() + self.running() >= trials:
+                time.sleep(
+                    POLL_SECONDS
+                )  # other workers' trials will finish or go stale
+                continue
             before = self.done()
+            ours: list[FrozenTrial] = []
             self.study.optimize(
-                self._objective,
+                lambda trial: self._objective(trial, trials),
                 n_trials=1,
                 catch=(CandidateFailed,),
+                callbacks=[lambda study, trial: ours.append(trial)],
                 gc_after_trial=False,
             )
-            last = self.study.trials[-1]
+            last = ours[0]
+            if last.user_attrs.get("skipped") == SURPLUS:
+                continue
             self.on_trial(trial_record(last, self.objectives), self.study)
             untrained_in_a_row = 0 if self.done() > before else untrained_in_a_row + 1
             if untrained_in_a_row >= MAX_UNTRAINED_IN_A_ROW:
@@ -174,7 +256,22 @@ class TrialLoop:
     def done(self) -> int:
         return sum(counted(t) for t in self.study.get_trials(deepcopy=False))
 
-    def _objective(self, trial: optuna.Trial) -> tuple[float, ...]:
+    def running(self) -> int:
+        return len(self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+
+    def _objective(self, trial: optuna.Trial, trials: int) -> tuple[float, ...]:
+        ahead = [
+            t
+            for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            if t.number < trial.number
+        ]
+        if self.done() + len(ahead) >= trials:
+            trial.set_user_attr("skipped", SURPLUS)
+            raise optuna.TrialPruned(SURPLUS)
+        with heartbeat(self.study, trial._trial_id, self.heartbeat_seconds):
+            return self._evaluate(trial)
+
+    def _evaluate(self, trial: optuna.Trial) -> tuple[float, ...]:
         arch = suggest_arch(trial, self.graph, self.choices)
         trial.set_user_attr("arch", arch.to_json())
         cost = self.costs.cost(arch)
@@ -249,7 +346,9 @@ def trial_record(trial: FrozenTrial, objectives: tuple[str, ...]) -> TrialRecord
 
 def _state(trial: FrozenTrial) -> tuple[str, str | None]:
     if trial.state == TrialState.FAIL:
-        return "fail", trial.user_attrs.get("fail_reason", "unknown error")
+        return "fail", trial.user_attrs.get("fail_reason", STALE)
+    if trial.state == TrialState.PRUNED:
+        return "surplus", SURPLUS
     if trial.state == TrialState.RUNNING:
         return "running", None
     skipped = trial.user_attrs.get("skipped")

@@ -1,0 +1,125 @@
+"""Many workers on one study: heartbeats, stale trials, and stages that run once per study.
+
+Optuna 5's own heartbeat covers only RDB storages and only trials run by `study.optimize`; the journal backend
+has none. So mixsearch stamps every running trial itself: a thread writes the time into the trial's
+`heartbeat` attribute every `interval` seconds, and any worker that finds a RUNNING trial whose stamp is older
+than `grace` seconds marks it FAIL (reason STALE) and queues its parameters again. Clocks of the workers'
+machines are assumed to agree to well within `grace` (NTP).
+
+A stage that must run once per study (the DARTS supernet of `hybrid`, the final retraining) is a small study
+of its own in the same storage: every worker adds a trial, the lowest-numbered live one does the work and
+stores the result in its attributes, the others wait for it; if the owner dies, its trial goes stale and the
+next worker takes over.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import threading
+import time
+import zlib
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
+
+import optuna
+import torch
+from optuna.trial import FrozenTrial, TrialState
+
+HEARTBEAT_SECONDS = 10
+STALE = "the worker stopped during the trial (stale heartbeat); queued again"
+RESULT_ATTR = "result"
+
+
+@contextmanager
+def heartbeat(
+    study: optuna.Study, trial_id: int, interval: float = HEARTBEAT_SECONDS
+) -> Iterator[None]:
+    """Stamp trial `trial_id` with the time every `interval` seconds while the block runs."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while True:
+            study._storage.set_trial_user_attr(trial_id, "heartbeat", time.time())
+            if stop.wait(interval):
+                return
+
+    thread = threading.Thread(target=beat, daemon=True, name="mixsearch-heartbeat")
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def last_sign_of_life(trial: FrozenTrial) -> float:
+    """The trial's last heartbeat, or its start when it has none yet."""
+    stamp = trial.user_attrs.get("heartbeat")
+    if stamp is not None:
+        return float(stamp)
+    return trial.datetime_start.timestamp() if trial.datetime_start else time.time()
+
+
+def fail_stale(study: optuna.Study, grace: float, requeue: bool = True) -> list[int]:
+    """Fail the RUNNING trials silent for more than `grace` seconds (and queue their parameters again)."""
+    now = time.time()
+    failed = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if now - last_sign_of_life(trial) <= grace:
+            continue
+        storage = study._storage
+        try:
+            storage.set_trial_user_attr(trial._trial_id, "fail_reason", STALE)
+            storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        except RuntimeError:
+            continue  # another worker got there first, or the trial just finished
+        if requeue:
+            study.enqueue_trial(trial.params, skip_if_exists=False)
+        failed.append(trial.number)
+    return failed
+
+
+def run_once(
+    storage: optuna.storages.BaseStorage,
+    name: str,
+    compute: Callable[[], Any],
+    interval: float = HEARTBEAT_SECONDS,
+    on_wait: Callable[[], None] = lambda: None,
+) -> Any:
+    """The JSON-able result of stage `name` of a study: computed here if no other worker owns it, else awaited."""
+    stage = optuna.create_study(study_name=name, storage=storage, load_if_exists=True)
+    waited = False
+    while True:
+        finished = stage.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if finished:
+            return finished[0].user_attrs[RESULT_ATTR]
+        fail_stale(stage, grace=3 * interval, requeue=False)
+        if not stage.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            claim = stage.ask()
+            live = stage.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            finished = stage.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if not finished and min(t.number for t in live) == claim.number:
+                with heartbeat(stage, claim._trial_id, interval):
+                    result = compute()
+                    claim.set_user_attr(RESULT_ATTR, result)
+                stage.tell(claim, 0.0)
+                return result
+            stage.tell(claim, state=TrialState.FAIL)
+        if not waited:
+            on_wait()
+            waited = True
+        time.sleep(min(interval, 2.0))
+
+
+def encode_state(state: dict[str, Any]) -> str:
+    """A torch state (tensors, lists, numbers) as compressed base64 text, storable as a study attribute."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return base64.b64encode(zlib.compress(buffer.getvalue())).decode("ascii")
+
+
+def decode_state(text: str) -> dict[str, Any]:
+    """The inverse of `encode_state`."""
+    data = zlib.decompress(base64.b64decode(text))
+    return torch.load(io.BytesIO(data), weights_only=False)
