@@ -246,7 +246,7 @@ def test_trials_summary_counts_states_lists_failures_and_times_stages(run):
     _, text = run
     summary = section(text, "Trials")
     assert (
-        "10 trials: 6 complete, 2 fail, 1 infeasible, 1 duplicate, 0 running."
+        "10 trials: 6 complete, 2 fail, 1 infeasible, 1 duplicate, 0 surplus, 0 running."
         in summary
     )
     assert "- trial 6: diverged: loss is nan at epoch 2\n" in summary

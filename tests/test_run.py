@@ -40,9 +40,15 @@ proxy: {dataset: digits, canvas: 24, digit_size: 12, train_size: 256, val_size: 
 """
 
 
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory) -> Path:
+    """One cache for the module's runs: the latency table and proxy data are built once, then reused."""
+    return tmp_path_factory.mktemp("cache")
+
+
 @pytest.fixture
-def space(tmp_path, monkeypatch) -> Path:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+def space(tmp_path, monkeypatch, cache_dir) -> Path:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache_dir))
     path = tmp_path / "tinymix.yaml"
     path.write_text(TINY_SPACE)
     return path
@@ -149,7 +155,7 @@ def test_a_killed_run_resumes_and_loses_no_finished_trial(space, tmp_path):
         "optuna",
     ]
     command += ["--trials", "6", "--out", str(out), "--quiet"]
-    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    env = {**os.environ}  # XDG_CACHE_HOME: the module's cache, set by the `space` fixture
     process = subprocess.Popen(
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -345,3 +351,16 @@ def test_search_json_round_trips(space, tmp_path):
     (tmp_path / "search.json").write_text(json.dumps(sample))
     result = invoke("export", str(tmp_path))
     assert result.exit_code == 2 and "not a mixsearch search result" in result.output
+
+
+@pytest.mark.slow
+def test_the_same_seed_gives_the_same_search(space, tmp_path):
+    runs = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        args = ["run", str(space), "--budget", "tiny", "--strategy", "optuna", "--seed", "3"]
+        assert invoke(*args, "--out", str(out), "--quiet").exit_code == 0
+        runs.append(SearchResult.load(out))
+    first, second = ([(t.arch.dumps(), t.values, t.state) for t in run.trials] for run in runs)
+    assert first == second
+    assert runs[0].winner.test_acc == runs[1].winner.test_acc

@@ -52,6 +52,7 @@ from mixsearch.search.study import (
     make_sampler,
     open_storage,
     open_study,
+    predicted_costs,
     recover_interrupted,
     storage_url,
     trial_record,
@@ -284,20 +285,12 @@ class _Run:
     def _derived(self, search: DartsSearch):
         """The darts strategy: one trial, the derived architecture (scored once it is retrained)."""
         arch = derive(self.graph, search.alphas, self.constraints, self.costs)
-        record = TrialRecord(0, "complete", arch, self._predicted(arch))
+        record = TrialRecord(0, "complete", arch, predicted_costs(self.costs, arch))
         return (record,), (0,), [(arch, 0)]
 
     def _darts_trial(self, record: TrialRecord, winner: Trained) -> TrialRecord:
         values = {**record.values, "accuracy": winner.val_acc}
         return replace(record, values=values, seconds=winner.seconds)
-
-    def _predicted(self, arch: Arch) -> dict[str, float]:
-        cost = self.costs.cost(arch)
-        return {
-            "latency_ms": cost.latency_ms,
-            "flops": float(cost.flops),
-            "params": float(cost.params),
-        }
 
     def _trials(self, search: DartsSearch | None):
         """The Optuna (or random) stage; returns the trial records, Pareto trial numbers and finalists."""
@@ -318,7 +311,7 @@ class _Run:
         if search is not None:
             choices = narrowed_choices(self.graph, search.alphas, options.keep)
 
-            def score(arch: Arch, number: int) -> float:
+            def score(arch: Arch) -> float:
                 return self.evaluator.inherited(
                     arch, search.model, budget.finetune_epochs
                 ).val_acc
@@ -326,7 +319,7 @@ class _Run:
         else:
             choices = list(self.graph.choices)
 
-            def score(arch: Arch, number: int) -> float:
+            def score(arch: Arch) -> float:
                 return self.evaluator.from_scratch(arch, budget.trial_epochs).val_acc
 
         loop = TrialLoop(

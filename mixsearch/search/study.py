@@ -213,7 +213,7 @@ class TrialLoop:
     costs: CostModel
     constraints: Constraints
     objectives: tuple[str, ...]
-    score: Callable[[Arch, int], float]
+    score: Callable[[Arch], float]
     on_trial: Callable[[TrialRecord, optuna.Study], None] = lambda record, study: None
     heartbeat_seconds: float = HEARTBEAT_SECONDS
 
@@ -275,11 +275,7 @@ class TrialLoop:
         arch = suggest_arch(trial, self.graph, self.choices)
         trial.set_user_attr("arch", arch.to_json())
         cost = self.costs.cost(arch)
-        predicted = {
-            "latency_ms": cost.latency_ms,
-            "flops": float(cost.flops),
-            "params": float(cost.params),
-        }
+        predicted = predicted_costs(self.costs, arch)
         trial.set_user_attr("predicted", predicted)
         verdict = check_constraints(cost, self.constraints)
         for metric, ratio in verdict.ratios.items():
@@ -297,7 +293,7 @@ class TrialLoop:
         else:
             start = time.perf_counter()
             try:
-                accuracy = self.score(arch, trial.number)
+                accuracy = self.score(arch)
             except CandidateFailed as error:
                 trial.set_user_attr("fail_reason", str(error))
                 raise
@@ -317,6 +313,16 @@ class TrialLoop:
             ):
                 return trial
         return None
+
+
+def predicted_costs(costs: CostModel, arch: Arch) -> dict[str, float]:
+    """Latency (from the table and overhead model), FLOPs and parameters of `arch`, summed over the shapes."""
+    cost = costs.cost(arch)
+    return {
+        "latency_ms": cost.latency_ms,
+        "flops": float(cost.flops),
+        "params": float(cost.params),
+    }
 
 
 def trial_record(trial: FrozenTrial, objectives: tuple[str, ...]) -> TrialRecord:
