@@ -128,6 +128,7 @@ class Row:
     best_trial_val_acc: float
     hypervolume: float
     search_seconds: float
+    run_seconds: float  # every stage, final trainings included (the first run of a seed trains the baselines)
     vs_random: float | None
     winner_latency_ms: float
     not_beaten: tuple[str, ...]  # "name (why)" per baseline the winner does not beat
@@ -338,6 +339,7 @@ def make_row(
         best_trial_val_acc=best_trial_accuracy(result),
         hypervolume=area,
         search_seconds=seconds,
+        run_seconds=sum(result.stage_seconds.values()),
         vs_random=seconds / search_seconds(random) if random is not None else None,
         winner_latency_ms=result.winner.latency_ms,
         not_beaten=not_beaten(result.winner, result.baselines),
@@ -388,6 +390,7 @@ SEED_COLUMNS = [
     "hypervolume",
     "search s",
     "vs random",
+    "run s",
     "winner ms",
     "baselines not beaten",
     "winner",
@@ -441,6 +444,7 @@ def seed_rows(summary: Summary) -> list[list[str]]:
             f"{row.hypervolume:.3f}",
             f"{row.search_seconds:.0f}",
             ratio_text([row.vs_random]),
+            f"{row.run_seconds:.0f}",
             f"{row.winner_latency_ms:.3f}",
             ", ".join(row.not_beaten) or "none",
             row.winner,

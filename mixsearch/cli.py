@@ -49,6 +49,7 @@ from mixsearch.space.settings import (
     OBJECTIVES,
     SAMPLERS,
     STRATEGIES,
+    ordered_objectives,
 )
 from mixsearch.yolo import DEFAULT_POSITIONS, DEFAULT_SCALES, UltralyticsExport
 
@@ -648,14 +649,10 @@ def run(
     spec = graph.space.search
     chosen_objectives = spec.objectives
     if objectives is not None:
-        unknown = [o for o in _comma_list(objectives) if o not in OBJECTIVES]
-        if unknown:
-            raise MixsearchError(
-                f"--objectives: unknown objective {unknown[0]!r}; accepted: {', '.join(OBJECTIVES)}"
-            )
-        chosen_objectives = tuple(
-            o for o in OBJECTIVES if o in ("accuracy", "latency_ms") or o in objectives
-        )
+        try:
+            chosen_objectives = ordered_objectives(_comma_list(objectives))
+        except ValueError as error:
+            raise MixsearchError(f"--objectives: {error}") from None
     options = RunOptions(
         strategy=strategy or spec.strategy,
         sampler=sampler or spec.sampler,

@@ -113,19 +113,21 @@ def test_arch_json_round_trips():
 
 
 GENERATED = sorted((ROOT / "generated").glob("*/arch.json"))
+RUN_FILES = ("search.json", "report.md", "pareto.png", "alphas.png")
 
 
 @pytest.mark.parametrize(
     "arch_path", GENERATED, ids=[path.parent.name for path in GENERATED]
 )
 def test_checked_in_generated_folders_are_up_to_date(arch_path, tmp_path):
-    """Each folder holds exactly what `mixsearch generate` writes: the module, model YAMLs, train script."""
+    """Each folder holds exactly what `mixsearch generate` writes: the module, model YAMLs, train script (and,
+    for the output of a `mixsearch run`, the run's result, report and plots)."""
     arch = Arch.load(arch_path)
     emitted = [write_module(arch, tmp_path), *write_ultralytics(arch, tmp_path)]
     checked_in = sorted(
         path.name
         for path in arch_path.parent.iterdir()
-        if path.is_file() and path.name != "arch.json"
+        if path.is_file() and path.name not in ("arch.json", *RUN_FILES)
     )
     hint = f"regenerate with: mixsearch generate {arch_path} --out {arch_path.parent}"
     assert checked_in == sorted(path.name for path in emitted), hint

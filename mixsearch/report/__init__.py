@@ -21,6 +21,10 @@ def write_report(result: SearchResult, run_dir: str | Path) -> list[Path]:
     run_dir.mkdir(parents=True, exist_ok=True)
     paths = [run_dir / REPORT_FILE, plot_pareto(result, run_dir / PARETO_PLOT)]
     if result.alpha_history:
-        paths.append(plot_alphas(result.alpha_history, run_dir / ALPHAS_PLOT))
+        paths.append(
+            plot_alphas(
+                result.alpha_history, run_dir / ALPHAS_PLOT, result.alpha_options
+            )
+        )
     paths[0].write_text(render_report(result, PARETO_PLOT, ALPHAS_PLOT))
     return paths

@@ -159,8 +159,15 @@ def _series(
     return [entry["epoch"] for entry in entries], [list(p) for p in zip(*probabilities)]
 
 
-def plot_alphas(history: Sequence[dict[str, Any]], path: str | Path) -> Path:
-    """One subplot per choice: each option's probability (softmax of alpha) over the DARTS epochs, as PNG."""
+def plot_alphas(
+    history: Sequence[dict[str, Any]],
+    path: str | Path,
+    labels: dict[str, list[str]] | None = None,
+) -> Path:
+    """One subplot per choice: each option's probability (softmax of alpha) over the DARTS epochs, as PNG.
+
+    `labels` names each choice's options (else "option i")."""
+    labels = labels or {}
     keys = list(dict.fromkeys(key for entry in history for key in entry["alphas"]))
     columns = min(ALPHA_COLUMNS, max(len(keys), 1))
     rows = max(math.ceil(len(keys) / columns), 1)
@@ -168,8 +175,10 @@ def plot_alphas(history: Sequence[dict[str, Any]], path: str | Path) -> Path:
     axes = figure.subplots(rows, columns, squeeze=False).flatten()
     for ax, key in zip(axes, keys):
         epochs, options = _series(history, key)
+        names = labels.get(key, [])
         for index, probabilities in enumerate(options):
-            ax.plot(epochs, probabilities, marker=".", label=f"option {index}")
+            name = names[index] if index < len(names) else f"option {index}"
+            ax.plot(epochs, probabilities, marker=".", label=name)
         ax.set_title(key, fontsize=9)
         ax.set_ylim(0, 1)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -53,13 +53,13 @@ BUDGETS = {
     ),
     "quick": Budget(
         "quick",
-        trials=10,
+        trials=8,
         trial_epochs=3,
         finetune_epochs=1,
-        darts_epochs=6,
+        darts_epochs=5,
         darts_warmup_epochs=2,
-        final_epochs=4,
-        finalists=2,
+        final_epochs=3,
+        finalists=1,
     ),
     "standard": Budget(
         "standard",

@@ -107,6 +107,7 @@ class SearchResult:
     baselines: tuple[Trained, ...]
     ablation: tuple[Trained, ...]
     alpha_history: tuple[dict[str, Any], ...] = ()
+    alpha_options: dict[str, list[str]] = field(default_factory=dict)
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
     def trial(self, number: int) -> TrialRecord:

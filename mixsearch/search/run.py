@@ -52,6 +52,7 @@ from mixsearch.search.study import (
     make_sampler,
     open_storage,
     open_study,
+    option_label,
     predicted_costs,
     recover_interrupted,
     storage_url,
@@ -202,6 +203,7 @@ class _Run:
             baselines=tuple(map(Trained.from_json, final["baselines"])),
             ablation=tuple(map(Trained.from_json, final["ablation"])),
             alpha_history=tuple(search.state.history) if search is not None else (),
+            alpha_options=alpha_option_labels(search.alphas) if search else {},
             stage_seconds=self.stage_seconds,
         )
 
@@ -392,6 +394,14 @@ class _Run:
             f"{trained.latency_ms:.3f} ms measured, {trained.params:,} params"
         )
         return trained
+
+
+def alpha_option_labels(alphas: ArchParameters) -> dict[str, list[str]]:
+    """The option labels of every choice with alphas, for the plots."""
+    return {
+        choice.key: [str(option_label(option)) for option in choice.options]
+        for choice in alphas.choices
+    }
 
 
 def narrowed_choices(

@@ -358,17 +358,23 @@ def parse_search(value: Any, line: int) -> SearchSpec:
     return spec
 
 
+def ordered_objectives(names: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """Accuracy and latency always, then the asked extras, in OBJECTIVES order; ValueError for an unknown name."""
+    unknown = [name for name in names if name not in OBJECTIVES]
+    if unknown:
+        raise ValueError(
+            f"unknown search objective {unknown[0]!r}; accepted: {', '.join(OBJECTIVES)}"
+        )
+    return tuple(o for o in OBJECTIVES if o in ("accuracy", "latency_ms") or o in names)
+
+
 def _objectives(value: Any, line: int) -> tuple[str, ...]:
-    """Accuracy and latency always come first; flops and params may be added."""
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise SpaceError(
             f"search objectives must be a list among: {', '.join(OBJECTIVES)}",
             line=line,
         )
-    unknown = [v for v in value if v not in OBJECTIVES]
-    if unknown:
-        raise SpaceError(
-            f"unknown search objective {unknown[0]!r}; accepted: {', '.join(OBJECTIVES)}",
-            line=line,
-        )
-    return tuple(o for o in OBJECTIVES if o in ("accuracy", "latency_ms") or o in value)
+    try:
+        return ordered_objectives(value)
+    except ValueError as error:
+        raise SpaceError(str(error), line=line) from None
