@@ -19,7 +19,7 @@ import pytest
 from optuna.trial import TrialState
 
 from mixsearch.search.result import SearchResult
-from mixsearch.search.study import open_storage
+from mixsearch.search.study import SoleWorkerLock, open_storage
 from mixsearch.search.workers import STALE
 
 POSTGRES_ENV = "MIXSEARCH_TEST_POSTGRES"
@@ -225,3 +225,23 @@ def test_a_killed_worker_trial_goes_stale_and_is_retried(
     ]
     assert retried and retried[0].state == TrialState.COMPLETE
     assert sum(bool(t.user_attrs.get("trained")) for t in loaded.trials) == 4
+
+
+@pytest.mark.slow
+def test_a_separate_darts_stage_is_reused_by_the_workers(space, env, tmp_path):
+    storage = f"journal:{tmp_path / 'study.journal'}"
+    study = f"stage-{uuid.uuid4().hex[:8]}"
+    finish(worker(space, tmp_path / "stage", storage, study, env, "--stage", "darts"))
+    assert (tmp_path / "stage" / "darts" / "darts_checkpoint.pt").exists()
+    finish(worker(space, tmp_path / "w1", storage, study, env, "--trials", "2"))
+    # The worker took the stored supernet: it never trained one of its own.
+    assert not (tmp_path / "w1" / "darts").exists()
+    assert SearchResult.load(tmp_path / "w1").alpha_history
+
+
+def test_a_second_worker_on_one_sqlite_file_is_warned(tmp_path, caplog):
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    first = SoleWorkerLock(url)
+    second = SoleWorkerLock(url)
+    assert first.sole and not second.sole
+    assert "Optuna advises against SQLite for parallel workers" in caplog.text

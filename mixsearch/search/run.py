@@ -114,7 +114,7 @@ def run_darts_stage(
     """Only the DARTS stage of the study (`--stage darts`): later workers of the study reuse its result."""
     run = _Run(graph, target, options, Path(run_dir), report)
     run.prepare()
-    with run._stage("DARTS"):
+    with run.stage("DARTS"):
         run.shared_darts()
 
 
@@ -141,7 +141,7 @@ class _Run:
     def prepare(self) -> None:
         """Latency table and constraint check, proxy data, evaluator, the study's storage."""
         options = self.options
-        with self._stage("latency table"):
+        with self.stage("latency table"):
             self.table = latency_table(
                 self.graph, self.target, options.table_path, options.show_progress
             )
@@ -172,14 +172,14 @@ class _Run:
         self.prepare()
         search = None
         if options.strategy in ("hybrid", "darts"):
-            with self._stage("DARTS"):
+            with self.stage("DARTS"):
                 search = self.shared_darts()
         if options.strategy == "darts":
             trials, pareto, candidates = self._derived(search)
         else:
-            with self._stage("trials"):
+            with self.stage("trials"):
                 trials, pareto, candidates = self._trials(search)
-        with self._stage("final training"):
+        with self.stage("final training"):
             final = self._shared_final(candidates)
         finalists = tuple(map(Trained.from_json, final["finalists"]))
         winner = max(finalists, key=lambda item: item.val_acc)
@@ -271,7 +271,7 @@ class _Run:
             lambda: self.report("waiting for the worker training the finalists"),
         )
 
-    def _stage(self, name: str):
+    def stage(self, name: str):
         return _StageTimer(name, self.stage_seconds, self.report)
 
     def _darts_config(self) -> DartsConfig:

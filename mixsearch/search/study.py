@@ -20,7 +20,6 @@ import fcntl
 import importlib.util
 import logging
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -37,6 +36,8 @@ from mixsearch.search.result import TrialRecord
 from mixsearch.search.workers import HEARTBEAT_SECONDS, STALE, fail_stale, heartbeat
 from mixsearch.space.graph import Choice, SpaceGraph
 from mixsearch.space.schema import OpConfig
+
+logger = logging.getLogger(__name__)
 
 STUDY_FILE = "study.db"
 JOURNAL_PREFIX = "journal:"
@@ -72,11 +73,8 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
         return journal.JournalStorage(journal.JournalFileBackend(path))
     try:
         return optuna.storages.RDBStorage(_with_driver(url))
-    except (ImportError, ModuleNotFoundError) as error:
-        raise MixsearchError(f"storage {url}: {error}") from None
-    except (
-        Exception
-    ) as error:  # SQLAlchemy's errors: bad URL, server unreachable, authentication
+    # A missing driver (ImportError) or any of SQLAlchemy's: bad URL, server unreachable, authentication.
+    except Exception as error:
         raise MixsearchError(f"storage {url}: {error}") from None
 
 
@@ -109,10 +107,9 @@ class SoleWorkerLock:
             except BlockingIOError:
                 self.handle.close()
                 self.handle = None
-                warnings.warn(
+                logger.warning(
                     f"another worker already uses {url}; Optuna advises against SQLite for parallel workers: "
-                    "use --storage postgresql://... or --storage journal:PATH",
-                    stacklevel=2,
+                    "use --storage postgresql://... or --storage journal:PATH"
                 )
 
     @property
