@@ -109,8 +109,8 @@ def inherited_state(supernet_host: nn.Module, arch: Arch) -> dict[str, torch.Ten
     return state
 
 
-def single_op_arch(name: str, class_name: str, ops: list[tuple[str, str]]) -> Arch:
-    """A chain of ops (node name, op) reading the input in turn: how baselines are written as architectures."""
+def chain_arch(name: str, class_name: str, ops: list[tuple[str, str]]) -> Arch:
+    """Ops (node name, op) applied one after the other: how the baselines are written as architectures."""
     nodes, previous = [], INPUT
     for node_name, op in ops:
         nodes.append(ArchNode(node_name, op, {}, (previous,), False))
@@ -128,7 +128,7 @@ def baseline_archs() -> dict[str, Arch]:
         "coord": [("attn", "coord")],
     }
     return {
-        name: single_op_arch(name, name.capitalize() + "Baseline", chain)
+        name: chain_arch(name, name.capitalize() + "Baseline", chain)
         for name, chain in chains.items()
     }
 

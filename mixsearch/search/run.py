@@ -236,6 +236,7 @@ class _Run:
                 compute,
                 self.options.heartbeat_seconds,
                 lambda: self.report("waiting for the worker running the DARTS stage"),
+                self.lock.sole,
             )
         )
         search.model.load_state_dict(state["model"])
@@ -269,6 +270,7 @@ class _Run:
             compute,
             self.options.heartbeat_seconds,
             lambda: self.report("waiting for the worker training the finalists"),
+            self.lock.sole,
         )
 
     def stage(self, name: str):

@@ -86,15 +86,20 @@ def run_once(
     compute: Callable[[], Any],
     interval: float = HEARTBEAT_SECONDS,
     on_wait: Callable[[], None] = lambda: None,
+    sole_worker: bool = False,
 ) -> Any:
-    """The JSON-able result of stage `name` of a study: computed here if no other worker owns it, else awaited."""
+    """The JSON-able result of stage `name` of a study: computed here if no other worker owns it, else awaited.
+
+    A `sole_worker` (the only process on the study) takes over an unfinished stage at once: whoever ran it
+    is gone."""
+    grace = 0.0 if sole_worker else 3 * interval
     stage = optuna.create_study(study_name=name, storage=storage, load_if_exists=True)
     waited = False
     while True:
         finished = stage.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if finished:
             return finished[0].user_attrs[RESULT_ATTR]
-        fail_stale(stage, grace=3 * interval, requeue=False)
+        fail_stale(stage, grace=grace, requeue=False)
         if not stage.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             claim = stage.ask()
             live = stage.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
