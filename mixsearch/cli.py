@@ -570,7 +570,7 @@ def _emit(arch: Arch, out_dir: Path, export: UltralyticsExport) -> list[Path]:
     "--budget",
     type=click.Choice(BUDGETS),
     default=None,
-    help="Trials and epochs: quick (< 10 min on a 2-core CPU), standard (a GPU), full; tiny is for tests.",
+    help="Trials and epochs: quick (about 10 min on a 2-core CPU), standard (a GPU), full; tiny is for tests.",
 )
 @click.option(
     "--trials",
