@@ -137,6 +137,7 @@ class _Run:
         # Counts only (no table): baselines and ablations use ops the space's table need not hold.
         self.counts = CostModel(target)
         run_dir.mkdir(parents=True, exist_ok=True)
+        self.final_cache = FinalCache(run_dir / FINAL_FILE)
 
     def prepare(self) -> None:
         """Latency table and constraint check, proxy data, evaluator, the study's storage."""
@@ -289,7 +290,9 @@ class _Run:
     def _derived(self, search: DartsSearch):
         """The darts strategy: one trial, the derived architecture (scored once it is retrained)."""
         arch = derive(self.graph, search.alphas, self.constraints, self.costs)
-        record = TrialRecord(0, "complete", arch, predicted_costs(self.costs, arch))
+        record = TrialRecord(
+            0, "complete", arch, predicted_costs(self.costs.cost(arch))
+        )
         return (record,), (0,), [(arch, 0)]
 
     def _darts_trial(self, record: TrialRecord, winner: Trained) -> TrialRecord:
@@ -373,10 +376,9 @@ class _Run:
 
     def _final(self, label: str, arch: Arch, trial: int | None = None) -> Trained:
         """`arch` trained from scratch with the final budget and measured on the target (cached on disk)."""
-        cache = FinalCache(self.run_dir / FINAL_FILE)
         key = f"{label}|{self.budget.final_epochs}|{arch.dumps()}"
-        if key in cache:
-            return cache[key]
+        if key in self.final_cache:
+            return self.final_cache[key]
         result = self.evaluator.from_scratch(arch, self.budget.final_epochs)
         cost = self.counts.cost(arch)
         trained = Trained(
@@ -390,7 +392,7 @@ class _Run:
             seconds=result.seconds,
             trial=trial,
         )
-        cache[key] = trained
+        self.final_cache[key] = trained
         self.report(
             f"{label}: test {trained.test_acc:.2%}, val {trained.val_acc:.2%}, "
             f"{trained.latency_ms:.3f} ms measured, {trained.params:,} params"

@@ -29,7 +29,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from mixsearch.arch import Arch
 from mixsearch.errors import MixsearchError
-from mixsearch.hardware.cost import CostModel, check_constraints
+from mixsearch.hardware.cost import ArchCost, CostModel, check_constraints
 from mixsearch.hardware.target import Constraints
 from mixsearch.search.evaluate import CandidateFailed
 from mixsearch.search.result import TrialRecord
@@ -272,7 +272,7 @@ class TrialLoop:
         arch = suggest_arch(trial, self.graph, self.choices)
         trial.set_user_attr("arch", arch.to_json())
         cost = self.costs.cost(arch)
-        predicted = predicted_costs(self.costs, arch)
+        predicted = predicted_costs(cost)
         trial.set_user_attr("predicted", predicted)
         verdict = check_constraints(cost, self.constraints)
         for metric, ratio in verdict.ratios.items():
@@ -312,9 +312,8 @@ class TrialLoop:
         return None
 
 
-def predicted_costs(costs: CostModel, arch: Arch) -> dict[str, float]:
-    """Latency (from the table and overhead model), FLOPs and parameters of `arch`, summed over the shapes."""
-    cost = costs.cost(arch)
+def predicted_costs(cost: ArchCost) -> dict[str, float]:
+    """Latency (from the table and overhead model), FLOPs and parameters, summed over the shapes."""
     return {
         "latency_ms": cost.latency_ms,
         "flops": float(cost.flops),
