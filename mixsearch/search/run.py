@@ -26,6 +26,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
 
+from optuna.trial import TrialState
+
 from mixsearch.arch import Arch
 from mixsearch.errors import MixsearchError
 from mixsearch.hardware.cost import CostModel, format_limits, require_feasible
@@ -455,7 +457,7 @@ class _TrialReporter:
         done = sum(map(counted, study.get_trials(deepcopy=False)))
         trained = [
             t.values[0]
-            for t in study.get_trials(deepcopy=False)
+            for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
             if t.user_attrs.get("trained") and _feasible(t)
         ]
         best = f"best {max(trained):.2%}" if trained else "no feasible trial yet"
