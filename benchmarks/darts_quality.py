@@ -49,7 +49,7 @@ def module_cost(factory: Factory, target: Target, repeats: int) -> tuple[float, 
         x = target.example_input(shape)
         latency += measure_latency(
             lambda: module(x), target.torch_device(), repeats=repeats
-        ).median_ms
+        ).ms
         params += count_params(module)
     return latency, params
 

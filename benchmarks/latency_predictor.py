@@ -290,9 +290,10 @@ def header(
         f"device: {args.device} ({device_name(target)}), {threads} thread(s); 1-min load average {load:.2f} at start, "
         f"{os.getloadavg()[0]:.2f} at end",
         f"space: {args.space.name}, shapes {shapes} (latency summed over them); table: {where}",
-        f"protocol: {args.warmup} warm-up + {args.repeats} timed calls per measurement, median; the table's entries, "
-        f"the {args.fit} fitting architectures and the {args.archs} other distinct evaluated ones (twice, as two "
-        f"module instances) all measured in the same {args.rounds} interleaved rounds, best round kept; seed "
+        f"protocol: {args.warmup} warm-up + {args.repeats} timed calls per measurement, in {args.rounds} interleaved "
+        f"rounds, 10th percentile of the pooled calls; the table's entries, the {args.fit} fitting architectures and "
+        f"the {args.archs} other distinct evaluated ones (twice, as two module instances) all measured in the same "
+        f"rounds; seed "
         f"{args.seed}",
     ]
 

@@ -1,9 +1,12 @@
 """The one latency-measurement protocol every number in mixsearch comes from.
 
 Protocol: inside `torch.inference_mode()`, run `warmup` untimed calls, then time `repeats` calls one by one and
-report their median (robust to scheduler noise). Many things measured together (a table's ops, the architectures
-an overhead model is fitted on) go through `measure_interleaved`: that protocol once per round for each, in
-`rounds` rounds, keeping each one's least disturbed round. On CUDA each call is timed with CUDA events after a
+report their 10th percentile (`Latency.ms`). Other processes only ever add time, so the low end of the
+distribution is the undisturbed latency; on this project's shared 2-core CPU the 10th percentile of a module's
+calls repeats within 3% from one module instance to the next where the median moves by 6-15%
+(`benchmarks/latency_predictor.py` measures it as "re-measurement"). Many things measured together (a table's
+ops, the architectures an overhead model is fitted on) go through `measure_interleaved`: that protocol once per
+round for each, in `rounds` rounds, with each one's timed calls of every round pooled. On CUDA each call is timed with CUDA events after a
 synchronisation; on the CPU with `time.perf_counter`, with torch's intra-op thread count fixed for the run.
 Python's garbage collector is paused while calls are timed, so a collection never lands inside one.
 
@@ -49,6 +52,11 @@ class Latency:
     p10_ms: float
     p90_ms: float
     repeats: int
+
+    @property
+    def ms(self) -> float:
+        """The protocol's number: the 10th percentile of the timed calls (see the module docstring)."""
+        return self.p10_ms
 
 
 @contextmanager
@@ -139,14 +147,8 @@ def measure_latency(
     repeats: int = DEFAULT_REPEATS,
     threads: int | None = None,
 ) -> Latency:
-    """Median latency of `fn()` on `device` under the protocol above."""
-    device = torch.device(device)
-    if device.type == "cpu":
-        steady_allocator()
-    with torch.inference_mode(), fixed_threads(threads):
-        for _ in range(warmup):
-            fn()
-        return summarize(time_calls(fn, device, repeats))
+    """Latency of `fn()` on `device` under the protocol above (one round)."""
+    return measure_interleaved([fn], device, warmup, repeats, threads, rounds=1)[0]
 
 
 T = TypeVar("T")
@@ -163,15 +165,18 @@ def measure_interleaved(
 ) -> list[Latency]:
     """`measure_latency` of every one of `fns`, once per round, round after round over all of them.
 
-    Per function the round with the lowest median is kept. Other processes on the machine only ever add time, and
-    in bursts: interleaving spreads a burst over one round of many measurements instead of every call of one, and
-    the least disturbed round is the best estimate of the undisturbed latency. `progress` wraps the (round, index)
-    jobs, e.g. in a progress bar.
+    Per function the timed calls of all rounds are pooled into one `Latency`. Other processes on the machine only
+    ever add time, and in bursts: interleaving spreads a burst over one round of many measurements instead of
+    every call of one. `progress` wraps the (round, index) jobs, e.g. in a progress bar.
     """
-    best: list[Latency | None] = [None] * len(fns)
+    device = torch.device(device)
+    if device.type == "cpu":
+        steady_allocator()
+    times: list[list[float]] = [[] for _ in fns]
     jobs = [(r, i) for r in range(rounds) for i in range(len(fns))]
-    for _, i in progress(jobs):
-        latency = measure_latency(fns[i], device, warmup, repeats, threads)
-        if best[i] is None or latency.median_ms < best[i].median_ms:
-            best[i] = latency
-    return best
+    with torch.inference_mode(), fixed_threads(threads):
+        for _, i in progress(jobs):
+            for _ in range(warmup):
+                fns[i]()
+            times[i].extend(time_calls(fns[i], device, repeats))
+    return [summarize(calls) for calls in times]

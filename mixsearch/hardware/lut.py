@@ -31,9 +31,8 @@ from mixsearch.ops import OPS
 
 logger = logging.getLogger(__name__)
 
-TABLE_FORMAT = (
-    2  # 2: measured in interleaved rounds with the allocator pinned (latency.py)
-)
+# 2: measured in interleaved rounds with the allocator pinned; 3: the 10th percentile of the pooled calls (latency.py)
+TABLE_FORMAT = 3
 RESIDUAL_KEY = "residual"
 
 Shape = tuple[int, int, int, int]
@@ -202,14 +201,14 @@ def residual_measurement() -> Measurement:
 def measure(
     build: Callable[[], object], target: Target, repeats: int, warmup: int
 ) -> float:
-    """Median ms of a prepared callable under the shared protocol, on the target's device and threads."""
+    """Latency in ms (`Latency.ms`) of a prepared callable under the shared protocol, on the target's device and threads."""
     return measure_latency(
         build,
         target.torch_device(),
         warmup=warmup,
         repeats=repeats,
         threads=target.measurement_threads(),
-    ).median_ms
+    ).ms
 
 
 T = TypeVar("T")
@@ -223,7 +222,7 @@ def measure_many(
     rounds: int = DEFAULT_ROUNDS,
     progress: Callable[[Iterable[T]], Iterable[T]] = iter,
 ) -> list[float]:
-    """Median ms of each prepared callable, measured in interleaved rounds (`measure_interleaved`)."""
+    """Latency in ms (`Latency.ms`) of each prepared callable, measured in interleaved rounds (`measure_interleaved`)."""
     latencies = measure_interleaved(
         fns,
         target.torch_device(),
@@ -233,4 +232,4 @@ def measure_many(
         rounds=rounds,
         progress=progress,
     )
-    return [latency.median_ms for latency in latencies]
+    return [latency.ms for latency in latencies]
