@@ -1,4 +1,5 @@
-"""Test helpers: sampled architectures of the shipped spaces, and loading a generated module file."""
+"""Test helpers: sampled architectures of the shipped spaces, loading a generated module file, and the tiny space
+that `mixsearch run` tests search."""
 
 from __future__ import annotations
 
@@ -34,3 +35,19 @@ def import_file(path: Path) -> ModuleType:
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def tiny_run_space(name: str, train_size: int = 256) -> str:
+    """A small space at a small target shape on a small proxy (`train_size` images): a whole run takes seconds."""
+    return f"""
+name: {name}
+ops:
+  channel: [se: {{reduction: [4, 8]}}, eca]
+  spatial: [cbam_spatial: {{kernel: [3, 7]}}, identity]
+graph:
+  chan: {{op: channel, from: input}}
+  spat: {{op: spatial, from: [input, chan]}}
+  out: {{fuse: [sum, gate], from: [chan, spat], residual: [false, true]}}
+target: {{device: cpu, shapes: [[1, 16, 8, 8]], threads: 1}}
+proxy: {{dataset: digits, canvas: 24, digit_size: 12, train_size: {train_size}, val_size: 64, test_size: 64}}
+"""

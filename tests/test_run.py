@@ -17,27 +17,20 @@ import torch
 from click.testing import CliRunner
 from torch import nn
 
+from helpers import tiny_run_space
 from mixsearch.arch import Arch
 from mixsearch.cli import main
 from mixsearch.errors import SpaceError
+from mixsearch.hardware.target import Constraints
 from mixsearch.ops import OPS, OpInfo
+from mixsearch.search.budget import get_budget
+from mixsearch.search.darts import DartsConfig
 from mixsearch.search.evaluate import ablations, baseline_archs
 from mixsearch.search.result import SearchResult
+from mixsearch.search.run import RunOptions, darts_config
 from mixsearch.space.schema import parse_space
 
-# A small space at a small target shape on a small proxy, so a whole run takes seconds.
-TINY_SPACE = """
-name: tinymix
-ops:
-  channel: [se: {reduction: [4, 8]}, eca]
-  spatial: [cbam_spatial: {kernel: [3, 7]}, identity]
-graph:
-  chan: {op: channel, from: input}
-  spat: {op: spatial, from: [input, chan]}
-  out: {fuse: [sum, gate], from: [chan, spat], residual: [false, true]}
-target: {device: cpu, shapes: [[1, 16, 8, 8]], threads: 1}
-proxy: {dataset: digits, canvas: 24, digit_size: 12, train_size: 256, val_size: 64, test_size: 64}
-"""
+TINY_SPACE = tiny_run_space("tinymix")
 
 
 @pytest.fixture(scope="module")
@@ -324,6 +317,20 @@ def test_ablations_remove_each_branch_and_replace_the_fusion():
     assert variants["without a"].nodes[0].op == "identity"
     assert variants["without b"].nodes[1].op == "none"
     assert variants["out: gate → sum"].nodes[2].op == "sum"
+
+
+@pytest.mark.parametrize(
+    "strategy, latency_limit, hardware_aware",
+    [("hybrid", None, False), ("hybrid", 5.0, True), ("darts", None, True)],
+)
+def test_hybrid_narrows_by_accuracy_unless_latency_is_constrained(
+    strategy, latency_limit, hardware_aware
+):
+    options = RunOptions(strategy, "tpe", get_budget("quick"), ("accuracy", "latency_ms"))
+    config = darts_config(options, Constraints(latency_ms=latency_limit))
+    expected = DartsConfig.latency_weight if hardware_aware else 0.0
+    assert config.latency_weight == expected
+    assert config.epochs == get_budget("quick").darts_epochs
 
 
 def test_search_section_is_parsed_and_checked():

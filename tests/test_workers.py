@@ -18,24 +18,13 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from helpers import tiny_run_space
 from mixsearch.search.result import SearchResult
 from mixsearch.search.study import SoleWorkerLock, open_storage
 from mixsearch.search.workers import STALE
 
 POSTGRES_ENV = "MIXSEARCH_TEST_POSTGRES"
 
-SPACE = """
-name: workermix
-ops:
-  channel: [se: {reduction: [4, 8]}, eca]
-  spatial: [cbam_spatial: {kernel: [3, 7]}, identity]
-graph:
-  chan: {op: channel, from: input}
-  spat: {op: spatial, from: [input, chan]}
-  out: {fuse: [sum, gate], from: [chan, spat], residual: [false, true]}
-target: {device: cpu, shapes: [[1, 16, 8, 8]], threads: 1}
-proxy: {dataset: digits, canvas: 24, digit_size: 12, train_size: TRAIN, val_size: 64, test_size: 64}
-"""
 
 
 def _postgres_url() -> str | None:
@@ -64,7 +53,7 @@ def storage_url(request, tmp_path) -> str:
 @pytest.fixture
 def space(tmp_path) -> Path:
     path = tmp_path / "workermix.yaml"
-    path.write_text(SPACE.replace("TRAIN", "256"))
+    path.write_text(tiny_run_space("workermix"))
     return path
 
 
@@ -189,9 +178,8 @@ def _training_trial(storage_url: str, study: str) -> optuna.trial.FrozenTrial | 
 def test_a_killed_worker_trial_goes_stale_and_is_retried(
     space, storage_url, env, tmp_path
 ):
-    space.write_text(
-        SPACE.replace("TRAIN", "3000")
-    )  # trials of a few seconds, to kill one mid-way
+    # Trials of a few seconds, to kill one mid-way.
+    space.write_text(tiny_run_space("workermix", train_size=3000))
     subprocess.run(
         [sys.executable, "-m", "mixsearch", "profile", str(space)],
         env=env,
@@ -232,7 +220,7 @@ def test_a_separate_darts_stage_is_reused_by_the_workers(space, env, tmp_path):
     storage = f"journal:{tmp_path / 'study.journal'}"
     study = f"stage-{uuid.uuid4().hex[:8]}"
     finish(worker(space, tmp_path / "stage", storage, study, env, "--stage", "darts"))
-    assert (tmp_path / "stage" / "darts" / "darts_checkpoint.pt").exists()
+    assert (tmp_path / "stage" / "darts" / "hybrid" / "darts_checkpoint.pt").exists()
     finish(worker(space, tmp_path / "w1", storage, study, env, "--trials", "2"))
     # The worker took the stored supernet: it never trained one of its own.
     assert not (tmp_path / "w1" / "darts").exists()

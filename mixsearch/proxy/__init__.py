@@ -1,7 +1,7 @@
 """The proxy task candidates are trained on: datasets, the host network, and the training loop."""
 
 from mixsearch.proxy.data import ProxyConfig, ProxyData, load_imagefolder, load_proxy
-from mixsearch.proxy.host import HostNet, baseline_factories
+from mixsearch.proxy.host import BASELINES, HostNet, baseline_factories
 from mixsearch.proxy.train import (
     DivergedError,
     TrainConfig,
@@ -14,6 +14,7 @@ from mixsearch.proxy.train import (
 )
 
 __all__ = [
+    "BASELINES",
     "DivergedError",
     "HostNet",
     "ProxyConfig",

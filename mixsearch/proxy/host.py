@@ -73,12 +73,18 @@ def serial(*factories: AttentionFactory) -> AttentionFactory:
     return lambda channels: nn.Sequential(*(factory(channels) for factory in factories))
 
 
+# The hand-designed baselines a searched module must beat, each in its published default form: the library ops
+# it applies one after the other (CBAM: channel, then spatial). Searches train them as architectures
+# (`mixsearch.search.evaluate.baseline_archs`), the proxy benchmarks as plain modules (`baseline_factories`).
+BASELINES: dict[str, tuple[str, ...]] = {
+    "none": ("identity",),
+    "se": ("se",),
+    "eca": ("eca",),
+    "cbam": ("cbam_channel", "cbam_spatial"),
+    "coord": ("coord",),
+}
+
+
 def baseline_factories() -> dict[str, AttentionFactory]:
-    """The hand-designed baselines a searched module must beat, each in its published default form."""
-    return {
-        "none": library_op("identity"),
-        "se": library_op("se"),
-        "eca": library_op("eca"),
-        "cbam": serial(library_op("cbam_channel"), library_op("cbam_spatial")),
-        "coord": library_op("coord"),
-    }
+    """Each of `BASELINES` as a factory of its library ops, one after the other."""
+    return {name: serial(*map(library_op, ops)) for name, ops in BASELINES.items()}

@@ -55,7 +55,7 @@ BUDGETS = {
         "quick",
         trials=8,
         trial_epochs=3,
-        finetune_epochs=1,
+        finetune_epochs=2,
         darts_epochs=5,
         darts_warmup_epochs=2,
         final_epochs=3,

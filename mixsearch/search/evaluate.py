@@ -8,6 +8,7 @@ trial and moves past.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Sequence
 
 import torch
 from torch import nn
@@ -18,6 +19,7 @@ from mixsearch.errors import MixsearchError
 from mixsearch.model import DiscreteModel
 from mixsearch.model.supernet import Supernet
 from mixsearch.proxy import (
+    BASELINES,
     DivergedError,
     HostNet,
     ProxyData,
@@ -109,7 +111,7 @@ def inherited_state(supernet_host: nn.Module, arch: Arch) -> dict[str, torch.Ten
     return state
 
 
-def chain_arch(name: str, class_name: str, ops: list[tuple[str, str]]) -> Arch:
+def chain_arch(name: str, class_name: str, ops: Sequence[tuple[str, str]]) -> Arch:
     """Ops (node name, op) applied one after the other: how the baselines are written as architectures."""
     nodes, previous = [], INPUT
     for node_name, op in ops:
@@ -119,17 +121,14 @@ def chain_arch(name: str, class_name: str, ops: list[tuple[str, str]]) -> Arch:
 
 
 def baseline_archs() -> dict[str, Arch]:
-    """The hand-designed baselines a searched module must beat, in their published default form."""
-    chains = {
-        "none": [("attn", "identity")],
-        "se": [("attn", "se")],
-        "eca": [("attn", "eca")],
-        "cbam": [("channel", "cbam_channel"), ("spatial", "cbam_spatial")],
-        "coord": [("attn", "coord")],
-    }
+    """The hand-designed baselines a searched module must beat (`BASELINES`), as architectures."""
     return {
-        name: chain_arch(name, name.capitalize() + "Baseline", chain)
-        for name, chain in chains.items()
+        name: chain_arch(
+            name,
+            name.capitalize() + "Baseline",
+            [("attn", ops[0])] if len(ops) == 1 else [(op, op) for op in ops],
+        )
+        for name, ops in BASELINES.items()
     }
 
 

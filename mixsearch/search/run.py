@@ -13,8 +13,9 @@ Strategies:
 - darts: the derived architecture of the supernet is the only finalist;
 - optuna: TPE or NSGA-II over the whole space, each trial trained from scratch;
 - random: the same loop with uniform sampling, the baseline every strategy is judged against;
-- hybrid: DARTS keeps the `keep` strongest options of each choice (alpha ranking), then Optuna searches the
-  narrowed space, each trial inheriting the supernet's weights and fine-tuned briefly.
+- hybrid: DARTS keeps the `keep` strongest options of each choice (alpha ranking; by accuracy alone unless latency
+  is constrained, see `darts_config`), then Optuna searches the narrowed space, each trial inheriting the
+  supernet's weights and fine-tuned briefly.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from mixsearch.arch import Arch
 from mixsearch.errors import MixsearchError
 from mixsearch.hardware.cost import CostModel, format_limits, require_feasible
 from mixsearch.hardware.predictor import measure_arch_total
-from mixsearch.hardware.target import Target
+from mixsearch.hardware.target import Constraints, Target
 from mixsearch.model.supernet import ArchParameters
 from mixsearch.proxy import TrainConfig
 from mixsearch.search.budget import Budget
@@ -212,14 +213,14 @@ class _Run:
 
     def shared_darts(self) -> DartsSearch:
         """The study's DARTS search: run (or resumed) here, or loaded from the worker that ran it."""
-        config = self._darts_config()
+        config = darts_config(self.options, self.constraints)
         search = supernet_search(
             self.graph,
             self.target,
             self.table,
             self.data,
             config,
-            self.run_dir / DARTS_DIR,
+            self.run_dir / DARTS_DIR / self.options.strategy,
         )
 
         def compute() -> str:
@@ -278,16 +279,6 @@ class _Run:
 
     def stage(self, name: str):
         return _StageTimer(name, self.stage_seconds, self.report)
-
-    def _darts_config(self) -> DartsConfig:
-        budget = self.budget
-        return DartsConfig(
-            epochs=budget.darts_epochs,
-            warmup_epochs=min(budget.darts_warmup_epochs, budget.darts_epochs - 1),
-            max_steps_per_epoch=budget.darts_steps_per_epoch,
-            seed=self.options.seed,
-            device=self.options.device,
-        )
 
     def _derived(self, search: DartsSearch):
         """The darts strategy: one trial, the derived architecture (scored once it is retrained)."""
@@ -400,6 +391,27 @@ class _Run:
             f"{trained.latency_ms:.3f} ms measured, {trained.params:,} params"
         )
         return trained
+
+
+def darts_config(options: RunOptions, constraints: Constraints) -> DartsConfig:
+    """The budget's DARTS search; hybrid's narrows by accuracy alone unless latency is constrained.
+
+    In hybrid, latency is the Optuna stage's second objective. Alphas pulled towards cheap options by the hardware
+    loss would narrow away the accurate but slower options its Pareto front needs (measured: the narrowed space
+    lost SimAM, the context op of every random and Optuna winner, see the README's search quality benchmark).
+    Under a latency constraint the hardware loss stays, so that the narrowed space can meet it.
+    """
+    budget = options.budget
+    config = DartsConfig(
+        epochs=budget.darts_epochs,
+        warmup_epochs=min(budget.darts_warmup_epochs, budget.darts_epochs - 1),
+        max_steps_per_epoch=budget.darts_steps_per_epoch,
+        seed=options.seed,
+        device=options.device,
+    )
+    if options.strategy == "hybrid" and constraints.latency_ms is None:
+        config = replace(config, latency_weight=0.0)
+    return config
 
 
 def alpha_option_labels(alphas: ArchParameters) -> dict[str, list[str]]:
