@@ -25,10 +25,18 @@ from mixsearch.hardware.target import Constraints
 from mixsearch.ops import OPS, OpInfo
 from mixsearch.search.budget import get_budget
 from mixsearch.search.darts import DartsConfig
-from mixsearch.search.evaluate import ablations, baseline_archs
+from mixsearch.proxy import TrainConfig
+from mixsearch.search.evaluate import (
+    Evaluator,
+    ablations,
+    baseline_archs,
+    capped,
+    final_seed,
+)
+from mixsearch.search.one_shot import load_proxy_data
 from mixsearch.search.result import SearchResult
 from mixsearch.search.run import RunOptions, darts_config
-from mixsearch.space.schema import parse_space
+from mixsearch.space.schema import load_space, parse_space
 
 TINY_SPACE = tiny_run_space("tinymix")
 
@@ -326,7 +334,9 @@ def test_ablations_remove_each_branch_and_replace_the_fusion():
 def test_hybrid_narrows_by_accuracy_unless_latency_is_constrained(
     strategy, latency_limit, hardware_aware
 ):
-    options = RunOptions(strategy, "tpe", get_budget("quick"), ("accuracy", "latency_ms"))
+    options = RunOptions(
+        strategy, "tpe", get_budget("quick"), ("accuracy", "latency_ms")
+    )
     config = darts_config(options, Constraints(latency_ms=latency_limit))
     expected = DartsConfig.latency_weight if hardware_aware else 0.0
     assert config.latency_weight == expected
@@ -383,3 +393,24 @@ def test_the_same_seed_gives_the_same_search(space, tmp_path):
     )
     assert first == second
     assert runs[0].winner.test_acc == runs[1].winner.test_acc
+
+
+@pytest.mark.slow
+def test_final_trainings_use_a_seed_of_their_own(space, tmp_path):
+    out = tmp_path / "run"
+    args = ["run", str(space), "--budget", "tiny", "--strategy", "random"]
+    assert invoke(*args, "--out", str(out), "--quiet").exit_code == 0
+    run = SearchResult.load(out)
+    data = capped(load_proxy_data(load_space(space).proxy, 0), get_budget("tiny"))
+
+    def retrained(seed: int) -> float:
+        evaluator = Evaluator(data, TrainConfig(seed=seed))
+        return evaluator.from_scratch(
+            run.winner.arch, run.budget["final_epochs"]
+        ).val_acc
+
+    # The winner's number comes from the final seed's training, not a repeat of the trial that selected it.
+    assert run.winner.val_acc == retrained(final_seed(0))
+    assert final_seed(0) != 0
+    trial = next(t for t in run.trials if t.number == run.winner.trial)
+    assert trial.values["accuracy"] == retrained(0)

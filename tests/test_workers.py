@@ -26,7 +26,6 @@ from mixsearch.search.workers import STALE
 POSTGRES_ENV = "MIXSEARCH_TEST_POSTGRES"
 
 
-
 def _postgres_url() -> str | None:
     url = os.environ.get(POSTGRES_ENV)
     if not url:

@@ -35,6 +35,19 @@ class CandidateFailed(MixsearchError):
     """A candidate could not be scored (diverged, out of memory); the message is the reason."""
 
 
+FINAL_SEED_OFFSET = 1_000_003
+
+
+def final_seed(seed: int) -> int:
+    """The seed of a run's final trainings (finalists, baselines, ablations), never one its trials train with.
+
+    A from-scratch trial retrained with its own seed and epochs repeats exactly, so the winner's final number
+    would keep the luck it was selected for (the winner's curse) while the baselines get none. A seed of their
+    own gives every final training the same, unselected, chance.
+    """
+    return (seed + FINAL_SEED_OFFSET) % 2**32  # numpy's seeds are 32-bit
+
+
 def capped(data: ProxyData, budget: Budget) -> ProxyData:
     """The proxy splits cut to the budget's image caps (the first images of each split: fixed, seeded)."""
 

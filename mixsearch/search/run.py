@@ -45,6 +45,7 @@ from mixsearch.search.evaluate import (
     ablations,
     baseline_archs,
     capped,
+    final_seed,
 )
 from mixsearch.search.one_shot import latency_table, load_proxy_data, supernet_search
 from mixsearch.search.result import SearchResult, Trained, TrialRecord
@@ -159,9 +160,11 @@ class _Run:
         self.data = capped(
             load_proxy_data(self.graph.space.proxy, options.seed), self.budget
         )
-        self.evaluator = Evaluator(
+        trials = TrainConfig(seed=options.seed, device=options.device)
+        self.evaluator = Evaluator(self.data, trials, options.show_progress)
+        self.final_evaluator = Evaluator(
             self.data,
-            TrainConfig(seed=options.seed, device=options.device),
+            replace(trials, seed=final_seed(options.seed)),
             options.show_progress,
         )
         self.url = storage_url(self.run_dir, options.storage)
@@ -369,10 +372,13 @@ class _Run:
 
     def _final(self, label: str, arch: Arch, trial: int | None = None) -> Trained:
         """`arch` trained from scratch with the final budget and measured on the target (cached on disk)."""
-        key = f"{label}|{self.budget.final_epochs}|{arch.dumps()}"
+        evaluator = self.final_evaluator
+        key = (
+            f"{label}|{self.budget.final_epochs}|{evaluator.config.seed}|{arch.dumps()}"
+        )
         if key in self.final_cache:
             return self.final_cache[key]
-        result = self.evaluator.from_scratch(arch, self.budget.final_epochs)
+        result = evaluator.from_scratch(arch, self.budget.final_epochs)
         cost = self.counts.cost(arch)
         trained = Trained(
             label=label,
