@@ -8,7 +8,7 @@ the same numbers.
 
 Measured per run, from the `SearchResult`:
 - winner test acc: the winner (the finalist with the best validation accuracy after retraining from scratch
-  with the final budget) on the test split. The search only trains candidates whose predicted cost meets the
+  with the final budget and the final seed, which no trial trains with) on the test split. The search only trains candidates whose predicted cost meets the
   space's constraints, so the winner is the best feasible module the strategy found;
 - best trial val acc: the best validation accuracy among the trained trials. Not comparable across strategies:
   hybrid's trials fine-tune supernet weights, optuna's and random's train from scratch, darts has one trial
