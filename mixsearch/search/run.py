@@ -403,9 +403,9 @@ def darts_config(options: RunOptions, constraints: Constraints) -> DartsConfig:
     """The budget's DARTS search; hybrid's narrows by accuracy alone unless latency is constrained.
 
     In hybrid, latency is the Optuna stage's second objective. Alphas pulled towards cheap options by the hardware
-    loss would narrow away the accurate but slower options its Pareto front needs (measured: the narrowed space
-    lost SimAM, the context op of every random and Optuna winner, see the README's search quality benchmark).
-    Under a latency constraint the hardware loss stays, so that the narrowed space can meet it.
+    loss would narrow away the accurate but slower options its Pareto front needs (with it, no hybrid winner of
+    the search quality benchmark used SimAM, the context op of nearly every random and Optuna winner). Under a
+    latency constraint the hardware loss stays, so that the narrowed space can meet it.
     """
     budget = options.budget
     config = DartsConfig(
