@@ -6,8 +6,9 @@ distribution is the undisturbed latency; on this project's shared 2-core CPU the
 calls repeats within 3% from one module instance to the next where the median moves by 6-15%
 (`benchmarks/latency_predictor.py` measures it as "re-measurement"). Many things measured together (a table's
 ops, the architectures an overhead model is fitted on) go through `measure_interleaved`: that protocol once per
-round for each, in `rounds` rounds, with each one's timed calls of every round pooled. On CUDA each call is timed with CUDA events after a
-synchronisation; on the CPU with `time.perf_counter`, with torch's intra-op thread count fixed for the run.
+round for each, in `rounds` rounds, with each one's timed calls of every round pooled. On CUDA each call is
+timed with CUDA events after a synchronisation; on the CPU with `time.perf_counter`, with torch's intra-op
+thread count fixed for the run.
 Python's garbage collector is paused while calls are timed, so a collection never lands inside one.
 
 CPU allocator: glibc's malloc hands blocks above a (moving) size threshold back to the OS with munmap, and trims
@@ -163,7 +164,7 @@ def measure_interleaved(
     rounds: int = DEFAULT_ROUNDS,
     progress: Callable[[Iterable[T]], Iterable[T]] = iter,
 ) -> list[Latency]:
-    """`measure_latency` of every one of `fns`, once per round, round after round over all of them.
+    """The protocol for every one of `fns`, once per round, round after round over all of them.
 
     Per function the timed calls of all rounds are pooled into one `Latency`. Other processes on the machine only
     ever add time, and in bursts: interleaving spreads a burst over one round of many measurements instead of

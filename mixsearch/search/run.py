@@ -160,11 +160,11 @@ class _Run:
         self.data = capped(
             load_proxy_data(self.graph.space.proxy, options.seed), self.budget
         )
-        trials = TrainConfig(seed=options.seed, device=options.device)
-        self.evaluator = Evaluator(self.data, trials, options.show_progress)
+        trial_config = TrainConfig(seed=options.seed, device=options.device)
+        self.evaluator = Evaluator(self.data, trial_config, options.show_progress)
         self.final_evaluator = Evaluator(
             self.data,
-            replace(trials, seed=final_seed(options.seed)),
+            replace(trial_config, seed=final_seed(options.seed)),
             options.show_progress,
         )
         self.url = storage_url(self.run_dir, options.storage)
