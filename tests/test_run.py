@@ -59,23 +59,19 @@ def invoke(*args: str):
     return CliRunner().invoke(main, list(args))
 
 
+def run_tiny(space: Path, out: Path, strategy: str, *extra: str):
+    """`mixsearch run` of `space` at the tiny budget into `out`, quietly."""
+    args = ["run", str(space), "--budget", "tiny", "--strategy", strategy]
+    return invoke(*args, "--out", str(out), "--quiet", *extra)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["hybrid", "optuna", "random", "darts"])
 def test_every_strategy_runs_end_to_end_and_writes_the_results(
     space, tmp_path, strategy
 ):
     out = tmp_path / "run"
-    result = invoke(
-        "run",
-        str(space),
-        "--budget",
-        "tiny",
-        "--strategy",
-        strategy,
-        "--out",
-        str(out),
-        "--quiet",
-    )
+    result = run_tiny(space, out, strategy)
     assert result.exit_code == 0, result.output
     run = SearchResult.load(out)
     assert run.strategy == strategy
@@ -102,20 +98,9 @@ def test_every_strategy_runs_end_to_end_and_writes_the_results(
 @pytest.mark.slow
 def test_a_second_run_resumes_the_study_without_training_again(space, tmp_path):
     out = tmp_path / "run"
-    args = [
-        "run",
-        str(space),
-        "--budget",
-        "tiny",
-        "--strategy",
-        "random",
-        "--out",
-        str(out),
-        "--quiet",
-    ]
-    assert invoke(*args).exit_code == 0
+    assert run_tiny(space, out, "random").exit_code == 0
     first = SearchResult.load(out)
-    again = invoke(*args, "--trials", "4")
+    again = run_tiny(space, out, "random", "--trials", "4")
     assert again.exit_code == 0, again.output
     second = SearchResult.load(out)
     # The three finished trials are kept as they were; one more is trained.
@@ -277,20 +262,7 @@ def test_an_impossible_constraint_stops_the_run_before_any_training(space, tmp_p
 @pytest.mark.slow
 def test_export_emits_any_trial_and_the_pareto_front(space, tmp_path):
     out = tmp_path / "run"
-    assert (
-        invoke(
-            "run",
-            str(space),
-            "--budget",
-            "tiny",
-            "--strategy",
-            "random",
-            "--out",
-            str(out),
-            "--quiet",
-        ).exit_code
-        == 0
-    )
+    assert run_tiny(space, out, "random").exit_code == 0
     run = SearchResult.load(out)
     result = invoke("export", str(out), "--pareto")
     assert result.exit_code == 0, result.output
@@ -376,17 +348,7 @@ def test_the_same_seed_gives_the_same_search(space, tmp_path):
     runs = []
     for name in ("a", "b"):
         out = tmp_path / name
-        args = [
-            "run",
-            str(space),
-            "--budget",
-            "tiny",
-            "--strategy",
-            "optuna",
-            "--seed",
-            "3",
-        ]
-        assert invoke(*args, "--out", str(out), "--quiet").exit_code == 0
+        assert run_tiny(space, out, "optuna", "--seed", "3").exit_code == 0
         runs.append(SearchResult.load(out))
     first, second = (
         [(t.arch.dumps(), t.values, t.state) for t in run.trials] for run in runs
@@ -398,8 +360,7 @@ def test_the_same_seed_gives_the_same_search(space, tmp_path):
 @pytest.mark.slow
 def test_final_trainings_use_a_seed_of_their_own(space, tmp_path):
     out = tmp_path / "run"
-    args = ["run", str(space), "--budget", "tiny", "--strategy", "random"]
-    assert invoke(*args, "--out", str(out), "--quiet").exit_code == 0
+    assert run_tiny(space, out, "random").exit_code == 0
     run = SearchResult.load(out)
     data = capped(load_proxy_data(load_space(space).proxy, 0), get_budget("tiny"))
 

@@ -2,9 +2,8 @@
 
 Protocol: inside `torch.inference_mode()`, run `warmup` untimed calls, then time `repeats` calls one by one and
 report their 10th percentile (`Latency.ms`). Other processes only ever add time, so the low end of the
-distribution is the undisturbed latency; on this project's shared 2-core CPU the 10th percentile of a module's
-calls repeats within 3% from one module instance to the next where the median moves by 6-15%
-(`benchmarks/latency_predictor.py` measures it as "re-measurement"). Many things measured together (a table's
+distribution is the undisturbed latency. On this project's shared 2-core CPU whole rounds slow down, which a
+median follows; `benchmarks/latency_predictor.py` measures how well a measurement repeats ("re-measurement"). Many things measured together (a table's
 ops, the architectures an overhead model is fitted on) go through `measure_interleaved`: that protocol once per
 round for each, in `rounds` rounds, with each one's timed calls of every round pooled. On CUDA each call is
 timed with CUDA events after a synchronisation; on the CPU with `time.perf_counter`, with torch's intra-op
