@@ -18,10 +18,11 @@ class Budget:
 
     trials: finished trials of the Optuna or random stage; trial_epochs: epochs each trial trains from scratch
     (optuna, random); finetune_epochs: epochs a hybrid trial fine-tunes the weights it inherits from the
-    supernet; darts_*: the DARTS stage; final_epochs: the from-scratch retraining of the `finalists` best
-    Pareto points, of the baselines and of the ablations; train_images / eval_images: caps on the proxy splits
-    (None: all of them). The proxy needs a few hundred steps on thousands of images before
-    anything is learned (a supernet on 1,500 images memorises them), so no budget cuts the default splits.
+    supernet; darts_*: the DARTS stage; final_epochs: the from-scratch retraining of the `finalists` most
+    accurate trials (the winner is the best of them, retrained), of the baselines and of the ablations;
+    train_images / eval_images: caps on the proxy splits (None: all of them). The proxy needs a few hundred
+    steps on thousands of images before anything is learned (a supernet on 1,500 images memorises them), so no
+    budget cuts the default splits.
     """
 
     name: str
@@ -59,7 +60,7 @@ BUDGETS = {
         darts_epochs=5,
         darts_warmup_epochs=2,
         final_epochs=3,
-        finalists=1,
+        finalists=3,
     ),
     "standard": Budget(
         "standard",
