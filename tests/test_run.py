@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import sqlite3
 import subprocess
@@ -12,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import optuna
 import pytest
 import torch
 from click.testing import CliRunner
@@ -35,7 +37,9 @@ from mixsearch.search.evaluate import (
 )
 from mixsearch.search.one_shot import load_proxy_data
 from mixsearch.search.result import SearchResult
-from mixsearch.search.run import RunOptions, darts_config
+from mixsearch.search.run import RunOptions, darts_config, finalist_candidates
+from mixsearch.search.study import trial_record
+from mixsearch.space.graph import compile_space
 from mixsearch.space.schema import load_space, parse_space
 
 TINY_SPACE = tiny_run_space("tinymix")
@@ -313,6 +317,37 @@ def test_hybrid_narrows_by_accuracy_unless_latency_is_constrained(
     expected = DartsConfig.latency_weight if hardware_aware else 0.0
     assert config.latency_weight == expected
     assert config.epochs == get_budget("quick").darts_epochs
+
+
+def test_finalists_are_the_most_accurate_trials_on_the_front_or_off_it():
+    graph = compile_space(parse_space(TINY_SPACE))
+    archs = list(
+        {
+            a.dumps(): a for a in map(graph.sample, map(random.Random, range(50)))
+        }.values()
+    )
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    # accuracy, predicted latency, arch, trained: (0.83, 3.0) is off the front, (0.83, 2.0) dominates it;
+    # trial 3 repeats trial 1's architecture; trial 4 was never trained (infeasible).
+    for accuracy, latency, arch, trained in [
+        (0.80, 1.0, archs[0], True),
+        (0.83, 2.0, archs[1], True),
+        (0.83, 3.0, archs[2], True),
+        (0.83, 2.0, archs[1], True),
+        (0.99, 0.1, archs[3], False),
+        (0.70, 4.0, archs[4], True),
+    ]:
+        study.add_trial(
+            optuna.trial.create_trial(
+                values=[accuracy, latency],
+                user_attrs={"arch": arch.to_json(), "trained": trained},
+            )
+        )
+    records = tuple(trial_record(t, ("accuracy", "latency_ms")) for t in study.trials)
+    picked = finalist_candidates(study, records, 3)
+    assert [number for _, number in picked] == [1, 2, 0]
+    assert [arch.dumps() for arch, _ in picked] == [archs[i].dumps() for i in (1, 2, 0)]
+    assert 2 not in {t.number for t in study.best_trials}
 
 
 def test_search_section_is_parsed_and_checked():
