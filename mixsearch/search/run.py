@@ -419,11 +419,11 @@ def darts_config(options: RunOptions, constraints: Constraints) -> DartsConfig:
 def finalist_candidates(
     study, records: tuple[TrialRecord, ...], count: int
 ) -> list[tuple[Arch, int]]:
-    """The `count` most accurate feasible trained trials (fewer latency first on a tie), distinct architectures.
+    """The `count` most accurate feasible trained trials (lower cost first on a tie), distinct architectures.
 
-    Not the Pareto front's best: a trial's accuracy is a noisy score, and the front drops a module that ties a
-    faster one within that noise. In the search quality benchmark the best module hybrid found (54% mean test
-    accuracy over three training seeds) was off its front, dominated by a 36% one with the same trial score.
+    The winner is the most accurate finalist once retrained, so finalists are ranked by accuracy alone. The
+    Pareto front would drop a trial that a faster one beats by less than a trial score's noise (hybrid's
+    fine-tuned scores sit within a point of each other).
     """
     trained = [
         t
