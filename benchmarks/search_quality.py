@@ -31,6 +31,7 @@ random (unless the count is the budget's) and optuna run with that count; "vs ra
     python benchmarks/search_quality.py                          # default space, quick budget, 3 seeds
     python benchmarks/search_quality.py --markdown --equal-time  # Markdown for the README, equal compute
     python benchmarks/search_quality.py --quick                  # tiny budget, shapes and proxy: a smoke test
+    python benchmarks/search_quality.py --finalists 3            # retrain 3 finalists instead of the budget's
 
 Goal: hybrid beats random on mean winner test accuracy and mean hypervolume, and hybrid's winner beats every
 baseline at equal or lower latency on every seed. Progress lines go to stderr, the tables to stdout.
@@ -167,6 +168,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     )
     parser.add_argument("--trials", type=int, help="override the budget's trials")
     parser.add_argument(
+        "--finalists", type=int, help="override the budget's retrained finalists"
+    )
+    parser.add_argument(
         "--strategies",
         default=",".join(STRATEGIES),
         help="comma-separated (default: all four)",
@@ -200,9 +204,18 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     args.strategies = tuple(name for name in STRATEGIES if name in names)
     if args.equal_time and not {"hybrid", "random"} <= set(args.strategies):
         parser.error("--equal-time needs the hybrid and random strategies")
-    if args.seeds < 1 or (args.trials or 1) < 1 or (args.threads or 1) < 1:
-        parser.error("--seeds, --trials and --threads must be >= 1")
+    counts = (args.trials, args.finalists, args.threads)
+    if args.seeds < 1 or any(count is not None and count < 1 for count in counts):
+        parser.error("--seeds, --trials, --finalists and --threads must be >= 1")
     return args
+
+
+def budget_of(args: argparse.Namespace) -> Budget:
+    """The named budget with the command line's trial and finalist counts."""
+    budget = get_budget(args.budget, args.trials)
+    if args.finalists is None:
+        return budget
+    return replace(budget, finalists=args.finalists)
 
 
 def quick_space(space: Path, folder: Path) -> Path:
@@ -587,7 +600,7 @@ def run_benchmark(
     setup = Setup(
         graph,
         target,
-        get_budget(args.budget, args.trials),
+        budget_of(args),
         args.strategies,
         args.equal_time,
         scratch,

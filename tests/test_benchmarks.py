@@ -85,7 +85,15 @@ def test_latency_predictor_benchmark_runs(capsys, tmp_path, monkeypatch):
 def test_search_quality_benchmark_runs(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     search_quality = import_file(ROOT / "benchmarks" / "search_quality.py")
-    argv = ["--quick", "--equal-time", "--trials", "1", "--markdown"]
+    argv = [
+        "--quick",
+        "--equal-time",
+        "--trials",
+        "1",
+        "--finalists",
+        "2",
+        "--markdown",
+    ]
 
     summary = search_quality.main(argv)
 
@@ -116,4 +124,5 @@ def test_search_quality_benchmark_runs(capsys, tmp_path, monkeypatch):
             assert re.fullmatch(
                 r"-|\d+(/\d+)?|\d+\.\d+( ± \d+(\.\d+)?)?|\d+ ± \d+", cell
             ), cell
+    assert "2 finalist(s)" in printed
     assert "goal: hybrid beats random on mean winner test acc %" in printed

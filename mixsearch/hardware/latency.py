@@ -35,7 +35,7 @@ import torch
 
 DEFAULT_WARMUP = 10
 DEFAULT_REPEATS = 50
-DEFAULT_ROUNDS = 5
+DEFAULT_ROUNDS = 10
 # mallopt(3) parameters: blocks up to 32 MiB (the largest mmap threshold glibc allows on 64-bit) come from the
 # heap, and the heap is never trimmed while timing.
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3

@@ -31,8 +31,9 @@ from mixsearch.ops import OPS
 
 logger = logging.getLogger(__name__)
 
-# 2: measured in interleaved rounds with the allocator pinned; 3: the 10th percentile of the pooled calls (latency.py)
-TABLE_FORMAT = 3
+# 2: measured in interleaved rounds with the allocator pinned; 3: the 10th percentile of the pooled calls
+# (latency.py); 4: 10 rounds (was 5)
+TABLE_FORMAT = 4
 RESIDUAL_KEY = "residual"
 
 Shape = tuple[int, int, int, int]

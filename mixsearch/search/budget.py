@@ -60,7 +60,7 @@ BUDGETS = {
         darts_epochs=5,
         darts_warmup_epochs=2,
         final_epochs=3,
-        finalists=3,
+        finalists=1,
     ),
     "standard": Budget(
         "standard",
