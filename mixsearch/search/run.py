@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
 
+from optuna import Study
 from optuna.trial import TrialState
 
 from mixsearch.arch import Arch
@@ -417,7 +418,7 @@ def darts_config(options: RunOptions, constraints: Constraints) -> DartsConfig:
 
 
 def finalist_candidates(
-    study, records: tuple[TrialRecord, ...], count: int
+    study: Study, records: tuple[TrialRecord, ...], count: int
 ) -> list[tuple[Arch, int]]:
     """The `count` most accurate feasible trained trials (lower cost first on a tie), distinct architectures.
 
