@@ -1,6 +1,6 @@
 """Named compute budgets of `mixsearch run`: how many trials, and how long each stage trains.
 
-`quick` is sized so that the default space finishes in about ten minutes on a 2-core CPU (8-10 measured, see
+`quick` is sized so that the default space finishes in about ten minutes on a 2-core CPU (8-11 measured, see
 the README); `standard` and `full` are what a user with a GPU runs. `tiny` exists for tests: seconds, and
 its numbers mean nothing.
 """
