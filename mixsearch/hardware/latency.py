@@ -3,11 +3,12 @@
 Protocol: inside `torch.inference_mode()`, run `warmup` untimed calls, then time `repeats` calls one by one and
 report their 10th percentile (`Latency.ms`). Other processes only ever add time, so the low end of the
 distribution is the undisturbed latency. On this project's shared 2-core CPU whole rounds slow down, which a
-median follows; `benchmarks/latency_predictor.py` measures how well a measurement repeats ("re-measurement"). Many things measured together (a table's
-ops, the architectures an overhead model is fitted on) go through `measure_interleaved`: that protocol once per
-round for each, in `rounds` rounds, with each one's timed calls of every round pooled. On CUDA each call is
-timed with CUDA events after a synchronisation; on the CPU with `time.perf_counter`, with torch's intra-op
-thread count fixed for the run.
+median follows; `benchmarks/latency_predictor.py` measures how well a measurement repeats ("re-measurement").
+Many things measured together (a table's ops, the architectures an overhead model is fitted on) go through
+`measure_interleaved`: that protocol once per round for each, in `rounds` rounds (10 by default: with 5 the
+predictor benchmark fell short of its goal), with each one's timed calls of every round pooled. On CUDA each
+call is timed with CUDA events after a synchronisation; on the CPU with `time.perf_counter`, with torch's
+intra-op thread count fixed for the run.
 Python's garbage collector is paused while calls are timed, so a collection never lands inside one.
 
 CPU allocator: glibc's malloc hands blocks above a (moving) size threshold back to the OS with munmap, and trims
