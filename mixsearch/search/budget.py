@@ -1,8 +1,9 @@
 """Named compute budgets of `mixsearch run`: how many trials, and how long each stage trains.
 
-`quick` is sized so that the default space finishes in about ten minutes on a 2-core CPU (8-11 measured, see
-the README); `standard` and `full` are what a user with a GPU runs. `tiny` exists for tests: seconds, and
-its numbers mean nothing.
+`quick` is the smallest budget whose final numbers mean something on the default space: its final trainings run
+8 epochs, since at 3 the proxy measures how fast a module starts to learn (every module scores 25-55%, and that
+ranking predicts the 8-epoch one poorly; see `benchmarks/proxy_fidelity.py`). `standard` and `full` are what a
+user with a GPU runs. `tiny` exists for tests: seconds, and its numbers mean nothing.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ BUDGETS = {
         finetune_epochs=2,
         darts_epochs=5,
         darts_warmup_epochs=2,
-        final_epochs=3,
+        final_epochs=8,
         finalists=1,
     ),
     "standard": Budget(
