@@ -4,7 +4,7 @@ import math
 import re
 
 import pytest
-from helpers import ROOT, import_file
+from helpers import ROOT, import_file, tiny_run_space
 
 
 @pytest.mark.slow  # about 4 s, nearly all of it importing timm (and torchvision) for the reference
@@ -126,3 +126,30 @@ def test_search_quality_benchmark_runs(capsys, tmp_path, monkeypatch):
             ), cell
     assert "2 finalist(s)" in printed
     assert "goal: hybrid beats random on mean winner test acc %" in printed
+
+
+def test_proxy_fidelity_benchmark_runs(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    space = tmp_path / "tiny.yaml"
+    space.write_text(tiny_run_space("tiny"))
+    proxy_fidelity = import_file(ROOT / "benchmarks" / "proxy_fidelity.py")
+    argv = ["--space", str(space), "--budget", "tiny", "--archs", "3"]
+    argv += ["--reference-epochs", "1", "--threads", "1"]
+
+    measured = proxy_fidelity.main(argv)
+
+    assert len(measured) == 3
+    for item in measured:
+        assert set(item.scores) == {"inherited", "scratch"}
+        assert all(0 <= value <= 1 for value in [*item.scores.values(), item.reference])
+    printed = capsys.readouterr().out
+    assert "command: `python benchmarks/proxy_fidelity.py --space" in printed
+    assert printed.count("| chan=") == 3
+    for score in ("inherited", "scratch"):
+        line = next(
+            line for line in printed.splitlines() if line.startswith(f"| {score} |")
+        )
+        cells = [cell.strip() for cell in line.strip("|").split("|")][1:]
+        assert len(cells) == 5 and all(
+            re.fullmatch(r"-?\d+\.\d+|nan", c) for c in cells
+        ), cells
