@@ -14,8 +14,8 @@ Measured per run, from the `SearchResult`:
   hybrid's trials fine-tune supernet weights, optuna's and random's train from scratch, darts has one trial
   (its retrained winner);
 - hypervolume: of the retrained finalists' (1 - test accuracy, measured latency) points, both minimised, as a
-  share of the box up to the reference point (1, 1.1 x the largest finalist latency of the whole benchmark);
-  the same reference for every run, so the numbers compare;
+  share of the box up to the reference point (1, 1.1 x the largest finalist latency of the whole benchmark, or
+  `--reference-ms`); the same reference for every run, so the numbers compare;
 - search s: wall-clock seconds of the DARTS and trials stages, the compute a strategy spends to choose its
   finalists (retraining finalists, baselines and ablations is the same work for every strategy and is left out;
   darts retrains one finalist, the others the budget's `finalists`); "vs random" divides by random's, same seed;
@@ -32,6 +32,7 @@ random (unless the count is the budget's) and optuna run with that count; "vs ra
     python benchmarks/search_quality.py --markdown --equal-time  # Markdown for the README, equal compute
     python benchmarks/search_quality.py --quick                  # tiny budget, shapes and proxy: a smoke test
     python benchmarks/search_quality.py --finalists 3            # retrain 3 finalists instead of the budget's
+    python benchmarks/search_quality.py --reference-ms 10.5      # hypervolumes comparable to an earlier run's
 
 Goal: hybrid beats random on mean winner test accuracy and mean hypervolume, and hybrid's winner beats every
 baseline at equal or lower latency on every seed. Progress lines go to stderr, the tables to stdout.
@@ -186,6 +187,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         action="store_true",
         help="random and optuna get as many trials as fit in hybrid's search seconds",
     )
+    parser.add_argument(
+        "--reference-ms",
+        type=float,
+        help="the hypervolume's reference latency (default: 1.1 x the largest finalist's); "
+        "pass an earlier run's to compare hypervolumes across runs",
+    )
     parser.add_argument("--markdown", action="store_true", help="print Markdown")
     parser.add_argument(
         "--quick",
@@ -207,6 +214,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     counts = (args.trials, args.finalists, args.threads)
     if args.seeds < 1 or any(count is not None and count < 1 for count in counts):
         parser.error("--seeds, --trials, --finalists and --threads must be >= 1")
+    if args.reference_ms is not None and not args.reference_ms > 0:
+        parser.error("--reference-ms must be > 0")
     return args
 
 
@@ -361,13 +370,17 @@ def make_row(
 
 
 def summarise(
-    results: list[dict[str, SearchResult]], shares: list[EqualTime]
+    results: list[dict[str, SearchResult]],
+    shares: list[EqualTime],
+    reference_ms: float | None = None,
 ) -> Summary:
-    """Rows for every run, with one hypervolume reference point for the whole benchmark."""
-    latencies = [
-        y for runs in results for r in runs.values() for _, y in finalist_points(r)
-    ]
-    reference_ms = REFERENCE_MARGIN * max(latencies)
+    """Rows for every run, with one hypervolume reference point for the whole benchmark (`reference_ms`, else
+    REFERENCE_MARGIN x the largest finalist latency)."""
+    if reference_ms is None:
+        latencies = [
+            y for runs in results for r in runs.values() for _, y in finalist_points(r)
+        ]
+        reference_ms = REFERENCE_MARGIN * max(latencies)
     rows = [
         make_row(runs[strategy], runs.get("random"), reference_ms)
         for runs in results
@@ -614,7 +627,7 @@ def run_benchmark(
         runs, share = seed_runs(setup, seed)
         results.append(runs)
         shares += [share] if share is not None else []
-    return setup, summarise(results, shares)
+    return setup, summarise(results, shares, args.reference_ms)
 
 
 def main(argv: Sequence[str] | None = None) -> Summary:

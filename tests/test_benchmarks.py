@@ -92,6 +92,8 @@ def test_search_quality_benchmark_runs(capsys, tmp_path, monkeypatch):
         "1",
         "--finalists",
         "2",
+        "--reference-ms",
+        "50",
         "--markdown",
     ]
 
@@ -124,7 +126,7 @@ def test_search_quality_benchmark_runs(capsys, tmp_path, monkeypatch):
             assert re.fullmatch(
                 r"-|\d+(/\d+)?|\d+\.\d+( ± \d+(\.\d+)?)?|\d+ ± \d+", cell
             ), cell
-    assert "2 finalist(s)" in printed
+    assert "2 finalist(s)" in printed and "reference (1, 50.000 ms)" in printed
     assert "goal: hybrid beats random on mean winner test acc %" in printed
 
 
