@@ -66,7 +66,7 @@ from mixsearch.hardware.target import Target
 from mixsearch.search.budget import BUDGETS, Budget, get_budget
 from mixsearch.search.one_shot import latency_table
 from mixsearch.search.result import SearchResult, Trained
-from mixsearch.search.run import CONFIDENCE_RATIO, FINAL_FILE, RunOptions, run_search
+from mixsearch.search.run import FINAL_FILE, RunOptions, run_search
 from mixsearch.space.graph import SpaceGraph, compile_space
 from mixsearch.space.schema import load_space
 
@@ -539,9 +539,8 @@ def header(
         f"{budget.finetune_epochs} fine-tuning), DARTS {budget.darts_epochs} epochs, {budget.finalists} "
         f"finalist(s) and the baselines retrained {budget.final_epochs} epochs, images capped at "
         f"{budget.train_images} train / {budget.eval_images} eval",
-        f"search: {', '.join(setup.strategies)}; sampler {spec.sampler}, hybrid keeps the {spec.keep} strongest "
-        f"options per choice and any within {CONFIDENCE_RATIO:g}x of the strongest's probability; seeds "
-        f"0..{args.seeds - 1}; search s = the DARTS and trials stages",
+        f"search: {', '.join(setup.strategies)}; sampler {spec.sampler}, hybrid keeps {spec.keep} options per "
+        f"choice; seeds 0..{args.seeds - 1}; search s = the DARTS and trials stages",
         f"hypervolume: retrained finalists, (1 - test acc, measured ms) minimised, reference (1, "
         f"{summary.reference_ms:.3f} ms), as a share of the box; baseline beaten: higher test acc at most "
         f"{LATENCY_TOLERANCE:.0%} slower",

@@ -37,13 +37,7 @@ from mixsearch.search.evaluate import (
 )
 from mixsearch.search.one_shot import load_proxy_data
 from mixsearch.search.result import SearchResult
-from mixsearch.model.supernet import ArchParameters
-from mixsearch.search.run import (
-    RunOptions,
-    darts_config,
-    finalist_candidates,
-    narrowed_choices,
-)
+from mixsearch.search.run import RunOptions, darts_config, finalist_candidates
 from mixsearch.search.study import trial_record
 from mixsearch.space.graph import compile_space
 from mixsearch.space.schema import load_space, parse_space
@@ -323,29 +317,6 @@ def test_hybrid_narrows_by_accuracy_unless_latency_is_constrained(
     expected = DartsConfig.latency_weight if hardware_aware else 0.0
     assert config.latency_weight == expected
     assert config.epochs == get_budget("quick").darts_epochs
-
-
-def test_narrowing_drops_only_options_darts_is_confident_against():
-    graph = compile_space(parse_space(TINY_SPACE))
-    alphas = ArchParameters(graph)
-    three_way = [c for c in alphas.choices if len(c.options) == 3]
-    confident, unsure = three_way[:2]
-    with torch.no_grad():
-        # softmax: 0.84, 0.11, 0.04 (the third is under half the strongest); 0.37, 0.33, 0.30 (near uniform).
-        alphas.alphas[alphas.choices.index(confident)].copy_(
-            torch.tensor([2.0, 0.0, -1.0])
-        )
-        alphas.alphas[alphas.choices.index(unsure)].copy_(
-            torch.tensor([0.1, 0.0, -0.1])
-        )
-
-    def narrowed(keep: int) -> dict[str, tuple]:
-        return {c.key: c.options for c in narrowed_choices(graph, alphas, keep)}
-
-    # The `keep` strongest stay even when weak; the near-uniform choice loses nothing.
-    assert narrowed(2)[confident.key] == confident.options[:2]
-    assert narrowed(1)[confident.key] == confident.options[:1]
-    assert narrowed(2)[unsure.key] == narrowed(1)[unsure.key] == unsure.options
 
 
 def test_finalists_are_the_most_accurate_trials_on_the_front_or_off_it():

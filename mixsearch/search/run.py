@@ -13,9 +13,9 @@ Strategies:
 - darts: the derived architecture of the supernet is the only finalist;
 - optuna: TPE or NSGA-II over the whole space, each trial trained from scratch;
 - random: the same loop with uniform sampling, the baseline every strategy is judged against;
-- hybrid: DARTS keeps the `keep` strongest options of each choice and those it is not confident against (alpha
-  ranking, see `narrowed_choices`; by accuracy alone unless latency is constrained, see `darts_config`), then
-  Optuna searches the narrowed space, each trial inheriting the supernet's weights and fine-tuned briefly.
+- hybrid: DARTS keeps the `keep` strongest options of each choice (alpha ranking; by accuracy alone unless latency
+  is constrained, see `darts_config`), then Optuna searches the narrowed space, each trial inheriting the
+  supernet's weights and fine-tuned briefly.
 """
 
 from __future__ import annotations
@@ -73,8 +73,6 @@ from mixsearch.space.graph import Choice, SpaceGraph
 
 FINAL_FILE = "final.json"
 DARTS_DIR = "darts"
-# Hybrid narrows an option away only when its probability is below the strongest option's over this ratio.
-CONFIDENCE_RATIO = 2.0
 
 
 @dataclass(frozen=True)
@@ -452,13 +450,7 @@ def alpha_option_labels(alphas: ArchParameters) -> dict[str, list[str]]:
 def narrowed_choices(
     graph: SpaceGraph, alphas: ArchParameters, keep: int
 ) -> list[Choice]:
-    """Each choice cut to its `keep` most likely options under softmax(alpha), in their original order, keeping
-    also every option DARTS is not confident against: probability at least the strongest's / CONFIDENCE_RATIO.
-
-    A short supernet training leaves the alphas near uniform (the quick budget's four fusions: 0.18-0.28), and
-    ranking alone then drops options on noise: it dropped the plain sum, the fusion the winners' ablations
-    showed to be best on the default space (see the README's search quality benchmark).
-    """
+    """Each choice cut to its `keep` most likely options under softmax(alpha), in their original order."""
     probabilities = alphas.probabilities()
     choices = []
     for choice in graph.choices:
@@ -466,10 +458,8 @@ def narrowed_choices(
         if weights is None or len(choice.options) <= keep:
             choices.append(choice)
             continue
-        ranked = sorted(range(len(weights)), key=lambda i: -weights[i])
-        floor = weights[ranked[0]] / CONFIDENCE_RATIO
-        kept = ranked[:keep] + [i for i in ranked[keep:] if weights[i] >= floor]
-        options = tuple(choice.options[i] for i in sorted(kept))
+        strongest = sorted(range(len(weights)), key=lambda i: -weights[i])[:keep]
+        options = tuple(choice.options[i] for i in sorted(strongest))
         choices.append(replace(choice, options=options))
     return choices
 

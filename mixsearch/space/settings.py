@@ -315,7 +315,7 @@ class SearchSpec:
       budget: quick         # tiny | quick | standard | full
       trials: 24            # overrides the budget's trial count
       objectives: [accuracy, latency_ms, params]   # accuracy and latency_ms always; flops, params optional
-      keep: 2               # hybrid: the strongest options per choice kept after DARTS (at least)
+      keep: 2               # hybrid: options per choice kept after DARTS
       seed: 0
     """
 
