@@ -1,8 +1,8 @@
 """Named compute budgets of `mixsearch run`: how many trials, and how long each stage trains.
 
 `quick` is the smallest budget whose final numbers mean something on the default space: its final trainings run
-8 epochs, since at 3 the proxy measures how fast a module starts to learn (every module scores 25-55%, and that
-ranking predicts the 8-epoch one poorly; see `benchmarks/proxy_fidelity.py`). `standard` and `full` are what a
+8 epochs, since at 3 the proxy measures how fast a module starts to learn (modules score 20-60%, and that ranking
+predicts the 8-epoch one poorly; see `benchmarks/proxy_fidelity.py`). `standard` and `full` are what a
 user with a GPU runs. `tiny` exists for tests: seconds, and its numbers mean nothing.
 """
 
