@@ -28,14 +28,14 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import torch
 from scipy.stats import kendalltau, spearmanr
 
-from mixsearch.arch import Arch
+from mixsearch.arch import INPUT, Arch
 from mixsearch.hardware.latency import fixed_threads
-from mixsearch.proxy import TrainConfig, TrainResult
+from mixsearch.proxy import TrainConfig
 from mixsearch.search.budget import BUDGETS, Budget, get_budget
 from mixsearch.search.evaluate import Evaluator, capped, final_seed
 from mixsearch.search.one_shot import latency_table, load_proxy_data, supernet_search
@@ -94,12 +94,6 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     return args
 
 
-def timed(score: Callable[[], TrainResult]) -> tuple[TrainResult, float]:
-    start = time.perf_counter()
-    result = score()
-    return result, time.perf_counter() - start
-
-
 def measure(
     args: argparse.Namespace, graph: SpaceGraph, budget: Budget, scratch: Path
 ) -> list[Measured]:
@@ -121,18 +115,14 @@ def measure(
     measured = []
     for index in range(args.archs):
         arch = graph.sample(rng)
-        inherited, inherited_s = timed(
-            lambda: trial.inherited(arch, search.model, budget.finetune_epochs)
-        )
-        from_scratch, scratch_s = timed(
-            lambda: trial.from_scratch(arch, budget.trial_epochs)
-        )
+        inherited = trial.inherited(arch, search.model, budget.finetune_epochs)
+        from_scratch = trial.from_scratch(arch, budget.trial_epochs)
         final = reference.from_scratch(arch, epochs)
         measured.append(
             Measured(
                 arch,
                 {"inherited": inherited.val_acc, "scratch": from_scratch.val_acc},
-                {"inherited": inherited_s, "scratch": scratch_s},
+                {"inherited": inherited.seconds, "scratch": from_scratch.seconds},
                 final.test_acc,
             )
         )
@@ -163,7 +153,7 @@ def arch_label(arch: Arch) -> str:
     """name=op per node, <inputs for a node reading more than the input, +res for a residual."""
     parts = []
     for node in arch.nodes:
-        reads = "" if node.inputs == ("input",) else "<" + ",".join(node.inputs)
+        reads = "" if node.inputs == (INPUT,) else "<" + ",".join(node.inputs)
         parts.append(f"{node.name}={node.op}{'+res' if node.residual else ''}{reads}")
     return " ".join(parts)
 
