@@ -718,31 +718,40 @@ def run(
     "out_dir",
     type=click.Path(file_okay=False),
     default=None,
-    help="Where to write (default: RUN_DIR/export/trial-N for each).",
+    help="Where to write (default: RUN_DIR/export/winner, or RUN_DIR/export/trial-N for each trial).",
 )
 def export(run_dir: str, trial: int | None, pareto: bool, out_dir: str | None) -> None:
-    """Emit the module (and Ultralytics files) of a trial, or of every Pareto point, of a finished run."""
+    """Emit the module (and Ultralytics files) of the winner, of a trial, or of every Pareto point of a run."""
     if trial is not None and pareto:
         raise MixsearchError("give --trial N or --pareto, not both")
     result = SearchResult.load(run_dir)
-    numbers = list(result.pareto) if pareto else [trial] if trial is not None else None
-    if numbers is None:
-        numbers = [result.winner.trial] if result.winner.trial is not None else []
+    if trial is None and not pareto:
+        targets = [("winner", result.winner.arch)]
+    else:
+        numbers = list(result.pareto) if pareto else [trial]
+        targets = [
+            (f"trial-{number}", _trial_arch(result, number)) for number in numbers
+        ]
     export_settings = (
         _load_graph(result.space).space.export
         if Path(result.space).exists()
         else UltralyticsExport()
     )
-    for number in numbers:
-        record = result.trial(number)
-        if record.arch is None:
-            raise MixsearchError(
-                f"trial {number} has no architecture ({record.state}: {record.reason})"
-            )
+    for name, arch in targets:
         folder = (
             Path(out_dir)
-            if out_dir is not None and len(numbers) == 1
-            else Path(out_dir or Path(run_dir) / "export") / f"trial-{number}"
+            if out_dir is not None and len(targets) == 1
+            else Path(out_dir or Path(run_dir) / "export") / name
         )
-        for path in _emit(record.arch, folder, export_settings):
+        for path in _emit(arch, folder, export_settings):
             click.echo(f"wrote {path}")
+
+
+def _trial_arch(result: SearchResult, number: int) -> Arch:
+    """The architecture of trial `number` of a run (a MixsearchError when it has none)."""
+    record = result.trial(number)
+    if record.arch is None:
+        raise MixsearchError(
+            f"trial {number} has no architecture ({record.state}: {record.reason})"
+        )
+    return record.arch

@@ -110,7 +110,7 @@ def make_result():
         trials=trials(),
         pareto=PARETO,
         finalists=finalists,
-        winner=replace(finalists[1], label="winner"),
+        winner=finalists[1],
         baselines=baselines,
         ablation=ablation,
         alpha_history=alpha_history(),
@@ -235,11 +235,32 @@ def test_verdict_names_a_baseline_that_is_as_good_at_lower_latency():
     )
 
 
-def test_ablation_table_gives_deltas_against_the_winner(run):
+def test_ablation_table_gives_deltas_against_the_best_finalist(run):
     _, text = run
     ablation = section(text, "Ablation")
+    assert "The best retrained finalist (trial 5)" in ablation
     assert row(ablation, "without spat")[-2:] == ["-1.13", "-0.404"]
     assert row(ablation, "fusion → sum")[-2:] == ["-0.33", "-0.054"]
+
+
+def test_a_winner_from_the_ablation_is_named_and_starred_there():
+    variant = RESULT.ablation[1]
+    winner = replace(variant, label="trial 5, fusion → sum", val_acc=0.82, trial=1)
+    text = render_report(
+        replace(
+            RESULT,
+            ablation=(RESULT.ablation[0], replace(variant, val_acc=0.82)),
+            winner=winner,
+        )
+    )
+    paragraph = " ".join(section(text, "Winner").split())
+    assert (
+        "**Winner** (trial 5, fusion → sum: from the ablation, where it beat trial 5 on validation; "
+        "the architecture of trial 1)" in paragraph
+    )
+    ablation = section(text, "Ablation")
+    assert row(ablation, "fusion → sum ★")[-2:] == ["-0.33", "-0.054"]
+    assert row(section(text, "Retrained finalists"), "trial 5")  # unstarred
 
 
 def test_trials_summary_counts_states_lists_failures_and_times_stages(run):

@@ -36,8 +36,13 @@ from mixsearch.search.evaluate import (
     final_seed,
 )
 from mixsearch.search.one_shot import load_proxy_data
-from mixsearch.search.result import SearchResult
-from mixsearch.search.run import RunOptions, darts_config, finalist_candidates
+from mixsearch.search.result import SearchResult, Trained, TrialRecord
+from mixsearch.search.run import (
+    RunOptions,
+    choose_winner,
+    darts_config,
+    finalist_candidates,
+)
 from mixsearch.search.study import trial_record
 from mixsearch.space.graph import compile_space
 from mixsearch.space.schema import load_space, parse_space
@@ -80,7 +85,8 @@ def test_every_strategy_runs_end_to_end_and_writes_the_results(
     run = SearchResult.load(out)
     assert run.strategy == strategy
     assert {b.label for b in run.baselines} == set(baseline_archs())
-    assert run.winner.arch.dumps() in {f.arch.dumps() for f in run.finalists}
+    candidates = {item.arch.dumps() for item in (*run.finalists, *run.ablation)}
+    assert run.winner.arch.dumps() in candidates
     assert set(run.pareto) <= {t.number for t in run.trials}
     expected_trials = 1 if strategy == "darts" else 3
     assert sum(t.state == "complete" for t in run.trials) >= expected_trials
@@ -264,7 +270,7 @@ def test_an_impossible_constraint_stops_the_run_before_any_training(space, tmp_p
 
 
 @pytest.mark.slow
-def test_export_emits_any_trial_and_the_pareto_front(space, tmp_path):
+def test_export_emits_the_winner_any_trial_and_the_pareto_front(space, tmp_path):
     out = tmp_path / "run"
     assert run_tiny(space, out, "random").exit_code == 0
     run = SearchResult.load(out)
@@ -276,6 +282,9 @@ def test_export_emits_any_trial_and_the_pareto_front(space, tmp_path):
         assert (out / "export" / f"trial-{number}" / "tinymix.py").exists()
     single = invoke("export", str(out), "--trial", "1", "--out", str(tmp_path / "one"))
     assert single.exit_code == 0 and (tmp_path / "one" / "tinymix.py").exists()
+    winner = invoke("export", str(out))
+    assert winner.exit_code == 0, winner.output
+    assert Arch.load(out / "export" / "winner" / "arch.json") == run.winner.arch
     missing = invoke("export", str(out), "--trial", "99")
     assert missing.exit_code == 2 and "no trial 99" in missing.output
     nowhere = invoke("export", str(tmp_path / "nowhere"))
@@ -317,6 +326,34 @@ def test_hybrid_narrows_by_accuracy_unless_latency_is_constrained(
     expected = DartsConfig.latency_weight if hardware_aware else 0.0
     assert config.latency_weight == expected
     assert config.epochs == get_budget("quick").darts_epochs
+
+
+def test_the_winner_is_the_best_finalist_or_an_admitted_ablation_of_it():
+    graph = compile_space(parse_space(TINY_SPACE))
+    archs = list(graph.enumerate())
+
+    def trained(label, arch, val, trial=None):
+        return Trained(label, arch, val, val, 1.0, 100, 10, 5.0, trial)
+
+    finalists = (
+        trained("trial 2", archs[0], 0.80, 2),
+        trained("trial 4", archs[1], 0.85, 4),
+    )
+    trials = (TrialRecord(6, "complete", archs[3]),)
+    ablation = (
+        trained("without s", archs[2], 0.90),  # best of all, but not admitted
+        trained("out: gate → sum", archs[3], 0.86),
+        trained("without c", archs[4], 0.85),  # a tie goes to the finalist
+    )
+    admitted = {archs[3].dumps(), archs[4].dumps()}
+
+    def may_win(arch):
+        return arch.dumps() in admitted
+
+    winner = choose_winner(finalists, ablation, may_win, trials)
+    assert winner.arch == archs[3] and winner.val_acc == 0.86
+    assert winner.label == "trial 4, out: gate → sum" and winner.trial == 6
+    assert choose_winner(finalists, ablation[::2], may_win, trials) == finalists[1]
 
 
 def test_finalists_are_the_most_accurate_trials_on_the_front_or_off_it():
@@ -399,14 +436,14 @@ def test_final_trainings_use_a_seed_of_their_own(space, tmp_path):
     run = SearchResult.load(out)
     data = capped(load_proxy_data(load_space(space).proxy, 0), get_budget("tiny"))
 
-    def retrained(seed: int) -> float:
+    def retrained(arch: Arch, seed: int) -> float:
         evaluator = Evaluator(data, TrainConfig(seed=seed))
-        return evaluator.from_scratch(
-            run.winner.arch, run.budget["final_epochs"]
-        ).val_acc
+        return evaluator.from_scratch(arch, run.budget["final_epochs"]).val_acc
 
-    # The winner's number comes from the final seed's training, not a repeat of the trial that selected it.
-    assert run.winner.val_acc == retrained(final_seed(0))
+    # The final numbers come from the final seed's training, not a repeat of the trial that selected them.
+    assert run.winner.val_acc == retrained(run.winner.arch, final_seed(0))
     assert final_seed(0) != 0
-    trial = next(t for t in run.trials if t.number == run.winner.trial)
-    assert trial.values["accuracy"] == retrained(0)
+    finalist = run.ablated
+    trial = next(t for t in run.trials if t.number == finalist.trial)
+    assert finalist.val_acc == retrained(finalist.arch, final_seed(0))
+    assert trial.values["accuracy"] == retrained(finalist.arch, 0)

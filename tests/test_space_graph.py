@@ -1,6 +1,7 @@
 """The DSL's meaning: what is a choice, how a space becomes choices, and how choices become an Arch."""
 
 import random
+from dataclasses import replace
 
 import pytest
 
@@ -73,6 +74,23 @@ def test_resolve_keeps_data_flow_order_and_fills_defaults(graph):
 def test_resolve_rejects_an_option_outside_the_choice(graph):
     with pytest.raises(ValueError, match="not an option of s.from"):
         graph.resolve({"s.from": "out"})
+
+
+def test_contains_every_architecture_of_the_space_and_nothing_else(graph):
+    archs = list(graph.enumerate())
+    assert all(graph.contains(Arch.from_json(arch.to_json())) for arch in archs)
+    arch = graph.resolve({"c.op": graph.choices[0].options[0]})
+    nodes = {node.name: node for node in arch.nodes}
+    foreign = [
+        replace(nodes["c"], op="cbam_channel"),
+        replace(nodes["c"], params={"reduction": 4}),
+        replace(nodes["s"], inputs=("out",)),
+        replace(nodes["c"], residual=True),
+    ]
+    for node in foreign:
+        changed = tuple(node if n.name == node.name else n for n in arch.nodes)
+        assert not graph.contains(replace(arch, nodes=changed)), node
+    assert not graph.contains(replace(arch, nodes=arch.nodes[1:]))
 
 
 def test_sampling_is_seeded_and_covers_the_space(graph):

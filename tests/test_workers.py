@@ -159,7 +159,7 @@ def test_three_workers_share_one_study(space, storage_url, env, tmp_path):
     )
     front_best = max(results[0].trial(n).values["accuracy"] for n in results[0].pareto)
     assert front_best == best
-    assert results[0].winner.trial in results[0].pareto
+    assert results[0].ablated.trial in results[0].pareto
 
 
 def _training_trial(storage_url: str, study: str) -> optuna.trial.FrozenTrial | None:

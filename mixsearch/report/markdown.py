@@ -124,17 +124,30 @@ def _baseline_rows(result: SearchResult) -> list[list[str]]:
 
 
 def _ablation_rows(result: SearchResult) -> list[list[str]]:
-    """Each ablation's numbers, then its accuracy and latency change against the winner."""
-    winner = result.winner
+    """Each ablation's numbers, then its accuracy and latency change against the finalist it varies."""
+    if not result.ablation:
+        return []
+    ablated = result.ablated
     return [
         _row(
-            item.label,
+            f"{item.label} ★" if item.arch == result.winner.arch else item.label,
             *_trained_cells(item),
-            _points(item.test_acc - winner.test_acc),
-            f"{item.latency_ms - winner.latency_ms:+.3f}",
+            _points(item.test_acc - ablated.test_acc),
+            f"{item.latency_ms - ablated.latency_ms:+.3f}",
         )
         for item in result.ablation
     ]
+
+
+def _origin(result: SearchResult) -> str:
+    """Where the winner comes from: a finalist's trial, or the ablation of the best finalist."""
+    winner = result.winner
+    trial = f"trial {winner.trial}" if winner.trial is not None else ""
+    if not result.finalists or winner.arch == result.ablated.arch:
+        return trial
+    ablated = result.ablated
+    same = f"; the architecture of {trial}" if trial else ""
+    return f"{winner.label}: from the ablation, where it beat {ablated.label} on validation{same}"
 
 
 def _clause(items: list[Trained], predicate: str) -> str:
@@ -199,6 +212,8 @@ def _context(result: SearchResult, alphas_plot: str | None) -> dict[str, Any]:
     return {
         "result": result,
         "winner": winner,
+        "origin": _origin(result),
+        "ablated": result.ablated if result.ablation else None,
         "summary": _summary(winner.arch),
         "nodes": "; ".join(map(_node_formula, winner.arch.nodes)),
         "numbers": dict(

@@ -3,6 +3,11 @@
 `search.json` in the run folder is `SearchResult.to_json()`: every trial (arch, objectives, constraint ratios,
 state and reason), the Pareto front, the finalists retrained from scratch, the baselines and ablations trained
 with the same budget, and the winner.
+
+The winner is chosen among from-scratch trainings by validation accuracy: the retrained finalists, and those
+ablations of the best finalist that the space itself holds (a fusion replaced by sum, a branch the space lets
+drop) and that meet its constraints. Those ablations cost no extra training (the report needs them anyway), and
+on the default space one often beats the finalist it came from: the final stage's last step of local search.
 """
 
 from __future__ import annotations
@@ -64,8 +69,9 @@ class TrialRecord:
 class Trained:
     """A module trained from scratch with the final budget: accuracy, measured latency, counts.
 
-    label: "winner", "trial 12", a baseline name ("se") or an ablation ("without spat"). latency_ms is
-    measured end to end on the target (summed over its shapes), not predicted.
+    label: "trial 12", a baseline name ("se"), an ablation ("without spat") or, for a winner taken from the
+    ablation, both ("trial 12, without ctx"). trial: the trial that trained the same architecture, if any.
+    latency_ms is measured end to end on the target (summed over its shapes), not predicted.
     """
 
     label: str
@@ -86,9 +92,14 @@ class Trained:
         return cls(**{**data, "arch": Arch.from_json(data["arch"], data["label"])})
 
 
+def best_by_validation(items: list[Trained]) -> Trained:
+    """The item with the highest validation accuracy; the earliest on a tie."""
+    return max(items, key=lambda item: item.val_acc)
+
+
 @dataclass(frozen=True)
 class SearchResult:
-    """Everything a run found; `winner` is the finalist with the best retrained validation accuracy."""
+    """Everything a run found; `ablation` varies `ablated`, `winner` is the best of both (module docstring)."""
 
     space: str
     name: str
@@ -109,6 +120,11 @@ class SearchResult:
     alpha_history: tuple[dict[str, Any], ...] = ()
     alpha_options: dict[str, list[str]] = field(default_factory=dict)
     stage_seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ablated(self) -> Trained:
+        """The finalist the ablation varies: the best retrained on validation."""
+        return best_by_validation(list(self.finalists))
 
     def trial(self, number: int) -> TrialRecord:
         for record in self.trials:

@@ -1,7 +1,8 @@
 """`mixsearch run`: the strategies end to end, from a compiled space to a `SearchResult`.
 
 Stages: latency table (cached per device) -> DARTS supernet (hybrid, darts) -> trials (optuna, random, hybrid)
--> finalists retrained from scratch -> baselines and ablations with the same budget. Every stage resumes: the
+-> finalists retrained from scratch -> baselines and ablations with the same budget -> the winner, the best on
+validation of the finalists and of the ablations the space holds (`SearchResult`). Every stage resumes: the
 DARTS checkpoint, the Optuna study and `final.json` (the from-scratch trainings done so far) live in the run
 folder, so running the same command again continues where a killed run stopped.
 
@@ -32,7 +33,12 @@ from optuna.trial import TrialState
 
 from mixsearch.arch import Arch
 from mixsearch.errors import MixsearchError
-from mixsearch.hardware.cost import CostModel, format_limits, require_feasible
+from mixsearch.hardware.cost import (
+    CostModel,
+    check_constraints,
+    format_limits,
+    require_feasible,
+)
 from mixsearch.hardware.predictor import measure_arch_total
 from mixsearch.hardware.target import Constraints, Target
 from mixsearch.model.supernet import ArchParameters
@@ -49,7 +55,12 @@ from mixsearch.search.evaluate import (
     final_seed,
 )
 from mixsearch.search.one_shot import latency_table, load_proxy_data, supernet_search
-from mixsearch.search.result import SearchResult, Trained, TrialRecord
+from mixsearch.search.result import (
+    SearchResult,
+    Trained,
+    TrialRecord,
+    best_by_validation,
+)
 from mixsearch.search.study import (
     SoleWorkerLock,
     TrialLoop,
@@ -190,9 +201,9 @@ class _Run:
         with self.stage("final training"):
             final = self._shared_final(candidates)
         finalists = tuple(map(Trained.from_json, final["finalists"]))
-        winner = max(finalists, key=lambda item: item.val_acc)
+        ablation = tuple(map(Trained.from_json, final["ablation"]))
         if options.strategy == "darts":
-            trials = (self._darts_trial(trials[0], winner),)
+            trials = (self._darts_trial(trials[0], best_by_validation(finalists)),)
         return SearchResult(
             space=self.graph.space.path,
             name=self.graph.space.name,
@@ -207,9 +218,9 @@ class _Run:
             trials=trials,
             pareto=pareto,
             finalists=finalists,
-            winner=replace(winner, label="winner"),
+            winner=choose_winner(finalists, ablation, self._may_win, trials),
             baselines=tuple(map(Trained.from_json, final["baselines"])),
-            ablation=tuple(map(Trained.from_json, final["ablation"])),
+            ablation=ablation,
             alpha_history=tuple(search.state.history) if search is not None else (),
             alpha_options=alpha_option_labels(search.alphas) if search else {},
             stage_seconds=self.stage_seconds,
@@ -257,14 +268,14 @@ class _Run:
 
         def compute() -> dict:
             finalists = self._finalists(candidates)
-            winner = max(finalists, key=lambda item: item.val_acc)
+            ablated = best_by_validation(finalists)
             return {
                 "finalists": [item.to_json() for item in finalists],
                 "baselines": [
                     item.to_json() for item in self._train_all(baseline_archs())
                 ],
                 "ablation": [
-                    item.to_json() for item in self._train_all(ablations(winner.arch))
+                    item.to_json() for item in self._train_all(ablations(ablated.arch))
                 ],
             }
 
@@ -292,9 +303,15 @@ class _Run:
         )
         return (record,), (0,), [(arch, 0)]
 
-    def _darts_trial(self, record: TrialRecord, winner: Trained) -> TrialRecord:
-        values = {**record.values, "accuracy": winner.val_acc}
-        return replace(record, values=values, seconds=winner.seconds)
+    def _darts_trial(self, record: TrialRecord, retrained: Trained) -> TrialRecord:
+        values = {**record.values, "accuracy": retrained.val_acc}
+        return replace(record, values=values, seconds=retrained.seconds)
+
+    def _may_win(self, arch: Arch) -> bool:
+        """Whether an ablation may be the winner: the space holds it and its predicted cost meets the constraints."""
+        if not self.graph.contains(arch):
+            return False
+        return check_constraints(self.costs.cost(arch), self.constraints).feasible
 
     def _trials(self, search: DartsSearch | None):
         """The Optuna (or random) stage; returns the trial records, Pareto trial numbers and finalists."""
@@ -422,7 +439,7 @@ def finalist_candidates(
 ) -> list[tuple[Arch, int]]:
     """The `count` most accurate feasible trained trials (lower cost first on a tie), distinct architectures.
 
-    The winner is the most accurate finalist once retrained, so finalists are ranked by accuracy alone. The
+    The winner is chosen by retrained accuracy, so finalists are ranked by accuracy alone. The
     Pareto front would drop a trial that a faster one beats by less than a trial score's noise (hybrid's
     fine-tuned scores sit within a point of each other).
     """
@@ -508,6 +525,39 @@ class _TrialReporter:
             )
             summary = f"acc {accuracy:.2%}, {latency:.3f} ms predicted{state}"
         self.report(f"trial {record.number} [{done}/{self.total}] {summary} | {best}")
+
+
+def choose_winner(
+    finalists: tuple[Trained, ...],
+    ablation: tuple[Trained, ...],
+    may_win: Callable[[Arch], bool],
+    trials: tuple[TrialRecord, ...],
+) -> Trained:
+    """The best on validation of the finalists and of the ablations `may_win` admits (a finalist on a tie).
+
+    An ablation that wins is labelled with the finalist it varies ("trial 3, without ctx") and with the trial
+    that trained the same architecture, if one did.
+    """
+    ablated = best_by_validation(list(finalists))
+    admitted = [
+        replace(
+            item,
+            label=f"{ablated.label}, {item.label}",
+            trial=_trial_of(item.arch, trials),
+        )
+        for item in ablation
+        if may_win(item.arch)
+    ]
+    return best_by_validation([*finalists, *admitted])
+
+
+def _trial_of(arch: Arch, trials: tuple[TrialRecord, ...]) -> int | None:
+    """The first trial with architecture `arch`, if any."""
+    text = arch.dumps()
+    return next(
+        (t.number for t in trials if t.arch is not None and t.arch.dumps() == text),
+        None,
+    )
 
 
 def _feasible(trial) -> bool:

@@ -7,6 +7,7 @@ node lies on a path from `input` to the output, every combination of choices is 
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import random
 from dataclasses import dataclass
@@ -191,6 +192,36 @@ class SpaceGraph:
                 stack.extend(resolved[name].inputs)
         return used
 
+    def contains(self, arch: Arch) -> bool:
+        """Whether some combination of choices resolves to `arch` (same nodes, ops, settings, inputs)."""
+        chosen: dict[str, Any] = {"output": arch.output}
+        for node in arch.nodes:
+            spec = self.nodes.get(node.name)
+            if spec is None or spec.is_fusion != node.is_fusion:
+                return False
+            config = next(
+                (o for o in spec.options if _same_op(o, node.op, node.params)), None
+            )
+            if config is None:
+                return False
+            kind = "fuse" if spec.is_fusion else "op"
+            chosen[f"{node.name}.{kind}"] = config
+            chosen[f"{node.name}.residual"] = node.residual
+            if spec.is_fusion:
+                chosen.update(
+                    (f"{node.name}.from[{i}]", source)
+                    for i, source in enumerate(node.inputs)
+                )
+            else:
+                chosen[f"{node.name}.from"] = node.inputs[0]
+        try:
+            resolved = self.resolve(chosen)
+        except ValueError:
+            return False
+        return [node.to_json() for node in resolved.nodes] == [
+            node.to_json() for node in arch.nodes
+        ]
+
     def sample(self, rng: random.Random) -> Arch:
         """A uniformly random choice combination, as an Arch."""
         return self.resolve(
@@ -219,6 +250,13 @@ class SpaceGraph:
                 for option in choice.options
             ]
             yield choice.key, ", ".join(labels)
+
+
+def _same_op(config: OpConfig, op: str, params: dict[str, Any]) -> bool:
+    """Whether `config` is op `op` with settings `params` (lists and tuples alike, as in JSON)."""
+    return config.op == op and json.dumps(
+        config.param_dict, sort_keys=True
+    ) == json.dumps(params, sort_keys=True)
 
 
 def compile_space(space: SearchSpace) -> SpaceGraph:
