@@ -2,9 +2,9 @@
 
 For each seed, every strategy runs `mixsearch.search.run.run_search` in-process into a fresh temporary run
 folder, at the same named budget (`--budget`, `--trials`). All runs share one latency table, measured once before
-the first run, and the runs of a seed share their from-scratch trainings (the run folder's `final.json`), so the
-hand-designed baselines are trained and measured once per seed and every strategy of that seed is judged against
-the same numbers.
+the first run, and all runs share one cache of from-scratch trainings (`mixsearch.search.trainings`, in the
+benchmark's scratch folder, never the user's), so the hand-designed baselines are trained and measured once per
+seed and every strategy of that seed is judged against the same numbers.
 
 Measured per run, from the `SearchResult`:
 - winner test acc: the winner (the best validation accuracy after retraining from scratch with the final budget
@@ -45,7 +45,6 @@ import argparse
 import os
 import platform
 import shlex
-import shutil
 import statistics
 import sys
 import tempfile
@@ -67,7 +66,7 @@ from mixsearch.hardware.target import Target
 from mixsearch.search.budget import BUDGETS, Budget, get_budget
 from mixsearch.search.one_shot import latency_table
 from mixsearch.search.result import SearchResult, Trained
-from mixsearch.search.run import FINAL_FILE, RunOptions, run_search
+from mixsearch.search.run import RunOptions, run_search
 from mixsearch.space.graph import SpaceGraph, compile_space
 from mixsearch.space.schema import load_space
 
@@ -244,13 +243,10 @@ def make_target(graph: SpaceGraph, threads: int | None) -> Target:
 
 
 def search(setup: Setup, strategy: str, seed: int, budget: Budget) -> SearchResult:
-    """One `run_search` into a fresh folder, sharing the latency table and the seed's from-scratch trainings."""
+    """One `run_search` into a fresh folder, sharing the latency table and the from-scratch trainings."""
     spec = setup.graph.space.search
     run_dir = setup.scratch / f"seed{seed}-{strategy}-{budget.trials}"
     run_dir.mkdir()
-    finals = setup.scratch / f"final-seed{seed}.json"
-    if finals.exists():
-        shutil.copy(finals, run_dir / FINAL_FILE)
     options = RunOptions(
         strategy=strategy,
         sampler=spec.sampler,
@@ -260,6 +256,7 @@ def search(setup: Setup, strategy: str, seed: int, budget: Budget) -> SearchResu
         seed=seed,
         device=str(setup.target.torch_device()),
         table_path=setup.table_path,
+        cache_dir=setup.scratch / "trainings",
         command=setup.command,
         show_progress=False,
     )
@@ -267,9 +264,7 @@ def search(setup: Setup, strategy: str, seed: int, budget: Budget) -> SearchResu
     def report(line: str) -> None:
         print(f"seed {seed} {strategy}: {line}", file=sys.stderr)
 
-    result = run_search(setup.graph, setup.target, options, run_dir, report)
-    shutil.copy(run_dir / FINAL_FILE, finals)
-    return result
+    return run_search(setup.graph, setup.target, options, run_dir, report)
 
 
 def search_seconds(result: SearchResult) -> float:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import sqlite3
 import subprocess
@@ -121,6 +122,27 @@ def test_a_second_run_resumes_the_study_without_training_again(space, tmp_path):
     # Baselines come from the run's cache of final trainings: identical numbers, not retrained.
     assert [b.to_json() for b in second.baselines] == [
         b.to_json() for b in first.baselines
+    ]
+
+
+@pytest.mark.slow
+def test_another_run_reuses_the_baselines_an_earlier_run_trained(
+    space, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "fresh-cache"))
+    first = run_tiny(space, tmp_path / "first", "random")
+    assert first.exit_code == 0, first.output
+    second = run_tiny(space, tmp_path / "second", "optuna")
+    assert second.exit_code == 0, second.output
+    assert "trained by an earlier run" not in first.output
+    for label in baseline_archs():
+        assert f"{label}: test" in first.output
+        assert re.search(
+            rf"^{label}: test .* \(trained by an earlier run\)$", second.output, re.M
+        )
+    runs = [SearchResult.load(tmp_path / name) for name in ("first", "second")]
+    assert [b.to_json() for b in runs[0].baselines] == [
+        b.to_json() for b in runs[1].baselines
     ]
 
 

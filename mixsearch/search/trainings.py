@@ -1,0 +1,104 @@
+"""From-scratch trainings kept on disk and reused by every run that would repeat one.
+
+A final training (finalist, baseline, ablation) is a function of the architecture's nodes, the epochs, the
+recipe and seed, the proxy data, torch's thread count, the target its latency is measured on, and mixsearch's
+own code. The cache key hashes all of them, so a second run on the same proxy and machine reuses the baselines
+(and any architecture) an earlier run trained, and a killed run resumes without training one twice. Like the
+latency table, a reused entry keeps the latency measured when it was trained. One JSON file per training,
+written atomically, so concurrent workers never clash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import asdict, replace
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+import torch
+
+import mixsearch
+from mixsearch.arch import Arch
+from mixsearch.errors import MixsearchError
+from mixsearch.hardware.lut import fingerprint
+from mixsearch.hardware.target import Target
+from mixsearch.proxy import ProxyData, TrainConfig
+from mixsearch.search.result import Trained
+
+logger = logging.getLogger(__name__)
+
+
+def default_cache_dir() -> Path:
+    """Under the user's cache directory (XDG_CACHE_HOME moves it, through platformdirs)."""
+    return platformdirs.user_cache_path("mixsearch") / "trainings"
+
+
+@cache
+def code_digest() -> str:
+    """A hash of mixsearch's own source: any change to an op, the host or the training loop starts afresh."""
+    digest = hashlib.sha1()
+    package = Path(mixsearch.__file__).parent
+    for path in sorted(package.rglob("*.py")):
+        digest.update(str(path.relative_to(package)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def data_digest(data: ProxyData) -> str:
+    """A hash of the proxy splits' contents, whatever their source (embedded digits, an image folder, caps)."""
+    digest = hashlib.sha1(f"{data.num_classes}|{data.in_channels}".encode())
+    for split in (data.train, data.val, data.test):
+        for tensor in split.tensors:
+            digest.update(str(tuple(tensor.shape)).encode())
+            digest.update(tensor.contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _digest(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+class TrainingCache:
+    """The from-scratch trainings of one setting (data, recipe, target, code) in `directory`, keyed by arch."""
+
+    def __init__(
+        self, directory: Path, data: ProxyData, config: TrainConfig, target: Target
+    ):
+        self.directory = directory
+        self.setting = _digest(
+            {
+                "code": code_digest(),
+                "data": data_digest(data),
+                "recipe": asdict(config),
+                "torch_threads": torch.get_num_threads(),
+                "target": {**fingerprint(target), "shapes": target.shapes},
+            }
+        )
+
+    def _path(self, arch: Arch, epochs: int) -> Path:
+        nodes = [node.to_json() for node in arch.nodes]
+        return self.directory / f"{_digest([self.setting, nodes, epochs])[:20]}.json"
+
+    def get(self, arch: Arch, epochs: int) -> Trained | None:
+        """The earlier training of `arch` for `epochs`, as `arch` (its own name and label are the caller's)."""
+        path = self._path(arch, epochs)
+        if not path.exists():
+            return None
+        try:
+            return replace(Trained.from_json(json.loads(path.read_text())), arch=arch)
+        except (ValueError, KeyError, TypeError, MixsearchError) as error:
+            logger.warning("ignoring cached training %s (%s)", path, error)
+            return None
+
+    def put(self, epochs: int, trained: Trained) -> None:
+        path = self._path(trained.arch, epochs)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(f".{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(trained.to_json()))
+        temporary.replace(path)
