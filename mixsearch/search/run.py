@@ -22,8 +22,6 @@ Strategies:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -75,7 +73,7 @@ from mixsearch.search.study import (
     storage_url,
     trial_record,
 )
-from mixsearch.search.trainings import TrainingCache, default_cache_dir
+from mixsearch.search.trainings import TrainingCache, default_cache_dir, json_digest
 from mixsearch.search.workers import (
     HEARTBEAT_SECONDS,
     decode_state,
@@ -580,5 +578,4 @@ class _StageTimer:
 
 def _digest(value) -> str:
     """A short stable hash of a JSON-able value: names a stage result by everything it depends on."""
-    text = json.dumps(value, sort_keys=True, default=str)
-    return hashlib.sha1(text.encode()).hexdigest()[:12]
+    return json_digest(value)[:12]

@@ -59,7 +59,8 @@ def data_digest(data: ProxyData) -> str:
     return digest.hexdigest()
 
 
-def _digest(value: Any) -> str:
+def json_digest(value: Any) -> str:
+    """A stable hash of a JSON-able value (keys sorted; anything else as its string)."""
     text = json.dumps(value, sort_keys=True, default=str)
     return hashlib.sha1(text.encode()).hexdigest()
 
@@ -71,7 +72,7 @@ class TrainingCache:
         self, directory: Path, data: ProxyData, config: TrainConfig, target: Target
     ):
         self.directory = directory
-        self.setting = _digest(
+        self.setting = json_digest(
             {
                 "code": code_digest(),
                 "data": data_digest(data),
@@ -83,7 +84,9 @@ class TrainingCache:
 
     def _path(self, arch: Arch, epochs: int) -> Path:
         nodes = [node.to_json() for node in arch.nodes]
-        return self.directory / f"{_digest([self.setting, nodes, epochs])[:20]}.json"
+        return (
+            self.directory / f"{json_digest([self.setting, nodes, epochs])[:20]}.json"
+        )
 
     def get(self, arch: Arch, epochs: int) -> Trained | None:
         """The earlier training of `arch` for `epochs`, as `arch` (its own name and label are the caller's)."""
