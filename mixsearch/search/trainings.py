@@ -100,6 +100,7 @@ class TrainingCache:
             return None
 
     def put(self, epochs: int, trained: Trained) -> None:
+        """Keep `trained` (a training of `trained.arch` for `epochs`); written whole or not at all."""
         path = self._path(trained.arch, epochs)
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_suffix(f".{os.getpid()}.tmp")
