@@ -310,7 +310,7 @@ def hypervolume(
     return area
 
 
-def finalist_points(result: SearchResult) -> list[tuple[float, float]]:
+def retrained_points(result: SearchResult) -> list[tuple[float, float]]:
     """(1 - test accuracy, measured ms) of each retrained finalist and of the winner, both to minimise."""
     return [
         (1.0 - item.test_acc, item.latency_ms)
@@ -351,7 +351,7 @@ def make_row(
 ) -> Row:
     """One run's numbers; `random` is the same seed's random run, if there is one."""
     seconds = search_seconds(result)
-    area = hypervolume(finalist_points(result), (1.0, reference_ms)) / reference_ms
+    area = hypervolume(retrained_points(result), (1.0, reference_ms)) / reference_ms
     return Row(
         seed=result.seed,
         strategy=result.strategy,
@@ -374,10 +374,10 @@ def summarise(
     reference_ms: float | None = None,
 ) -> Summary:
     """Rows for every run, with one hypervolume reference point for the whole benchmark (`reference_ms`, else
-    REFERENCE_MARGIN x the largest finalist latency)."""
+    REFERENCE_MARGIN x the largest retrained latency)."""
     if reference_ms is None:
         latencies = [
-            y for runs in results for r in runs.values() for _, y in finalist_points(r)
+            y for runs in results for r in runs.values() for _, y in retrained_points(r)
         ]
         reference_ms = REFERENCE_MARGIN * max(latencies)
     rows = [

@@ -36,6 +36,7 @@ from mixsearch.search.evaluate import (
     capped,
     final_seed,
 )
+from mixsearch.model.supernet import ArchParameters
 from mixsearch.search.one_shot import load_proxy_data
 from mixsearch.search.result import SearchResult, Trained, TrialRecord
 from mixsearch.search.run import (
@@ -43,6 +44,7 @@ from mixsearch.search.run import (
     choose_winner,
     darts_config,
     finalist_candidates,
+    narrowed_choices,
 )
 from mixsearch.search.study import trial_record
 from mixsearch.space.graph import compile_space
@@ -348,6 +350,25 @@ def test_hybrid_narrows_by_accuracy_unless_latency_is_constrained(
     expected = DartsConfig.latency_weight if hardware_aware else 0.0
     assert config.latency_weight == expected
     assert config.epochs == get_budget("quick").darts_epochs
+
+
+def test_narrowing_keeps_the_strongest_options_in_their_order():
+    graph = compile_space(parse_space(TINY_SPACE))
+    alphas = ArchParameters(graph)
+    choice = next(c for c in alphas.choices if len(c.options) == 3)
+    with torch.no_grad():
+        alphas.alphas[alphas.choices.index(choice)].copy_(
+            torch.tensor([0.0, -1.0, 1.0])
+        )
+
+    def narrowed(keep: int) -> tuple:
+        return {c.key: c.options for c in narrowed_choices(graph, alphas, keep)}[
+            choice.key
+        ]
+
+    assert narrowed(2) == (choice.options[0], choice.options[2])
+    assert narrowed(1) == (choice.options[2],)
+    assert narrowed(3) == choice.options
 
 
 def test_the_winner_is_the_best_finalist_or_an_admitted_ablation_of_it():
