@@ -3,8 +3,9 @@
 For each seed, every strategy runs `mixsearch.search.run.run_search` in-process into a fresh temporary run
 folder, at the same named budget (`--budget`, `--trials`). All runs share one latency table, measured once before
 the first run, and all runs share one cache of from-scratch trainings (`mixsearch.search.trainings`, in the
-benchmark's scratch folder, never the user's), so the hand-designed baselines are trained and measured once per
-seed and every strategy of that seed is judged against the same numbers.
+benchmark's scratch folder, never the user's), so the hand-designed baselines are trained once per seed and
+every strategy of that seed is judged against the same accuracies; each run measures their latency again, in the
+same rounds as its own modules (the baselines table shows each seed's first run's).
 
 Measured per run, from the `SearchResult`:
 - winner test acc: the winner (the best validation accuracy after retraining from scratch with the final budget

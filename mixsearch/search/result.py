@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, Sequence, TypeVar
 
 from mixsearch.arch import Arch
 from mixsearch.errors import MixsearchError
@@ -92,7 +92,17 @@ class Trained:
         return cls(**{**data, "arch": Arch.from_json(data["arch"], data["label"])})
 
 
-def best_by_validation(items: list[Trained]) -> Trained:
+class Validated(Protocol):
+    """Anything scored on the validation split (a `Trained`, or a training not yet measured)."""
+
+    @property
+    def val_acc(self) -> float: ...
+
+
+ValidatedT = TypeVar("ValidatedT", bound=Validated)
+
+
+def best_by_validation(items: Sequence[ValidatedT]) -> ValidatedT:
     """The item with the highest validation accuracy; the earliest on a tie."""
     return max(items, key=lambda item: item.val_acc)
 

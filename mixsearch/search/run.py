@@ -38,10 +38,10 @@ from mixsearch.hardware.cost import (
     format_limits,
     require_feasible,
 )
-from mixsearch.hardware.predictor import measure_arch_total
+from mixsearch.hardware.predictor import measure_archs
 from mixsearch.hardware.target import Constraints, Target
 from mixsearch.model.supernet import ArchParameters
-from mixsearch.proxy import TrainConfig
+from mixsearch.proxy import TrainConfig, TrainResult
 from mixsearch.search.budget import Budget
 from mixsearch.search.darts import DartsConfig, DartsSearch
 from mixsearch.search.derive import derive
@@ -277,14 +277,15 @@ class _Run:
         def compute() -> dict:
             finalists = self._finalists(candidates)
             ablated = best_by_validation(finalists)
+            groups = {
+                "finalists": finalists,
+                "baselines": self._train_all(baseline_archs()),
+                "ablation": self._train_all(ablations(ablated.arch)),
+            }
+            measured = iter(self._measured([t for g in groups.values() for t in g]))
             return {
-                "finalists": [item.to_json() for item in finalists],
-                "baselines": [
-                    item.to_json() for item in self._train_all(baseline_archs())
-                ],
-                "ablation": [
-                    item.to_json() for item in self._train_all(ablations(ablated.arch))
-                ],
+                name: [next(measured).to_json() for _ in group]
+                for name, group in groups.items()
             }
 
         key = _digest(
@@ -372,7 +373,7 @@ class _Run:
         pareto = tuple(sorted(t.number for t in front))
         return records, pareto, finalist_candidates(study, records, budget.finalists)
 
-    def _finalists(self, candidates: list[tuple[Arch, int]]) -> list[Trained]:
+    def _finalists(self, candidates: list[tuple[Arch, int]]) -> list[_Training]:
         finalists = []
         for arch, number in candidates:
             try:
@@ -383,39 +384,73 @@ class _Run:
             raise MixsearchError("every finalist failed when retrained from scratch")
         return finalists
 
-    def _train_all(self, archs: dict[str, Arch]) -> tuple[Trained, ...]:
+    def _train_all(self, archs: dict[str, Arch]) -> list[_Training]:
         trained = []
         for label, arch in archs.items():
             try:
                 trained.append(self._final(label, arch))
             except CandidateFailed as error:
                 self.report(f"{label} failed in training: {error}")
-        return tuple(trained)
-
-    def _final(self, label: str, arch: Arch, trial: int | None = None) -> Trained:
-        """`arch` trained from scratch with the final budget and measured on the target (or an earlier run's)."""
-        epochs = self.budget.final_epochs
-        earlier = self.trainings.get(arch, epochs)
-        if earlier is not None:
-            trained = replace(earlier, label=label, trial=trial)
-            self.report(f"{_numbers(trained)} (trained by an earlier run)")
-            return trained
-        result = self.final_evaluator.from_scratch(arch, epochs)
-        cost = self.counts.cost(arch)
-        trained = Trained(
-            label=label,
-            arch=arch,
-            val_acc=result.val_acc,
-            test_acc=result.test_acc,
-            latency_ms=measure_arch_total(arch, self.target),
-            flops=cost.flops,
-            params=cost.params,
-            seconds=result.seconds,
-            trial=trial,
-        )
-        self.trainings.put(epochs, trained)
-        self.report(_numbers(trained))
         return trained
+
+    def _final(self, label: str, arch: Arch, trial: int | None = None) -> _Training:
+        """`arch` trained from scratch with the final budget (or an earlier run's training of it)."""
+        epochs = self.budget.final_epochs
+        result = self.trainings.get(arch, epochs)
+        reused = result is not None
+        if result is None:
+            result = self.final_evaluator.from_scratch(arch, epochs)
+            self.trainings.put(arch, result)
+        self.report(
+            f"{label}: test {result.test_acc:.2%}, val {result.val_acc:.2%}"
+            + (" (trained by an earlier run)" if reused else "")
+        )
+        return _Training(label, arch, result, trial)
+
+    def _measured(self, trainings: list[_Training]) -> list[Trained]:
+        """The trainings with their latency on the target, all measured in the same interleaved rounds, so
+        that the winner, baselines and ablations meet the same machine noise."""
+        latencies = measure_archs(
+            [training.arch for training in trainings],
+            self.target,
+            progress=self.options.show_progress,
+            description="measuring the trained modules",
+        ).sum(axis=1)
+        measured = []
+        for training, latency in zip(trainings, latencies):
+            cost = self.counts.cost(training.arch)
+            measured.append(
+                Trained(
+                    label=training.label,
+                    arch=training.arch,
+                    val_acc=training.result.val_acc,
+                    test_acc=training.result.test_acc,
+                    latency_ms=float(latency),
+                    flops=cost.flops,
+                    params=cost.params,
+                    seconds=training.result.seconds,
+                    trial=training.trial,
+                )
+            )
+        self.report(
+            "latency measured (ms): "
+            + ", ".join(f"{t.label} {t.latency_ms:.3f}" for t in measured)
+        )
+        return measured
+
+
+@dataclass(frozen=True)
+class _Training:
+    """A final training before its latency is measured (`_Run._measured` makes it a `Trained`)."""
+
+    label: str
+    arch: Arch
+    result: TrainResult
+    trial: int | None = None
+
+    @property
+    def val_acc(self) -> float:
+        return self.result.val_acc
 
 
 def darts_config(options: RunOptions, constraints: Constraints) -> DartsConfig:
@@ -534,14 +569,6 @@ def choose_winner(
         if may_win(item.arch)
     ]
     return best_by_validation([*finalists, *admitted])
-
-
-def _numbers(trained: Trained) -> str:
-    """`se: test 83.47%, val 89.40%, 0.396 ms measured, 11,744 params`."""
-    return (
-        f"{trained.label}: test {trained.test_acc:.2%}, val {trained.val_acc:.2%}, "
-        f"{trained.latency_ms:.3f} ms measured, {trained.params:,} params"
-    )
 
 
 def _trial_of(arch: Arch, trials: tuple[TrialRecord, ...]) -> int | None:

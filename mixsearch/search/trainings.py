@@ -1,11 +1,11 @@
 """From-scratch trainings kept on disk and reused by every run that would repeat one.
 
 A final training (finalist, baseline, ablation) is a function of the architecture's nodes, the epochs, the
-recipe and seed, the proxy data, torch's thread count, the target its latency is measured on, and mixsearch's
+recipe and seed, the proxy data, torch's thread count, the machine (the target's fingerprint), and mixsearch's
 own code. The cache key hashes all of them, so a second run on the same proxy and machine reuses the baselines
-(and any architecture) an earlier run trained, and a killed run resumes without training one twice. Like the
-latency table, a reused entry keeps the latency measured when it was trained. One JSON file per training,
-written atomically, so concurrent workers never clash.
+(and any architecture) an earlier run trained, and a killed run resumes without training one twice. Only the
+training's outcome is kept: latency is measured afresh by every run, all its modules in the same rounds. One
+JSON file per training, written atomically, so concurrent workers never clash.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import hashlib
 import json
 import logging
 import os
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -24,11 +24,9 @@ import torch
 
 import mixsearch
 from mixsearch.arch import Arch
-from mixsearch.errors import MixsearchError
 from mixsearch.hardware.lut import fingerprint
 from mixsearch.hardware.target import Target
-from mixsearch.proxy import ProxyData, TrainConfig
-from mixsearch.search.result import Trained
+from mixsearch.proxy import ProxyData, TrainConfig, TrainResult
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +64,7 @@ def json_digest(value: Any) -> str:
 
 
 class TrainingCache:
-    """The from-scratch trainings of one setting (data, recipe, target, code) in `directory`, keyed by arch."""
+    """The from-scratch trainings of one setting (data, recipe, machine, code) in `directory`, keyed by arch."""
 
     def __init__(
         self, directory: Path, data: ProxyData, config: TrainConfig, target: Target
@@ -78,7 +76,7 @@ class TrainingCache:
                 "data": data_digest(data),
                 "recipe": asdict(config),
                 "torch_threads": torch.get_num_threads(),
-                "target": {**fingerprint(target), "shapes": target.shapes},
+                "machine": fingerprint(target),
             }
         )
 
@@ -88,21 +86,21 @@ class TrainingCache:
             self.directory / f"{json_digest([self.setting, nodes, epochs])[:20]}.json"
         )
 
-    def get(self, arch: Arch, epochs: int) -> Trained | None:
-        """The earlier training of `arch` for `epochs`, as `arch` (its own name and label are the caller's)."""
+    def get(self, arch: Arch, epochs: int) -> TrainResult | None:
+        """The outcome of an earlier training of `arch` for `epochs`, if one was kept."""
         path = self._path(arch, epochs)
         if not path.exists():
             return None
         try:
-            return replace(Trained.from_json(json.loads(path.read_text())), arch=arch)
-        except (ValueError, KeyError, TypeError, MixsearchError) as error:
+            return TrainResult(**json.loads(path.read_text()))
+        except (ValueError, TypeError) as error:
             logger.warning("ignoring cached training %s (%s)", path, error)
             return None
 
-    def put(self, epochs: int, trained: Trained) -> None:
-        """Keep `trained` (a training of `trained.arch` for `epochs`); written whole or not at all."""
-        path = self._path(trained.arch, epochs)
+    def put(self, arch: Arch, result: TrainResult) -> None:
+        """Keep `result` (a training of `arch` for `result.epochs`); written whole or not at all."""
+        path = self._path(arch, result.epochs)
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_suffix(f".{os.getpid()}.tmp")
-        temporary.write_text(json.dumps(trained.to_json()))
+        temporary.write_text(json.dumps(asdict(result)))
         temporary.replace(path)
