@@ -35,6 +35,7 @@ random (unless the count is the budget's) and optuna run with that count; "vs ra
     python benchmarks/search_quality.py --quick                  # tiny budget, shapes and proxy: a smoke test
     python benchmarks/search_quality.py --finalists 3            # retrain 3 finalists instead of the budget's
     python benchmarks/search_quality.py --reference-ms 10.5      # hypervolumes comparable to an earlier run's
+    python benchmarks/search_quality.py --first-seed 3           # seeds 3..5: more seeds for an earlier run
 
 Goal: hybrid beats random on mean winner test accuracy and mean hypervolume, and hybrid's winner beats every
 baseline at equal or lower latency on every seed. Progress lines go to stderr, the tables to stdout.
@@ -164,7 +165,13 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument(
         "--space", type=Path, default=DEFAULT_SPACE, help="default: default.yaml"
     )
-    parser.add_argument("--seeds", type=int, help="seeds 0..N-1 (default 3)")
+    parser.add_argument("--seeds", type=int, help="how many seeds (default 3)")
+    parser.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        help="seeds FIRST..FIRST+N-1 (default 0): more seeds for an earlier run",
+    )
     parser.add_argument(
         "--budget", choices=BUDGETS, help="named budget (default quick)"
     )
@@ -213,6 +220,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     if args.equal_time and not {"hybrid", "random"} <= set(args.strategies):
         parser.error("--equal-time needs the hybrid and random strategies")
     counts = (args.trials, args.finalists, args.threads)
+    if args.first_seed < 0:
+        parser.error("--first-seed must be >= 0")
     if args.seeds < 1 or any(count is not None and count < 1 for count in counts):
         parser.error("--seeds, --trials, --finalists and --threads must be >= 1")
     if args.reference_ms is not None and not args.reference_ms > 0:
@@ -540,7 +549,7 @@ def header(
         f"finalist(s) and the baselines retrained {budget.final_epochs} epochs, images capped at "
         f"{budget.train_images} train / {budget.eval_images} eval",
         f"search: {', '.join(setup.strategies)}; sampler {spec.sampler}, hybrid keeps {spec.keep} options per "
-        f"choice; seeds 0..{args.seeds - 1}; search s = the DARTS and trials stages",
+        f"choice; seeds {args.first_seed}..{args.first_seed + args.seeds - 1}; search s = the DARTS and trials stages",
         f"hypervolume: retrained finalists and winner, (1 - test acc, measured ms) minimised, reference (1, "
         f"{summary.reference_ms:.3f} ms), as a share of the box; baseline beaten: higher test acc at most "
         f"{LATENCY_TOLERANCE:.0%} slower",
@@ -622,7 +631,7 @@ def run_benchmark(
     )
     latency_table(graph, target, setup.table_path, show_progress=False)
     results, shares = [], []
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         runs, share = seed_runs(setup, seed)
         results.append(runs)
         shares += [share] if share is not None else []

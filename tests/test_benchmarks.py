@@ -94,6 +94,8 @@ def test_search_quality_benchmark_runs(capsys, tmp_path, monkeypatch):
         "2",
         "--reference-ms",
         "50",
+        "--first-seed",
+        "2",
         "--markdown",
     ]
 
@@ -101,6 +103,7 @@ def test_search_quality_benchmark_runs(capsys, tmp_path, monkeypatch):
 
     strategies = ["hybrid", "random", "optuna", "darts"]
     assert [row.strategy for row in summary.rows] == strategies
+    assert {row.seed for row in summary.rows} == {2}
     for row in summary.rows:
         for value in (
             row.winner_test_acc,
@@ -127,6 +130,7 @@ def test_search_quality_benchmark_runs(capsys, tmp_path, monkeypatch):
                 r"-|\d+(/\d+)?|\d+\.\d+( ± \d+(\.\d+)?)?|\d+ ± \d+", cell
             ), cell
     assert "2 finalist(s)" in printed and "reference (1, 50.000 ms)" in printed
+    assert "seeds 2..2;" in printed
     assert "goal: hybrid beats random on mean winner test acc %" in printed
 
 
