@@ -134,7 +134,7 @@ class SearchResult:
     @property
     def ablated(self) -> Trained:
         """The finalist the ablation varies: the best retrained on validation."""
-        return best_by_validation(list(self.finalists))
+        return best_by_validation(self.finalists)
 
     def trial(self, number: int) -> TrialRecord:
         for record in self.trials:

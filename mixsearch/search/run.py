@@ -558,7 +558,7 @@ def choose_winner(
     An ablation that wins is labelled with the finalist it varies ("trial 3, without ctx") and with the trial
     that trained the same architecture, if one did.
     """
-    ablated = best_by_validation(list(finalists))
+    ablated = best_by_validation(finalists)
     admitted = [
         replace(
             item,
