@@ -43,11 +43,11 @@ def test_a_stored_training_comes_back_for_the_same_nodes_and_epochs(cache, tmp_p
     assert again.get(ARCH, 8) == RESULT
 
 
-def test_the_latency_shapes_do_not_matter(cache, tmp_path):
-    """Only the training is kept; every run measures latency itself, at its own shapes."""
+def test_how_latency_is_measured_does_not_matter(cache, tmp_path):
+    """Only the training is kept; every run measures latency itself, at its own shapes and threads."""
     cache.put(ARCH, RESULT)
-    wider = replace(TARGET, shapes=((1, 8, 8, 8),))
-    other = TrainingCache(tmp_path, proxy_data(), TrainConfig(seed=3), wider)
+    measured = replace(TARGET, shapes=((1, 8, 8, 8),), threads=2)
+    other = TrainingCache(tmp_path, proxy_data(), TrainConfig(seed=3), measured)
     assert other.get(ARCH, 8) == RESULT
 
 

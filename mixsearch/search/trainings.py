@@ -1,7 +1,7 @@
 """From-scratch trainings kept on disk and reused by every run that would repeat one.
 
 A final training (finalist, baseline, ablation) is a function of the architecture's nodes, the epochs, the
-recipe and seed, the proxy data, torch's thread count, the machine (the target's fingerprint), and mixsearch's
+recipe and seed, the proxy data, torch's thread count, the machine (device and torch version), and mixsearch's
 own code. The cache key hashes all of them, so a second run on the same proxy and machine reuses the baselines
 (and any architecture) an earlier run trained, and a killed run resumes without training one twice. Only the
 training's outcome is kept: latency is measured afresh by every run, all its modules in the same rounds. One
@@ -29,6 +29,10 @@ from mixsearch.hardware.target import Target
 from mixsearch.proxy import ProxyData, TrainConfig, TrainResult
 
 logger = logging.getLogger(__name__)
+
+# What of the target's fingerprint a training depends on; the rest (measurement threads, dtype, memory format)
+# only changes latency, which every run measures itself.
+TRAINING_MACHINE = ("device", "device_type", "torch")
 
 
 def default_cache_dir() -> Path:
@@ -70,13 +74,14 @@ class TrainingCache:
         self, directory: Path, data: ProxyData, config: TrainConfig, target: Target
     ):
         self.directory = directory
+        machine = fingerprint(target)
         self.setting = json_digest(
             {
                 "code": code_digest(),
                 "data": data_digest(data),
                 "recipe": asdict(config),
                 "torch_threads": torch.get_num_threads(),
-                "machine": fingerprint(target),
+                "machine": {key: machine[key] for key in TRAINING_MACHINE},
             }
         )
 
