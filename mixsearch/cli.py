@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import random
 import shlex
+import shutil
 import statistics
 import sys
 from dataclasses import replace
@@ -35,6 +36,7 @@ from mixsearch.ops import OPS, OpInfo
 from mixsearch.progress import progress
 from mixsearch.proxy import TrainConfig
 from mixsearch.report import write_report
+from mixsearch.resources import example_spaces
 from mixsearch.search.budget import get_budget
 from mixsearch.search.darts import DartsConfig
 from mixsearch.search.one_shot import run_darts
@@ -260,6 +262,28 @@ def _print_check(
     within = sum(abs(error) <= 0.10 for error in errors)
     median = statistics.median(map(abs, errors))
     console.print(f"{within} of {len(errors)} within ±10%; median |error| {median:.1%}")
+
+
+@main.command()
+@click.option(
+    "--copy",
+    "copy_to",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Copy every example space into this folder, to edit.",
+)
+def examples(copy_to: str | None) -> None:
+    """List the example spaces shipped with mixsearch; any command takes one by name (`mixsearch run default`)."""
+    spaces = example_spaces()
+    if copy_to is not None:
+        folder = Path(copy_to)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, path in spaces.items():
+            shutil.copyfile(path, folder / path.name)
+            click.echo(f"wrote {folder / path.name}")
+        return
+    for name, path in spaces.items():
+        click.echo(f"{name:<18} {path}")
 
 
 @main.command()

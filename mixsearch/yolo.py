@@ -9,8 +9,8 @@ Ultralytics passes the arguments of a module it does not know unchanged and take
 its input channels, so an inserted row is `[-1, 1, ClassName, [C]]` with C the channel count of the layer it
 follows at that scale, computed as Ultralytics computes it.
 
-The layer table comes from the installed ultralytics package when there is one, else from the copy in
-`templates/`, so this module never imports ultralytics. It imports no torch either: the DSL parser uses it.
+The layer table comes from the installed ultralytics package when there is one, else from the copy shipped in
+`templates/` (`mixsearch.resources`), so this module never imports ultralytics. It imports no torch either: the DSL parser uses it.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from typing import Any, Mapping, Sequence
 import yaml
 
 from mixsearch.errors import ExportError
+from mixsearch.resources import yolo_table_copy
 
-TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
 SCALES = ("n", "s", "m", "l", "x")
 DEFAULT_BASE = "yolov8"
 DEFAULT_SCALES = ("n", "s")
@@ -132,13 +132,13 @@ def check_scale(scale: object) -> str:
 
 
 def table_file(base: YoloBase) -> Path:
-    """The installed ultralytics package's table for `base` if there is one, else the copy in templates/."""
+    """The installed ultralytics package's table for `base` if there is one, else mixsearch's shipped copy."""
     spec = importlib.util.find_spec("ultralytics")
     if spec is not None and spec.submodule_search_locations:
         path = Path(spec.submodule_search_locations[0]) / base.package_file
         if path.is_file():
             return path
-    return TEMPLATES_DIR / f"{base.name}.yaml"
+    return yolo_table_copy(base.name)
 
 
 def load_table(base: str = DEFAULT_BASE) -> LayerTable:

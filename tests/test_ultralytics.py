@@ -25,10 +25,10 @@ from mixsearch.cli import main
 from mixsearch.codegen import write_module
 from mixsearch.codegen.ultralytics import model_file_name, write_ultralytics
 from mixsearch.errors import ExportError
+from mixsearch.resources import yolo_table_copy
 from mixsearch.space.schema import parse_space
 from mixsearch.yolo import (
     DEFAULT_POSITIONS,
-    TEMPLATES_DIR,
     UltralyticsExport,
     Layer,
     insert_layers,
@@ -150,7 +150,7 @@ def test_emission_without_ultralytics_uses_the_templates_copy(tmp_path, monkeypa
     monkeypatch.setitem(
         sys.modules, "ultralytics", None
     )  # `import ultralytics` now fails
-    assert table_file(load_table().base) == TEMPLATES_DIR / "yolov8.yaml"
+    assert table_file(load_table().base) == yolo_table_copy("yolov8")
     without = write_ultralytics(arch, tmp_path / "without", scales=SCALES)
     assert [path.name for path in without] == [path.name for path in with_package]
     for ours, theirs in zip(without, with_package):
@@ -160,7 +160,7 @@ def test_emission_without_ultralytics_uses_the_templates_copy(tmp_path, monkeypa
 def test_templates_copy_matches_the_installed_table(monkeypatch):
     pytest.importorskip("ultralytics")
     installed = load_table()
-    assert Path(installed.origin) != TEMPLATES_DIR / "yolov8.yaml"
+    assert Path(installed.origin) != yolo_table_copy("yolov8")
     monkeypatch.setitem(sys.modules, "ultralytics", None)
     copy = load_table()
     assert (copy.settings, copy.scales, copy.layers) == (

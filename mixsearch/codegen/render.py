@@ -7,15 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import black
-import jinja2
 
 import mixsearch
 from mixsearch.arch import INPUT, RESIDUAL_PREFIX, Arch, ArchNode
 from mixsearch.codegen.sources import collect_sources, import_block
 from mixsearch.model.discrete import RESIDUAL_INIT
 from mixsearch.ops import OPS
+from mixsearch.resources import template_environment
 
-TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 DOC_WIDTH = 88
 
 
@@ -25,16 +24,6 @@ class _NodeView:
     constructor: str
     call: str
     residual: str
-
-
-def template_environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        undefined=jinja2.StrictUndefined,
-    )
 
 
 def _node_class(node: ArchNode) -> type:

@@ -18,8 +18,8 @@ import yaml
 
 import mixsearch
 from mixsearch.arch import Arch
-from mixsearch.codegen.render import template_environment
 from mixsearch.errors import ExportError
+from mixsearch.resources import template_environment
 from mixsearch.yolo import (
     DEFAULT_BASE,
     DEFAULT_POSITIONS,

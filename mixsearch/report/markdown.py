@@ -10,7 +10,8 @@ from collections.abc import Callable
 from typing import Any
 
 from mixsearch.arch import INPUT, Arch, ArchNode
-from mixsearch.codegen.render import describe, template_environment
+from mixsearch.codegen.render import describe
+from mixsearch.resources import template_environment
 from mixsearch.search.result import TRIAL_STATES, SearchResult, Trained, TrialRecord
 
 TEMPLATE = "report.md.j2"

@@ -26,6 +26,7 @@ from mixsearch.errors import SpaceError
 from mixsearch.hardware.target import Constraints, Target
 from mixsearch.ops import OPS
 from mixsearch.ops.registry import short_repr as _show
+from mixsearch.resources import example_spaces, find_space
 from mixsearch.space.settings import (
     ProxySpec,
     SearchSpec,
@@ -108,12 +109,15 @@ class SearchSpace:
 
 
 def load_space(path: str | Path) -> SearchSpace:
-    """Read and parse a space file; any problem raises SpaceError naming the file and line."""
-    path = Path(path)
+    """Read and parse a space file (or a shipped example, by name); problems raise SpaceError naming file and line."""
+    path = find_space(path)
     try:
         text = path.read_text()
     except FileNotFoundError:
-        raise SpaceError("no such file", path) from None
+        examples = ", ".join(example_spaces())
+        raise SpaceError(
+            f"no such file (or give a shipped example by name: {examples})", path
+        ) from None
     except (OSError, UnicodeDecodeError) as error:
         raise SpaceError(f"cannot read: {error}", path) from None
     return parse_space(text, path)

@@ -1,0 +1,1 @@
+"""The example search spaces, installed as `mixsearch.search_spaces` (read via `mixsearch.resources`)."""
