@@ -24,7 +24,7 @@ from torch import nn
 
 from mixsearch.hardware.counts import count_params
 from mixsearch.hardware.latency import measure_latency
-from mixsearch.hardware.target import Target
+from mixsearch.space.sections import Target
 from mixsearch.model import DiscreteModel
 from mixsearch.proxy import (
     HostNet,
@@ -37,6 +37,7 @@ from mixsearch.search.darts import DartsConfig
 from mixsearch.search.one_shot import load_proxy_data, run_darts
 from mixsearch.space.graph import compile_space
 from mixsearch.space.schema import load_space
+from mixsearch.hardware.device import example_input, torch_device
 
 Factory = Callable[[int], nn.Module]
 
@@ -45,10 +46,10 @@ def module_cost(factory: Factory, target: Target, repeats: int) -> tuple[float, 
     """(latency ms summed over the target shapes, parameters summed over them) of one attention module."""
     latency, params = 0.0, 0
     for shape in target.shapes:
-        module = factory(shape[1]).eval().to(target.torch_device())
-        x = target.example_input(shape)
+        module = factory(shape[1]).eval().to(torch_device(target))
+        x = example_input(target, shape)
         latency += measure_latency(
-            lambda: module(x), target.torch_device(), repeats=repeats
+            lambda: module(x), torch_device(target), repeats=repeats
         ).ms
         params += count_params(module)
     return latency, params
@@ -85,7 +86,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         args.seeds, args.search_epochs, args.train_epochs, args.repeats = 1, 2, 1, 3
     graph = compile_space(load_space(args.space))
     target = graph.space.target
-    device = str(target.torch_device())
+    device = str(torch_device(target))
     rows: dict[str, dict] = {
         name: {"acc": [], "latency": 0.0, "params": 0} for name in baseline_factories()
     }
@@ -134,7 +135,7 @@ def print_table(
 ) -> None:
     print(f"command: `python {shlex.join(sys.argv)}`  ")
     print(
-        f"torch {torch.__version__}, device {target.torch_device()}, {torch.get_num_threads()} threads; "
+        f"torch {torch.__version__}, device {torch_device(target)}, {torch.get_num_threads()} threads; "
         f"1-min load average {start_load:.2f} at start, {os.getloadavg()[0]:.2f} at end  "
     )
     print(

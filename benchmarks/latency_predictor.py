@@ -56,7 +56,7 @@ from mixsearch.hardware.predictor import (  # noqa: E402
     predict_latency,
     space_measurements,
 )
-from mixsearch.hardware.target import Target  # noqa: E402
+from mixsearch.space.sections import Target  # noqa: E402
 from mixsearch.progress import progress  # noqa: E402
 from mixsearch.space.graph import SpaceGraph, compile_space  # noqa: E402
 from mixsearch.space.schema import load_space  # noqa: E402

@@ -44,7 +44,7 @@ from test_reference_equivalence import REFERENCES, load_by_order, randomise_norm
 
 import mixsearch  # noqa: E402
 from mixsearch.arch import INPUT, Arch, ArchNode  # noqa: E402
-from mixsearch.codegen import write_module  # noqa: E402
+from mixsearch.codegen.render import write_module  # noqa: E402
 from mixsearch.hardware.latency import DEFAULT_WARMUP, fixed_threads, time_calls  # noqa: E402
 from mixsearch.ops import OPS  # noqa: E402
 
@@ -135,7 +135,7 @@ def selected_rows(patterns: list[str] | None) -> list[tuple[str, dict, Callable[
 
 def generated_class(index: int, name: str, params: dict, out_dir: Path) -> type[nn.Module]:
     """Render a one-node architecture applying op `name` to the input, import the file, return its class."""
-    node = ArchNode(name=NODE, op=name, params=OPS.get(name).canonical_params(params), inputs=(INPUT,))
+    node = ArchNode(name=NODE, op=name, params=OPS.get(name).canonical_params(params), inputs=(INPUT,), is_fusion=OPS.get(name).is_fusion)
     arch = Arch(name=f"op_speed_{index}", class_name="OpSpeedModule", nodes=(node,), source="benchmarks/op_speed.py")
     return import_file(write_module(arch, out_dir)).OpSpeedModule
 

@@ -36,12 +36,13 @@ from scipy.stats import kendalltau, spearmanr
 from mixsearch.arch import INPUT, Arch
 from mixsearch.hardware.latency import fixed_threads
 from mixsearch.proxy import TrainConfig
-from mixsearch.search.budget import BUDGETS, Budget, get_budget
+from mixsearch.space.sections import BUDGETS, Budget, get_budget
 from mixsearch.search.evaluate import Evaluator, capped, final_seed
 from mixsearch.search.one_shot import latency_table, load_proxy_data, supernet_search
 from mixsearch.search.run import RunOptions, darts_config
 from mixsearch.space.graph import SpaceGraph, compile_space
 from mixsearch.space.schema import load_space
+from mixsearch.hardware.device import torch_device
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SPACE = ROOT / "search_spaces" / "default.yaml"
@@ -100,7 +101,7 @@ def measure(
     """Hybrid's supernet, then every drawn architecture's two cheap scores and its reference."""
     target, spec = graph.space.target, graph.space.search
     table = latency_table(graph, target, scratch / "latency.json", show_progress=False)
-    device = str(target.torch_device())
+    device = str(torch_device(target))
     data = capped(load_proxy_data(graph.space.proxy, args.seed), budget)
     options = RunOptions(
         "hybrid", spec.sampler, budget, spec.objectives, seed=args.seed, device=device
@@ -209,7 +210,7 @@ def main(argv: Sequence[str] | None = None) -> list[Measured]:
     with tempfile.TemporaryDirectory() as scratch, fixed_threads(args.threads):
         measured = measure(args, graph, budget, Path(scratch))
     epochs = args.reference_epochs or budget.final_epochs
-    device = str(graph.space.target.torch_device())
+    device = str(torch_device(graph.space.target))
     seconds = time.perf_counter() - start
     lines = report(command, device, budget, epochs, measured, load, seconds)
     print("\n".join(lines))

@@ -64,13 +64,14 @@ from rich.table import Table
 import mixsearch
 from mixsearch.hardware.latency import fixed_threads
 from mixsearch.hardware.lut import fingerprint
-from mixsearch.hardware.target import Target
-from mixsearch.search.budget import BUDGETS, Budget, get_budget
+from mixsearch.space.sections import Target
+from mixsearch.space.sections import BUDGETS, Budget, get_budget
 from mixsearch.search.one_shot import latency_table
 from mixsearch.search.result import SearchResult, Trained
 from mixsearch.search.run import RunOptions, run_search
 from mixsearch.space.graph import SpaceGraph, compile_space
 from mixsearch.space.schema import load_space
+from mixsearch.hardware.device import measurement_threads, torch_device
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SPACE = ROOT / "search_spaces" / "default.yaml"
@@ -264,7 +265,7 @@ def search(setup: Setup, strategy: str, seed: int, budget: Budget) -> SearchResu
         objectives=spec.objectives,
         keep=spec.keep,
         seed=seed,
-        device=str(setup.target.torch_device()),
+        device=str(torch_device(setup.target)),
         table_path=setup.table_path,
         cache_dir=setup.scratch / "trainings",
         command=setup.command,
@@ -539,8 +540,8 @@ def header(
         f"command: {setup.command}",
         f"versions: Python {platform.python_version()}, mixsearch {mixsearch.__version__}, "
         f"torch {torch.__version__}, optuna {optuna.__version__}",
-        f"device: {target.torch_device()} ({fingerprint(target)['device']}), {torch.get_num_threads()} torch "
-        f"thread(s) training, {target.measurement_threads()} measuring; 1-min load average {load:.2f} at start, "
+        f"device: {torch_device(target)} ({fingerprint(target)['device']}), {torch.get_num_threads()} torch "
+        f"thread(s) training, {measurement_threads(target)} measuring; 1-min load average {load:.2f} at start, "
         f"{os.getloadavg()[0]:.2f} at end; {seconds:.0f} s in all",
         f"space: {args.space.name}{quick}, {setup.graph.size:,} architectures, shapes {shapes} (latency summed); "
         "one latency table for every run, measured first",

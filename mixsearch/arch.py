@@ -1,85 +1,31 @@
 """`Arch`: one fully resolved architecture, the contract between search and code generation.
 
 Like DARTS' `Genotype` it is plain data: every choice is made, only the nodes the output depends on are kept, in
-the order data flows. It round-trips through JSON so a person can read, diff and store it.
+the order data flows. It round-trips through JSON so a person can read, diff and store it. Checking its ops
+against the library is the library's job (`OPS.check_arch`), naming rules for emitted code the generator's
+(`codegen.names`).
 """
 
 from __future__ import annotations
 
-import builtins
 import json
-import keyword
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import torch
-from torch import nn
+from typing import Any, Mapping
 
 from mixsearch.errors import ArchError
-from mixsearch.ops import OPS
 
 ARCH_FORMAT = "mixsearch.arch/1"
 INPUT = "input"
 RESIDUAL_PREFIX = "gamma_"
-_MODULE_ATTRIBUTES = set(dir(nn.Module()))
-_GENERATED_NAMES = {
-    "torch",
-    "nn",
-    "F",
-    "math",
-    "typing",
-    "List",
-    "Tuple",
-    "Optional",
-    "x",
-    "self",
-    "c1",
-}
+# A residual adds `gamma * x` (x: the module input), gamma a learned scalar starting here.
+RESIDUAL_INIT = 0.1
 
 
-def _op_class_names() -> set[str]:
-    return {cls.__name__ for info in OPS for cls in info.variants.values()}
-
-
-def identifier_problem(name: object) -> str | None:
-    """Why `name` cannot name a node in generated code, or None if it can."""
-    if not isinstance(name, str) or not name.isidentifier() or not name.isascii():
-        return f"{name!r} is not a valid Python identifier"
-    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
-        return f"{name!r} is a Python keyword"
-    if name == INPUT:
-        return f"{name!r} is reserved for the module input"
-    if name.startswith(RESIDUAL_PREFIX):
-        return f"{name!r}: names starting with {RESIDUAL_PREFIX!r} are reserved for residual weights"
-    if name.startswith("_"):
-        return f"{name!r}: names starting with '_' are reserved"
-    if (
-        name in _GENERATED_NAMES
-        or hasattr(builtins, name)
-        or hasattr(torch, name)
-        or name in _MODULE_ATTRIBUTES
-        or name in _op_class_names()
-    ):
-        return f"{name!r} would shadow a Python, torch or generated name"
-    return None
-
-
-def class_name_problem(name: object) -> str | None:
-    """Why `name` cannot be the generated class's name, or None if it can."""
-    if not isinstance(name, str):
-        return "class name must be CamelCase letters and digits starting with a capital"
-    if not re.fullmatch(r"[A-Z][A-Za-z0-9]*", name):
-        return f"class name {name!r} must be CamelCase letters and digits starting with a capital"
-    if (
-        name in _op_class_names()
-        or hasattr(torch, name)
-        or hasattr(nn, name)
-        or hasattr(builtins, name)
-    ):
-        return f"class name {name!r} would shadow a torch or generated name"
-    return None
+def op_label(op: str, params: Mapping[str, Any]) -> str:
+    """`se(reduction=8)`, or `eca` without settings: how an op configuration is written everywhere."""
+    settings = ", ".join(f"{key}={value}" for key, value in params.items())
+    return f"{op}({settings})" if settings else op
 
 
 @dataclass(frozen=True)
@@ -91,10 +37,11 @@ class ArchNode:
     params: dict[str, Any]
     inputs: tuple[str, ...]
     residual: bool = False
+    is_fusion: bool = False
 
     @property
-    def is_fusion(self) -> bool:
-        return OPS.get(self.op).is_fusion
+    def label(self) -> str:
+        return op_label(self.op, self.params)
 
     def to_json(self) -> dict[str, Any]:
         params = {
@@ -152,7 +99,7 @@ class Arch:
 
     @classmethod
     def from_json(cls, data: Any, where: str = "arch") -> Arch:
-        """Build and validate an Arch from parsed JSON; problems raise ArchError naming the node."""
+        """Build an Arch from parsed JSON and check its structure; problems raise ArchError naming the node."""
         if not isinstance(data, dict) or data.get("format") != ARCH_FORMAT:
             raise ArchError(
                 f'{where}: not a mixsearch architecture (expected "format": "{ARCH_FORMAT}")'
@@ -164,12 +111,15 @@ class Arch:
             _node_from_json(item, f"{where}: nodes[{i}]")
             for i, item in enumerate(nodes_data)
         )
+        metrics = data.get("metrics", {})
+        if not isinstance(metrics, dict):
+            raise ArchError(f'{where}: "metrics" must be an object')
         arch = cls(
             name=_require(data, "name", str, where),
             class_name=_require(data, "class_name", str, where),
             nodes=nodes,
             source=str(data.get("source", "")),
-            metrics=dict(data.get("metrics", {})),
+            metrics=dict(metrics),
         )
         arch.validate(where)
         return arch
@@ -182,26 +132,24 @@ class Arch:
             raise ArchError(f"{path}: no such file") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise ArchError(f"{path}: invalid JSON: {error}") from None
+        except OSError as error:
+            raise ArchError(f"{path}: cannot read: {error.strerror}") from None
         return cls.from_json(data, str(path))
 
     def validate(self, where: str = "arch") -> None:
-        """Names are legal identifiers, inputs refer to earlier nodes, and every node feeds the output."""
-        if problem := class_name_problem(self.class_name):
-            raise ArchError(f"{where}: {problem}")
-        if not self.name.isidentifier():
-            raise ArchError(
-                f"{where}: name {self.name!r} must be a valid identifier (it names the .py file)"
-            )
+        """Inputs refer to earlier nodes, names are unique, op nodes read one input, and every node feeds the output."""
         seen = {INPUT}
         for node in self.nodes:
-            if problem := identifier_problem(node.name):
-                raise ArchError(f"{where}: node {problem}")
             if node.name in seen:
                 raise ArchError(f"{where}: node {node.name!r} appears twice")
             missing = [name for name in node.inputs if name not in seen]
             if missing:
                 raise ArchError(
                     f"{where}: node {node.name!r} reads {missing[0]!r}, which is not an earlier node"
+                )
+            if not node.is_fusion and len(node.inputs) != 1:
+                raise ArchError(
+                    f"{where}: op node {node.name!r} reads exactly one input, got {len(node.inputs)}"
                 )
             seen.add(node.name)
         used = {name for node in self.nodes for name in node.inputs} | {self.output}
@@ -210,6 +158,18 @@ class Arch:
             raise ArchError(
                 f"{where}: node {unused[0]!r} does not feed the output {self.output!r}"
             )
+
+
+def describe(arch: Arch) -> str:
+    """One sentence saying what the module does, for docstrings, reports and the CLI."""
+    output = arch.nodes[-1]
+    ops = [node for node in arch.nodes if not node.is_fusion]
+    if output.is_fusion:
+        shape = f"{len(output.inputs)} branches fused by `{output.op}`"
+    else:
+        shape = f"a chain of {len(ops)} op{'s' * (len(ops) != 1)}"
+    names = ", ".join(dict.fromkeys(node.op for node in ops)) or "no ops"
+    return f"{len(arch.nodes)} nodes, {shape}; ops used: {names}."
 
 
 def _require(data: dict, key: str, kind: type, where: str) -> Any:
@@ -226,13 +186,6 @@ def _node_from_json(data: Any, where: str) -> ArchNode:
     where = f"{where} ({name})"
     is_fusion = "fuse" in data
     op = _require(data, "fuse" if is_fusion else "op", str, where)
-    if op not in OPS:
-        raise ArchError(f"{where}: unknown op {op!r}")
-    info = OPS.get(op)
-    if info.is_fusion != is_fusion:
-        raise ArchError(
-            f"{where}: {op!r} is {'a fusion function' if info.is_fusion else 'not a fusion function'}"
-        )
     inputs = data.get("from")
     if (
         not isinstance(inputs, list)
@@ -240,22 +193,12 @@ def _node_from_json(data: Any, where: str) -> ArchNode:
         or not all(isinstance(i, str) for i in inputs)
     ):
         raise ArchError(f'{where}: "from" must be a non-empty list of node names')
-    if not is_fusion and len(inputs) != 1:
-        raise ArchError(
-            f"{where}: an op node reads exactly one input, got {len(inputs)}"
-        )
-    if is_fusion and len(inputs) < info.min_inputs:
-        raise ArchError(
-            f"{where}: fusion {op!r} needs at least {info.min_inputs} inputs"
-        )
     params = data.get("params", {})
     if not isinstance(params, dict):
         raise ArchError(f'{where}: "params" must be an object')
-    try:
-        resolved = info.canonical_params(params)
-    except ValueError as error:
-        raise ArchError(f"{where}: {error}") from None
     residual = data.get("residual", False)
     if not isinstance(residual, bool):
         raise ArchError(f'{where}: "residual" must be true or false')
-    return ArchNode(name, op, resolved, tuple(inputs), residual)
+    # JSON has no tuples: the library's list-valued parameters (fixed weights) are tuples.
+    params = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
+    return ArchNode(name, op, params, tuple(inputs), residual, is_fusion)

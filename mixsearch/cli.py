@@ -18,7 +18,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from mixsearch.arch import Arch
-from mixsearch.codegen import describe, write_module
+from mixsearch.arch import describe
+from mixsearch.codegen.render import write_module
 from mixsearch.codegen.ultralytics import write_ultralytics
 from mixsearch.errors import MixsearchError
 from mixsearch.hardware import count_elementwise, count_flops, count_params
@@ -31,13 +32,13 @@ from mixsearch.hardware.predictor import (
     space_measurements,
 )
 from mixsearch.hardware.predictor import profile as profile_ops
-from mixsearch.hardware.target import Target
+from mixsearch.space.sections import Target
 from mixsearch.ops import OPS, OpInfo
 from mixsearch.progress import progress
 from mixsearch.proxy import TrainConfig
 from mixsearch.report import write_report
 from mixsearch.resources import example_spaces
-from mixsearch.search.budget import get_budget
+from mixsearch.space.sections import get_budget
 from mixsearch.search.darts import DartsConfig
 from mixsearch.search.one_shot import run_darts
 from mixsearch.search.result import SearchResult
@@ -45,7 +46,7 @@ from mixsearch.search.run import RunOptions, run_darts_stage, run_search
 from mixsearch.search.workers import HEARTBEAT_SECONDS
 from mixsearch.space.graph import SpaceGraph, compile_space
 from mixsearch.space.schema import load_space
-from mixsearch.space.settings import (
+from mixsearch.space.sections import (
     BUDGETS,
     DEVICE_PATTERN,
     OBJECTIVES,
@@ -54,6 +55,7 @@ from mixsearch.space.settings import (
     ordered_objectives,
 )
 from mixsearch.yolo import DEFAULT_POSITIONS, DEFAULT_SCALES, UltralyticsExport
+from mixsearch.hardware.device import torch_device
 
 USAGE_ERROR = 2
 
@@ -109,7 +111,7 @@ def _device_target(target: Target, device: str | None) -> Target:
             )
         target = replace(target, device=device)
     try:
-        target.torch_device()
+        torch_device(target)
     except ValueError as error:
         raise MixsearchError(str(error)) from None
     return target
@@ -148,7 +150,7 @@ def _report_feasibility(
     limits = format_limits(constraints)
     console.print(
         f"constraints ({limits}): {result.fraction:.0%} feasible ({result.feasible} of {how} {result.checked} "
-        f"architectures on {target.torch_device()})."
+        f"architectures on {torch_device(target)})."
     )
 
 
@@ -466,7 +468,7 @@ def darts(
         if out_dir is not None
         else Path("generated") / f"{graph.space.name}-darts"
     )
-    torch_device = str(target.torch_device())
+    device_name = str(torch_device(target))
     search = DartsConfig(
         epochs=epochs,
         warmup_epochs=min(warmup_epochs, epochs - 1),
@@ -474,9 +476,9 @@ def darts(
         hardware_loss=hardware_loss,
         latency_weight=latency_weight,
         seed=seed,
-        device=torch_device,
+        device=device_name,
     )
-    retrain = TrainConfig(epochs=retrain_epochs, seed=seed, device=torch_device)
+    retrain = TrainConfig(epochs=retrain_epochs, seed=seed, device=device_name)
     outcome = run_darts(
         graph, target, search, retrain, run_dir, table_path, resume=resume
     )
@@ -484,7 +486,7 @@ def darts(
         click.echo(f"wrote {path}")
     click.echo(
         f"{describe(outcome.arch)}\ntest accuracy {outcome.retrained.test_acc:.2%} after retraining "
-        f"{retrain_epochs} epochs; {outcome.cost.summary()} on {target.torch_device()}"
+        f"{retrain_epochs} epochs; {outcome.cost.summary()} on {torch_device(target)}"
     )
 
 
@@ -684,7 +686,7 @@ def run(
         objectives=chosen_objectives,
         keep=spec.keep,
         seed=spec.seed if seed is None else seed,
-        device=str(target.torch_device()),
+        device=str(torch_device(target)),
         storage=storage,
         study_name=study_name,
         table_path=table_path,

@@ -11,7 +11,7 @@ import torch
 
 from helpers import ROOT, import_file, sampled_archs
 from mixsearch.arch import Arch
-from mixsearch.codegen import render_module, write_module
+from mixsearch.codegen.render import render_module, write_module
 from mixsearch.codegen.ultralytics import write_ultralytics
 from mixsearch.model import DiscreteModel
 

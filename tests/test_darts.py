@@ -6,7 +6,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from mixsearch.hardware.cost import CostModel
-from mixsearch.hardware.target import Constraints, Target
+from mixsearch.space.sections import Constraints, Target
 from mixsearch.model import DiscreteModel
 from mixsearch.model.supernet import ArchParameters, Supernet
 from mixsearch.search.darts import DartsConfig, DartsSearch

@@ -32,10 +32,11 @@ from mixsearch.hardware.predictor import (
     profile,
     space_measurements,
 )
-from mixsearch.hardware.target import Constraints, Target
+from mixsearch.space.sections import Constraints, Target
 from mixsearch.ops import OPS
 from mixsearch.space.graph import compile_space
 from mixsearch.space.schema import parse_space
+from mixsearch.hardware.device import measurement_threads
 
 TINY = Target(device="cpu", shapes=((1, 8, 4, 4), (1, 16, 2, 2)), threads=1)
 SPACE = """
@@ -93,12 +94,12 @@ def test_profile_measures_every_candidate_then_reuses_the_cache(graph, tmp_path)
     assert {m.key for m in measurements} == {
         "se(reduction=2)",
         "se(reduction=4)",
-        "eca(beta=1,gamma=2)",
-        "cbam_spatial(kernel=3,variant=paper)",
-        "cbam_spatial(kernel=7,variant=paper)",
-        "identity()",
-        "sum()x2",
-        "softmax_weights()x2",
+        "eca(beta=1, gamma=2)",
+        "cbam_spatial(kernel=3, variant=paper)",
+        "cbam_spatial(kernel=7, variant=paper)",
+        "identity",
+        "sum x2",
+        "softmax_weights x2",
         "residual",
     }
     first = profile(
@@ -210,7 +211,7 @@ def test_interleaved_rounds_alternate_pool_their_calls_and_see_past_a_disturbed_
 
 
 def test_cpu_measurements_default_to_one_thread_and_the_fingerprint_says_so():
-    assert Target(device="cpu").measurement_threads() == 1
+    assert measurement_threads(Target(device="cpu")) == 1
     assert fingerprint(Target(device="cpu"))["threads"] == 1
     assert fingerprint(Target(device="cpu", threads=2))["threads"] == 2
 

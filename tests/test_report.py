@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 from PIL import Image
 
-from mixsearch.codegen import describe
+from mixsearch.arch import describe
 from mixsearch.errors import MixsearchError
 from mixsearch.report import render_report, verdict, write_report
 from mixsearch.search.result import SearchResult, Trained, TrialRecord

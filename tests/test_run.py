@@ -24,9 +24,9 @@ from helpers import tiny_run_space
 from mixsearch.arch import Arch
 from mixsearch.cli import main
 from mixsearch.errors import SpaceError
-from mixsearch.hardware.target import Constraints
+from mixsearch.space.sections import Constraints
 from mixsearch.ops import OPS, OpInfo
-from mixsearch.search.budget import get_budget
+from mixsearch.space.sections import get_budget
 from mixsearch.search.darts import DartsConfig
 from mixsearch.proxy import TrainConfig
 from mixsearch.search.evaluate import (

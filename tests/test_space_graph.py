@@ -10,6 +10,7 @@ from mixsearch.errors import SpaceError
 from mixsearch.model import DiscreteModel
 from mixsearch.space.graph import compile_space
 from mixsearch.space.schema import derive_class_name, parse_space
+from mixsearch.space.sections import ProxyConfig
 
 SPACE = """
 name: mixattn
@@ -147,14 +148,16 @@ def test_class_name_comes_from_the_space_name(name, expected):
 
 def test_proxy_section_selects_the_data_and_rejects_bad_settings():
     base = "name: s\ngraph:\n  a: {op: se, from: input}\n"
-    spec = parse_space(base + "proxy: {dataset: digits, canvas: 32, colour: odd}\n").proxy
-    assert spec.dataset == "digits" and dict(spec.digits) == {"canvas": 32, "colour": "odd"}
+    spec = parse_space(base + "proxy: {dataset: digits, canvas: 40, colour: grey}\n").proxy
+    assert spec.dataset == "digits"
+    assert spec.digits == ProxyConfig(canvas=40, colour="grey")
     folder = parse_space(base + "proxy: {dataset: imagefolder, path: imgs}\n", "spaces/s.yaml").proxy
     assert folder.path.endswith("spaces/imgs")
     for bad, message in [
         ("proxy: {colour: blue}", "proxy colour has an invalid value"),
         ("proxy: {dataset: imagefolder}", "needs 'path: DIR'"),
         ("proxy: {dataset: imagefolder, path: x, clutter: 3}", "digits dataset only"),
+        ("proxy: {canvas: 8, digit_size: 16}", "digit_size <= canvas"),
     ]:
         with pytest.raises(SpaceError, match=message) as error:
             parse_space(base + bad + "\n", "s.yaml")

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
-from mixsearch.hardware.target import Target
+from mixsearch.space.sections import Target
 from mixsearch.proxy import ProxyData, TrainConfig, TrainResult
 from mixsearch.search.evaluate import baseline_archs
 from mixsearch.search.trainings import TrainingCache

@@ -22,7 +22,7 @@ from click.testing import CliRunner
 from helpers import ROOT, import_file
 from mixsearch.arch import Arch
 from mixsearch.cli import main
-from mixsearch.codegen import write_module
+from mixsearch.codegen.render import write_module
 from mixsearch.codegen.ultralytics import model_file_name, write_ultralytics
 from mixsearch.errors import ExportError
 from mixsearch.resources import yolo_table_copy

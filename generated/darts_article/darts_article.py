@@ -38,6 +38,11 @@ class SqueezeExcite(nn.Module):
         return x * torch.sigmoid(x_se)
 
 
+def mean_max_maps(x: torch.Tensor) -> torch.Tensor:
+    """[mean; max] over the channels: the B x 2 x H x W map that spatial attention convolves."""
+    return torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], dim=1)
+
+
 class CbamSpatial(nn.Module):
     """CBAM spatial attention (paper): [mean; max] over channels -> k x k conv -> sigmoid scales each position."""
 
@@ -46,8 +51,15 @@ class CbamSpatial(nn.Module):
         self.conv = nn.Conv2d(2, 1, kernel, padding=kernel // 2, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x_pool = torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], dim=1)
-        return x * torch.sigmoid(self.conv(x_pool))
+        return x * torch.sigmoid(self.conv(mean_max_maps(x)))
+
+
+def weighted_sum(xs: List[torch.Tensor], weights: List[torch.Tensor]) -> torch.Tensor:
+    """xs[0] * weights[0] + xs[1] * weights[1] + ...: branches mixed by scalar or per-sample weights."""
+    out = xs[0] * weights[0]
+    for i in range(1, len(xs)):
+        out = out + xs[i] * weights[i]
+    return out
 
 
 class SoftmaxWeights(nn.Module):
@@ -58,11 +70,7 @@ class SoftmaxWeights(nn.Module):
         self.logits = nn.Parameter(torch.zeros(num_inputs))
 
     def forward(self, xs: List[torch.Tensor]) -> torch.Tensor:
-        weights = torch.softmax(self.logits, dim=0)
-        out = xs[0] * weights[0]
-        for i in range(1, len(xs)):
-            out = out + xs[i] * weights[i]
-        return out
+        return weighted_sum(xs, torch.softmax(self.logits, dim=0).unbind(0))
 
 
 class DartsArticle(nn.Module):

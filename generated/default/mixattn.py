@@ -40,6 +40,11 @@ class SqueezeExcite(nn.Module):
         return x * torch.sigmoid(x_se)
 
 
+def mean_max_maps(x: torch.Tensor) -> torch.Tensor:
+    """[mean; max] over the channels: the B x 2 x H x W map that spatial attention convolves."""
+    return torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], dim=1)
+
+
 class CbamSpatial(nn.Module):
     """CBAM spatial attention (paper): [mean; max] over channels -> k x k conv -> sigmoid scales each position."""
 
@@ -48,8 +53,7 @@ class CbamSpatial(nn.Module):
         self.conv = nn.Conv2d(2, 1, kernel, padding=kernel // 2, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x_pool = torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], dim=1)
-        return x * torch.sigmoid(self.conv(x_pool))
+        return x * torch.sigmoid(self.conv(mean_max_maps(x)))
 
 
 class SimAM(nn.Module):

@@ -44,6 +44,11 @@ class CbamChannel(nn.Module):
         return x * torch.sigmoid(x_attn)
 
 
+def mean_max_maps(x: torch.Tensor) -> torch.Tensor:
+    """[mean; max] over the channels: the B x 2 x H x W map that spatial attention convolves."""
+    return torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], dim=1)
+
+
 class CbamSpatial(nn.Module):
     """CBAM spatial attention (paper): [mean; max] over channels -> k x k conv -> sigmoid scales each position."""
 
@@ -52,8 +57,15 @@ class CbamSpatial(nn.Module):
         self.conv = nn.Conv2d(2, 1, kernel, padding=kernel // 2, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x_pool = torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], dim=1)
-        return x * torch.sigmoid(self.conv(x_pool))
+        return x * torch.sigmoid(self.conv(mean_max_maps(x)))
+
+
+def weighted_sum(xs: List[torch.Tensor], weights: List[torch.Tensor]) -> torch.Tensor:
+    """xs[0] * weights[0] + xs[1] * weights[1] + ...: branches mixed by scalar or per-sample weights."""
+    out = xs[0] * weights[0]
+    for i in range(1, len(xs)):
+        out = out + xs[i] * weights[i]
+    return out
 
 
 TASK_PRESETS = {
@@ -88,13 +100,12 @@ class FixedWeights(nn.Module):
             raise ValueError(
                 f"fixed weights must be >= 0 with a positive sum, got {values}"
             )
-        self.weights = [v / sum(values) for v in values]
+        # A buffer, so that it follows the module's device and dtype; not in the state_dict: it is no weight.
+        normalised = torch.tensor([v / sum(values) for v in values])
+        self.register_buffer("weights", normalised, persistent=False)
 
     def forward(self, xs: List[torch.Tensor]) -> torch.Tensor:
-        out = xs[0] * self.weights[0]
-        for i in range(1, len(xs)):
-            out = out + xs[i] * self.weights[i]
-        return out
+        return weighted_sum(xs, self.weights.unbind(0))
 
 
 class FixedWeightsAttn(nn.Module):

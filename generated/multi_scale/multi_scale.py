@@ -84,6 +84,11 @@ class ConvBnAct(nn.Module):
         return self.act(self.bn(self.conv(x)))
 
 
+def mean_max_maps(x: torch.Tensor) -> torch.Tensor:
+    """[mean; max] over the channels: the B x 2 x H x W map that spatial attention convolves."""
+    return torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], dim=1)
+
+
 class MultiScaleSpatial(nn.Module):
     """Multi-scale spatial attention: [mean; max] maps -> k x k conv+BN+ReLU per k -> 1x1 conv+BN -> sigmoid.
 
@@ -98,9 +103,17 @@ class MultiScaleSpatial(nn.Module):
         self.fuse = ConvBnAct(4 * len(self.branches), 1, 1, act=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x_pool = torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], dim=1)
+        x_pool = mean_max_maps(x)
         scales = torch.cat([branch(x_pool) for branch in self.branches], dim=1)
         return x * torch.sigmoid(self.fuse(scales))
+
+
+def weighted_sum(xs: List[torch.Tensor], weights: List[torch.Tensor]) -> torch.Tensor:
+    """xs[0] * weights[0] + xs[1] * weights[1] + ...: branches mixed by scalar or per-sample weights."""
+    out = xs[0] * weights[0]
+    for i in range(1, len(xs)):
+        out = out + xs[i] * weights[i]
+    return out
 
 
 class SoftmaxWeights(nn.Module):
@@ -111,11 +124,7 @@ class SoftmaxWeights(nn.Module):
         self.logits = nn.Parameter(torch.zeros(num_inputs))
 
     def forward(self, xs: List[torch.Tensor]) -> torch.Tensor:
-        weights = torch.softmax(self.logits, dim=0)
-        out = xs[0] * weights[0]
-        for i in range(1, len(xs)):
-            out = out + xs[i] * weights[i]
-        return out
+        return weighted_sum(xs, torch.softmax(self.logits, dim=0).unbind(0))
 
 
 class MultiScale(nn.Module):

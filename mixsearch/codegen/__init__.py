@@ -1,5 +1,2 @@
-"""Code generation: an Arch becomes a standalone PyTorch module file."""
-
-from mixsearch.codegen.render import describe, render_module, write_module
-
-__all__ = ["describe", "render_module", "write_module"]
+"""Code generation: an Arch becomes a standalone PyTorch module file (`render`), Ultralytics model YAMLs and a
+training script (`ultralytics`); `names` says which names emitted code can use."""

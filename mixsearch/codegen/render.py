@@ -9,9 +9,9 @@ from pathlib import Path
 import black
 
 import mixsearch
-from mixsearch.arch import INPUT, RESIDUAL_PREFIX, Arch, ArchNode
+from mixsearch.arch import INPUT, RESIDUAL_INIT, RESIDUAL_PREFIX, Arch, ArchNode, describe
+from mixsearch.codegen.names import check_names
 from mixsearch.codegen.sources import collect_sources, import_block
-from mixsearch.model.discrete import RESIDUAL_INIT
 from mixsearch.ops import OPS
 from mixsearch.resources import template_environment
 
@@ -49,35 +49,21 @@ def _call(node: ArchNode) -> str:
 
 def _describe_node(node: ArchNode) -> str:
     info = OPS.get(node.op)
-    settings = ", ".join(f"{key}={value}" for key, value in node.params.items())
-    label = f"{node.op}({settings})" if settings else node.op
     names = ["the input" if name == INPUT else f"`{name}`" for name in node.inputs]
     sources = (
         names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
     )
     verb = "fuses" if node.is_fusion else "applies to"
-    text = f"- `{node.name}` {verb} {sources}: `{label}`. {info.description}"
+    text = f"- `{node.name}` {verb} {sources}: `{node.label}`. {info.description}"
     if node.residual:
         text += f" Adds the input scaled by a learned weight (init {RESIDUAL_INIT})."
     return textwrap.fill(text, DOC_WIDTH, subsequent_indent="  ")
 
 
-def describe(arch: Arch) -> str:
-    """One sentence saying what the module does, for the docstring and reports."""
-    output = arch.nodes[-1]
-    ops = [node for node in arch.nodes if not node.is_fusion]
-    if output.is_fusion:
-        shape = f"{len(output.inputs)} branches fused by `{output.op}`"
-    else:
-        shape = f"a chain of {len(ops)} op{'s' * (len(ops) != 1)}"
-    names = ", ".join(dict.fromkeys(node.op for node in ops)) or "no ops"
-    return textwrap.fill(
-        f"{len(arch.nodes)} nodes, {shape}; ops used: {names}.", DOC_WIDTH
-    )
-
-
 def render_module(arch: Arch) -> str:
-    """The complete module file for `arch`, black-formatted."""
+    """The complete module file for `arch`, black-formatted (ArchError for an op or name it cannot emit)."""
+    arch = OPS.check_arch(arch)
+    check_names(arch)
     classes = list(dict.fromkeys(_node_class(node) for node in arch.nodes))
     sources = collect_sources(classes)
     nodes = [
@@ -95,7 +81,7 @@ def render_module(arch: Arch) -> str:
         .get_template("module.py.j2")
         .render(
             class_name=arch.class_name,
-            summary=describe(arch),
+            summary=textwrap.fill(describe(arch), DOC_WIDTH),
             node_lines=[_describe_node(node) for node in arch.nodes],
             metrics=metrics,
             space_name=arch.name,

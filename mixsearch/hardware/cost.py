@@ -18,11 +18,9 @@ from mixsearch.errors import SpaceError
 from mixsearch.hardware.counts import count_elementwise, count_flops, count_params
 from mixsearch.hardware.lut import LatencyTable, Shape, op_key
 from mixsearch.hardware.predictor import predict_latency
-from mixsearch.hardware.target import Constraints, Target
+from mixsearch.space.sections import Constraints, Target
 from mixsearch.model import build_node
 from mixsearch.space.graph import SpaceGraph
-
-METRICS = ("latency_ms", "flops", "params")
 
 
 @dataclass(frozen=True)

@@ -26,24 +26,23 @@ from mixsearch.hardware.latency import (
     measure_interleaved,
     measure_latency,
 )
-from mixsearch.hardware.target import Target
+from mixsearch.space.sections import Shape, Target
+from mixsearch.arch import op_label
 from mixsearch.ops import OPS
+from mixsearch.hardware.device import example_input, measurement_threads, memory_format, torch_device, torch_dtype
 
 logger = logging.getLogger(__name__)
 
-# 2: measured in interleaved rounds with the allocator pinned; 3: the 10th percentile of the pooled calls
-# (latency.py); 4: 10 rounds (was 5)
-TABLE_FORMAT = 4
+# Bumped whenever entries stop being comparable: how they are measured, or how their keys are written.
+TABLE_FORMAT = 5
 RESIDUAL_KEY = "residual"
 
-Shape = tuple[int, int, int, int]
 
 
 def op_key(op: str, params: dict[str, Any], num_inputs: int) -> str:
     """Table key of one op configuration: name, parameters (sorted) and, for fusions, the input count."""
-    args = ",".join(f"{key}={params[key]}" for key in sorted(params))
-    key = f"{op}({args})"
-    return f"{key}x{num_inputs}" if OPS.get(op).is_fusion else key
+    key = op_label(op, {name: params[name] for name in sorted(params)})
+    return f"{key} x{num_inputs}" if OPS.get(op).is_fusion else key
 
 
 def shape_key(shape: Iterable[int]) -> str:
@@ -62,14 +61,14 @@ def _cpu_name() -> str:
 
 def fingerprint(target: Target) -> dict[str, Any]:
     """What makes latencies comparable: device name, torch version, dtype, threads and memory format."""
-    device = target.torch_device()
+    device = torch_device(target)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name()
     return {
         "device": name,
         "device_type": device.type,
         "torch": torch.__version__,
         "dtype": target.dtype,
-        "threads": target.measurement_threads(),
+        "threads": measurement_threads(target),
         "channels_last": target.channels_last,
     }
 
@@ -168,7 +167,7 @@ class Measurement:
 def prepare_module(module: nn.Module, target: Target) -> nn.Module:
     """The module in eval mode on the target device, dtype and memory format."""
     return module.eval().to(
-        target.torch_device(), target.torch_dtype, memory_format=target.memory_format
+        torch_device(target), torch_dtype(target), memory_format=memory_format(target)
     )
 
 
@@ -179,9 +178,9 @@ def op_measurement(op: str, params: dict[str, Any], num_inputs: int) -> Measurem
         module = prepare_module(
             OPS.get(op).build(shape[1], params, num_inputs=num_inputs), target
         )
-        x = target.example_input(shape)
+        x = example_input(target, shape)
         if OPS.get(op).is_fusion:
-            xs = [x] + [target.example_input(shape) for _ in range(num_inputs - 1)]
+            xs = [x] + [example_input(target, shape) for _ in range(num_inputs - 1)]
             return lambda: module(xs)
         return lambda: module(x)
 
@@ -192,7 +191,7 @@ def residual_measurement() -> Measurement:
     """Timing of the learned residual `out + gamma * x`."""
 
     def build(target: Target, shape: Shape) -> Callable[[], object]:
-        out, x = target.example_input(shape), target.example_input(shape)
+        out, x = example_input(target, shape), example_input(target, shape)
         gamma = torch.tensor(0.1, device=x.device, dtype=x.dtype)
         return lambda: out + gamma * x
 
@@ -205,10 +204,10 @@ def measure(
     """Latency in ms (`Latency.ms`) of a prepared callable under the shared protocol, on the target's device and threads."""
     return measure_latency(
         build,
-        target.torch_device(),
+        torch_device(target),
         warmup=warmup,
         repeats=repeats,
-        threads=target.measurement_threads(),
+        threads=measurement_threads(target),
     ).ms
 
 
@@ -226,10 +225,10 @@ def measure_many(
     """Latency in ms (`Latency.ms`) of each prepared callable, measured in interleaved rounds (`measure_interleaved`)."""
     latencies = measure_interleaved(
         fns,
-        target.torch_device(),
+        torch_device(target),
         warmup=warmup,
         repeats=repeats,
-        threads=target.measurement_threads(),
+        threads=measurement_threads(target),
         rounds=rounds,
         progress=progress,
     )

@@ -33,9 +33,10 @@ from mixsearch.hardware.lut import (
     residual_measurement,
     shape_key,
 )
-from mixsearch.hardware.target import Target
+from mixsearch.space.sections import Target
 from mixsearch.model import DiscreteModel
 from mixsearch.space.graph import SpaceGraph
+from mixsearch.hardware.device import example_input
 
 IDENTITY_MODEL = [1.0, 0.0, 0.0]
 
@@ -115,27 +116,13 @@ def predict_latency(arch: Arch, target: Target, table: LatencyTable) -> float:
     return total
 
 
-def measure_arch(
-    arch: Arch,
-    target: Target,
-    shape: Shape,
-    repeats: int = 30,
-    warmup: int = 5,
-    rounds: int = DEFAULT_ROUNDS,
-) -> float:
-    """Measured ms of the whole module at one shape, under the shared protocol."""
-    model = prepare_module(DiscreteModel(arch, shape[1]), target)
-    x = target.example_input(shape)
-    return measure_many([lambda: model(x)], target, repeats, warmup, rounds)[0]
-
-
 def arch_calls(archs: list[Arch], target: Target) -> list[Callable[[], object]]:
     """One forward pass of each arch's module at each target shape (arch-major), ready to time."""
     calls = []
     for arch in archs:
         for shape in target.shapes:
             model = prepare_module(DiscreteModel(arch, shape[1]), target)
-            x = target.example_input(shape)
+            x = example_input(target, shape)
             calls.append(lambda model=model, x=x: model(x))
     return calls
 

@@ -1,4 +1,5 @@
-"""Models built from the op library: the discrete model of one Arch (and, later, the supernet of a space)."""
+"""Models built from the op library: the discrete model of one Arch (`discrete`) and the supernet of a whole
+space (`supernet`, imported from there: it needs the compiled space)."""
 
 from mixsearch.model.discrete import DiscreteModel, build_node
 

@@ -9,10 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from mixsearch.arch import INPUT, RESIDUAL_PREFIX, Arch, ArchNode
+from mixsearch.arch import INPUT, RESIDUAL_INIT, RESIDUAL_PREFIX, Arch, ArchNode
 from mixsearch.ops import OPS
-
-RESIDUAL_INIT = 0.1
 
 
 def build_node(node: ArchNode, channels: int) -> nn.Module:

@@ -17,9 +17,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from mixsearch.arch import INPUT, RESIDUAL_PREFIX, Arch
-from mixsearch.model.discrete import RESIDUAL_INIT
+from mixsearch.arch import INPUT, RESIDUAL_INIT, RESIDUAL_PREFIX, Arch
 from mixsearch.ops import OPS
+from mixsearch.ops.helpers import weighted_sum
 from mixsearch.space.graph import SpaceGraph
 
 
@@ -55,12 +55,8 @@ class ArchParameters(nn.Module):
 
 
 def _mix(values: list[torch.Tensor], weights: torch.Tensor | None) -> torch.Tensor:
-    if weights is None:
-        return values[0]
-    out = values[0] * weights[0]
-    for value, weight in zip(values[1:], weights[1:]):
-        out = out + value * weight
-    return out
+    """The options' outputs mixed by softmax(alpha); the only one when the choice is fixed."""
+    return values[0] if weights is None else weighted_sum(values, weights.unbind(0))
 
 
 class Supernet(nn.Module):

@@ -13,7 +13,7 @@ Variants (the `variant` parameter of `cbam_channel` / `cbam_spatial`):
 import torch
 from torch import nn
 
-from mixsearch.ops.helpers import reduced_channels
+from mixsearch.ops.helpers import mean_max_maps, reduced_channels
 
 
 class CbamChannel(nn.Module):
@@ -34,14 +34,8 @@ class CbamChannel(nn.Module):
         return x * torch.sigmoid(x_attn)
 
 
-class CbamChannelLight(nn.Module):
+class CbamChannelLight(CbamChannel):
     """CBAM channel attention, light form: the MLP runs once on the average of avg- and max-pool."""
-
-    def __init__(self, channels: int, reduction: int = 16):
-        super().__init__()
-        hidden = reduced_channels(channels, reduction, min_channels=1)
-        self.fc1 = nn.Conv2d(channels, hidden, 1, bias=False)
-        self.fc2 = nn.Conv2d(hidden, channels, 1, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x_pool = (x.mean((2, 3), keepdim=True) + x.amax((2, 3), keepdim=True)) * 0.5
@@ -67,18 +61,15 @@ class CbamSpatial(nn.Module):
         self.conv = nn.Conv2d(2, 1, kernel, padding=kernel // 2, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x_pool = torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], dim=1)
-        return x * torch.sigmoid(self.conv(x_pool))
+        return x * torch.sigmoid(self.conv(mean_max_maps(x)))
 
 
-class CbamSpatialNorm(nn.Module):
+class CbamSpatialNorm(CbamSpatial):
     """CBAM spatial attention as timm writes it: the paper's conv followed by BatchNorm before the sigmoid."""
 
     def __init__(self, channels: int, kernel: int = 7):
-        super().__init__()
-        self.conv = nn.Conv2d(2, 1, kernel, padding=kernel // 2, bias=False)
+        super().__init__(channels, kernel)
         self.bn = nn.BatchNorm2d(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x_pool = torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], dim=1)
-        return x * torch.sigmoid(self.bn(self.conv(x_pool)))
+        return x * torch.sigmoid(self.bn(self.conv(mean_max_maps(x))))

@@ -21,43 +21,35 @@ def timm_coord_channels(channels: int, reduction: int) -> int:
     return max(8, int(channels / reduction * (2 / 3) + 4) // 8 * 8)
 
 
-class CoordAttention(nn.Module):
+class CoordGates(nn.Module):
+    """What both variants compute: H and W strip pools -> shared 1x1 conv+BN+h-swish -> a sigmoid gate per axis."""
+
+    def __init__(self, channels: int, hidden: int, bias: bool):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, hidden, 1, bias=bias)
+        self.bn1 = nn.BatchNorm2d(hidden)
+        self.conv_h = nn.Conv2d(hidden, channels, 1, bias=bias)
+        self.conv_w = nn.Conv2d(hidden, channels, 1, bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        height = x.shape[2]
+        x_h = x.mean(3, keepdim=True)
+        x_w = x.mean(2, keepdim=True).transpose(2, 3)
+        y = F.hardswish(self.bn1(self.conv1(torch.cat([x_h, x_w], dim=2))))
+        a_h = torch.sigmoid(self.conv_h(y[:, :, :height]))
+        a_w = torch.sigmoid(self.conv_w(y[:, :, height:].transpose(2, 3)))
+        return x * a_w * a_h
+
+
+class CoordAttention(CoordGates):
     """Coordinate attention (paper): H and W strip pools -> shared 1x1 conv+BN+h-swish -> sigmoid gate per axis."""
 
     def __init__(self, channels: int, reduction: int = 32):
-        super().__init__()
-        hidden = reduced_channels(channels, reduction)
-        self.conv1 = nn.Conv2d(channels, hidden, 1)
-        self.bn1 = nn.BatchNorm2d(hidden)
-        self.conv_h = nn.Conv2d(hidden, channels, 1)
-        self.conv_w = nn.Conv2d(hidden, channels, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        height = x.shape[2]
-        x_h = x.mean(3, keepdim=True)
-        x_w = x.mean(2, keepdim=True).transpose(2, 3)
-        y = F.hardswish(self.bn1(self.conv1(torch.cat([x_h, x_w], dim=2))))
-        a_h = torch.sigmoid(self.conv_h(y[:, :, :height]))
-        a_w = torch.sigmoid(self.conv_w(y[:, :, height:].transpose(2, 3)))
-        return x * a_w * a_h
+        super().__init__(channels, reduced_channels(channels, reduction), bias=True)
 
 
-class CoordAttentionTimm(nn.Module):
+class CoordAttentionTimm(CoordGates):
     """Coordinate attention as timm writes it: bias-free convs, hidden width C/r * 2/3 rounded to a multiple of 8."""
 
     def __init__(self, channels: int, reduction: int = 16):
-        super().__init__()
-        hidden = timm_coord_channels(channels, reduction)
-        self.conv1 = nn.Conv2d(channels, hidden, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(hidden)
-        self.conv_h = nn.Conv2d(hidden, channels, 1, bias=False)
-        self.conv_w = nn.Conv2d(hidden, channels, 1, bias=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        height = x.shape[2]
-        x_h = x.mean(3, keepdim=True)
-        x_w = x.mean(2, keepdim=True).transpose(2, 3)
-        y = F.hardswish(self.bn1(self.conv1(torch.cat([x_h, x_w], dim=2))))
-        a_h = torch.sigmoid(self.conv_h(y[:, :, :height]))
-        a_w = torch.sigmoid(self.conv_w(y[:, :, height:].transpose(2, 3)))
-        return x * a_w * a_h
+        super().__init__(channels, timm_coord_channels(channels, reduction), bias=False)

@@ -8,7 +8,7 @@ from typing import List, Tuple
 import torch
 from torch import nn
 
-from mixsearch.ops.helpers import ConvBnAct, reduced_channels
+from mixsearch.ops.helpers import ConvBnAct, reduced_channels, weighted_sum
 
 TASK_PRESETS = {
     "classification": (0.8, 0.2),
@@ -79,13 +79,12 @@ class FixedWeights(nn.Module):
             raise ValueError(
                 f"fixed weights must be >= 0 with a positive sum, got {values}"
             )
-        self.weights = [v / sum(values) for v in values]
+        # A buffer, so that it follows the module's device and dtype; not in the state_dict: it is no weight.
+        normalised = torch.tensor([v / sum(values) for v in values])
+        self.register_buffer("weights", normalised, persistent=False)
 
     def forward(self, xs: List[torch.Tensor]) -> torch.Tensor:
-        out = xs[0] * self.weights[0]
-        for i in range(1, len(xs)):
-            out = out + xs[i] * self.weights[i]
-        return out
+        return weighted_sum(xs, self.weights.unbind(0))
 
 
 class SoftmaxWeights(nn.Module):
@@ -96,11 +95,7 @@ class SoftmaxWeights(nn.Module):
         self.logits = nn.Parameter(torch.zeros(num_inputs))
 
     def forward(self, xs: List[torch.Tensor]) -> torch.Tensor:
-        weights = torch.softmax(self.logits, dim=0)
-        out = xs[0] * weights[0]
-        for i in range(1, len(xs)):
-            out = out + xs[i] * weights[i]
-        return out
+        return weighted_sum(xs, torch.softmax(self.logits, dim=0).unbind(0))
 
 
 class DynamicWeights(nn.Module):
@@ -118,10 +113,7 @@ class DynamicWeights(nn.Module):
         for x in xs[1:]:
             pooled = pooled + x.mean((2, 3), keepdim=True)
         weights = torch.softmax(self.fc2(self.act(self.fc1(pooled))), dim=1)
-        out = xs[0] * weights[:, 0:1]
-        for i in range(1, len(xs)):
-            out = out + xs[i] * weights[:, i : i + 1]
-        return out
+        return weighted_sum(xs, weights.split(1, dim=1))
 
 
 class Gate(nn.Module):
@@ -199,7 +191,5 @@ class CrossLevel(nn.Module):
         weights = torch.softmax(
             self.level_logits(levels.mean((2, 3), keepdim=True)), dim=1
         )
-        mixed = xs[0] * weights[:, 0:1]
-        for i in range(1, len(xs)):
-            mixed = mixed + xs[i] * weights[:, i : i + 1]
+        mixed = weighted_sum(xs, weights.split(1, dim=1))
         return self.blend * mixed + (1.0 - self.blend) * self.align(levels)

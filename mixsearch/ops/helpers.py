@@ -3,6 +3,8 @@
 Everything here is emitted verbatim into generated modules, so it may use only torch and the standard library.
 """
 
+from typing import List
+
 import torch
 from torch import nn
 
@@ -18,6 +20,19 @@ def make_divisible(value: float, divisor: int = 8, min_value: int = 8) -> int:
 def reduced_channels(channels: int, reduction: int, min_channels: int = 8) -> int:
     """Hidden width of a bottleneck C -> C/r: at least `min_channels` so small C still works."""
     return max(min_channels, channels // reduction)
+
+
+def mean_max_maps(x: torch.Tensor) -> torch.Tensor:
+    """[mean; max] over the channels: the B x 2 x H x W map that spatial attention convolves."""
+    return torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], dim=1)
+
+
+def weighted_sum(xs: List[torch.Tensor], weights: List[torch.Tensor]) -> torch.Tensor:
+    """xs[0] * weights[0] + xs[1] * weights[1] + ...: branches mixed by scalar or per-sample weights."""
+    out = xs[0] * weights[0]
+    for i in range(1, len(xs)):
+        out = out + xs[i] * weights[i]
+    return out
 
 
 class ConvBnAct(nn.Module):

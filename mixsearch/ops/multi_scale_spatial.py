@@ -8,7 +8,7 @@ multi-kernel branches of SKNet (Li et al., "Selective Kernel Networks", https://
 import torch
 from torch import nn
 
-from mixsearch.ops.helpers import ConvBnAct
+from mixsearch.ops.helpers import ConvBnAct, mean_max_maps
 
 
 class MultiScaleSpatial(nn.Module):
@@ -25,6 +25,6 @@ class MultiScaleSpatial(nn.Module):
         self.fuse = ConvBnAct(4 * len(self.branches), 1, 1, act=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x_pool = torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], dim=1)
+        x_pool = mean_max_maps(x)
         scales = torch.cat([branch(x_pool) for branch in self.branches], dim=1)
         return x * torch.sigmoid(self.fuse(scales))

@@ -7,6 +7,7 @@ and defaults come from the constructor signature, so the class is the single sou
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import math
 import reprlib
@@ -16,7 +17,9 @@ from typing import Any, Callable
 
 from torch import nn
 
-OP_KINDS = ("channel", "spatial", "context", "structural", "fusion")
+from mixsearch.arch import Arch, ArchNode
+from mixsearch.errors import ArchError
+
 SIGNATURE_ARGS = {"channels", "num_inputs"}
 
 
@@ -237,3 +240,31 @@ class Registry:
         self, predicate: Callable[[OpInfo], bool] = lambda info: True
     ) -> list[str]:
         return [name for name, info in self._infos.items() if predicate(info)]
+
+    def check_arch(self, arch: Arch, where: str = "arch") -> Arch:
+        """`arch` with every node's op checked against the library and its settings completed with defaults.
+
+        Problems (an unknown op, an op used as a fusion or the reverse, too few inputs, a bad setting) raise
+        ArchError naming the node."""
+        return dataclasses.replace(
+            arch,
+            nodes=tuple(self._checked_node(node, where) for node in arch.nodes),
+        )
+
+    def _checked_node(self, node: ArchNode, where: str) -> ArchNode:
+        where = f"{where}: node {node.name!r}"
+        if node.op not in self._infos:
+            raise ArchError(f"{where}: unknown op {node.op!r}")
+        info = self._infos[node.op]
+        if info.is_fusion != node.is_fusion:
+            kind = "a fusion function" if info.is_fusion else "not a fusion function"
+            raise ArchError(f"{where}: {node.op!r} is {kind}")
+        if info.is_fusion and len(node.inputs) < info.min_inputs:
+            raise ArchError(
+                f"{where}: fusion {node.op!r} needs at least {info.min_inputs} inputs"
+            )
+        try:
+            params = info.canonical_params(node.params)
+        except ValueError as error:
+            raise ArchError(f"{where}: {error}") from None
+        return dataclasses.replace(node, params=params)

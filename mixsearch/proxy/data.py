@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
 from mixsearch.errors import MixsearchError
+from mixsearch.space.sections import ProxyConfig
 
 logger = logging.getLogger(__name__)
 
@@ -43,63 +44,7 @@ SPLITS = ("train", "val", "test")
 SOURCE_FRACTIONS = (0.6, 0.2, 0.2)
 # Mean intensity a clutter fragment must reach, so that it shows a stroke and not blank paper.
 MIN_FRAGMENT_INK = 0.15
-COLOURS = ("odd", "random", "grey")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
-
-
-@dataclass(frozen=True)
-class ProxyConfig:
-    """How the cluttered-digits task is generated. Every field is part of the cache key.
-
-    canvas: side of the square image; digit_size: side the 8 x 8 digit is upscaled to; clutter: fragments of
-    other digits per image, fragment_size square; decoys: whole digits of other classes per image; noise: std of
-    the Gaussian pixel noise (intensities in [0, 1]); colour: "odd" (distractors share a hue, the digit has
-    another), "random" (a hue per digit and fragment) or "grey"; background: the most a channel of the random
-    flat background can be; *_size: images per split; seed: the generator's seed.
-    """
-
-    canvas: int = 32
-    digit_size: int = 16
-    clutter: int = 8
-    fragment_size: int = 8
-    decoys: int = 0
-    noise: float = 0.1
-    colour: str = "odd"
-    background: float = 0.3
-    train_size: int = 8000
-    val_size: int = 2000
-    test_size: int = 4000
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.colour not in COLOURS:
-            raise MixsearchError(
-                f"proxy colour must be one of {', '.join(COLOURS)}, got {self.colour!r}"
-            )
-        if not 0 < self.fragment_size <= self.digit_size <= self.canvas:
-            raise MixsearchError(
-                "proxy sizes must satisfy 0 < fragment_size <= digit_size <= canvas, got "
-                f"{self.fragment_size}, {self.digit_size}, {self.canvas}"
-            )
-        if min(self.train_size, self.val_size, self.test_size) < 1:
-            raise MixsearchError("proxy split sizes must be >= 1")
-        if (
-            min(self.clutter, self.decoys, self.noise) < 0
-            or not 0 <= self.background <= 1
-        ):
-            raise MixsearchError(
-                "proxy clutter, decoys and noise must be >= 0 and background in [0, 1]"
-            )
-
-    def sizes(self) -> dict[str, int]:
-        return dict(zip(SPLITS, (self.train_size, self.val_size, self.test_size)))
-
-    def key(self) -> str:
-        """Short hash of the fields and the cache format: the cache file's name."""
-        fields = {"format": CACHE_FORMAT, **dataclasses.asdict(self)}
-        return hashlib.sha1(json.dumps(fields, sort_keys=True).encode()).hexdigest()[
-            :16
-        ]
 
 
 @dataclass(frozen=True)
@@ -114,12 +59,11 @@ class ProxyData:
 
 
 def cache_path(config: ProxyConfig) -> Path:
-    """Where `load_proxy(config)` keeps its arrays (respects XDG_CACHE_HOME through platformdirs)."""
-    return (
-        platformdirs.user_cache_path("mixsearch")
-        / "proxy"
-        / f"digits-{config.key()}.npz"
-    )
+    """Where `load_proxy(config)` keeps its arrays: named by a hash of every field and the generator's format
+    (respects XDG_CACHE_HOME through platformdirs)."""
+    fields = {"format": CACHE_FORMAT, **dataclasses.asdict(config)}
+    key = hashlib.sha1(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
+    return platformdirs.user_cache_path("mixsearch") / "proxy" / f"digits-{key}.npz"
 
 
 def load_proxy(config: ProxyConfig = ProxyConfig()) -> ProxyData:

@@ -9,8 +9,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from mixsearch.arch import INPUT, Arch, ArchNode
-from mixsearch.codegen.render import describe
+from mixsearch.arch import INPUT, Arch, ArchNode, describe
 from mixsearch.resources import template_environment
 from mixsearch.search.result import TRIAL_STATES, SearchResult, Trained, TrialRecord
 
@@ -49,16 +48,14 @@ def _row(*cells: str) -> list[str]:
 
 
 def _summary(arch: Arch | None) -> str:
-    """`describe(arch)` on one line (it wraps for docstrings)."""
-    return " ".join(describe(arch).split()) if arch is not None else MISSING
+    """`describe(arch)`, or a dash for a trial without an architecture."""
+    return describe(arch) if arch is not None else MISSING
 
 
 def _node_formula(node: ArchNode) -> str:
     """`out = dynamic_weights(reduction=4)(chan, spat, ctx) + γ·input` for one node."""
-    settings = ", ".join(f"{key}={value}" for key, value in node.params.items())
-    op = f"{node.op}({settings})" if settings else node.op
     residual = f" + γ·{INPUT}" if node.residual else ""
-    return f"`{node.name} = {op}({', '.join(node.inputs)}){residual}`"
+    return f"`{node.name} = {node.label}({', '.join(node.inputs)}){residual}`"
 
 
 def _value(record: TrialRecord, key: str, format_: Callable[[float], str]) -> str:

@@ -13,7 +13,7 @@ import torch
 from mixsearch.arch import Arch
 from mixsearch.errors import MixsearchError
 from mixsearch.hardware.cost import CostModel, check_constraints
-from mixsearch.hardware.target import Constraints
+from mixsearch.space.sections import Constraints
 from mixsearch.model.supernet import ArchParameters
 
 BEAM_WIDTH = 512

@@ -28,7 +28,7 @@ from mixsearch.proxy import (
     seed_everything,
     train,
 )
-from mixsearch.search.budget import Budget
+from mixsearch.space.sections import Budget
 
 
 class CandidateFailed(MixsearchError):

@@ -14,7 +14,7 @@ from mixsearch.arch import ArchNode
 from mixsearch.hardware.cost import CostModel
 from mixsearch.hardware.lut import RESIDUAL_KEY, LatencyTable, op_key, shape_key
 from mixsearch.hardware.predictor import IDENTITY_MODEL
-from mixsearch.hardware.target import Target
+from mixsearch.space.sections import Target
 from mixsearch.model.supernet import ArchParameters
 from mixsearch.space.graph import SpaceGraph
 
@@ -34,7 +34,13 @@ class ExpectedCost:
         for name in graph.order:
             node = graph.nodes[name]
             nodes = [
-                ArchNode(name, o.op, o.param_dict, tuple(s[0] for s in node.inputs))
+                ArchNode(
+                    name,
+                    o.op,
+                    o.param_dict,
+                    tuple(s[0] for s in node.inputs),
+                    is_fusion=node.is_fusion,
+                )
                 for o in node.options
             ]
             self.flops[name] = torch.tensor(

@@ -17,12 +17,11 @@ from mixsearch.arch import Arch
 from mixsearch.hardware.cost import ArchCost, CostModel
 from mixsearch.hardware.lut import LatencyTable
 from mixsearch.hardware.predictor import fit_overhead, profile, space_measurements
-from mixsearch.hardware.target import Target
+from mixsearch.space.sections import Target
 from mixsearch.model import DiscreteModel
 from mixsearch.model.supernet import ArchParameters
 from mixsearch.proxy import (
     HostNet,
-    ProxyConfig,
     ProxyData,
     TrainConfig,
     TrainResult,
@@ -34,7 +33,7 @@ from mixsearch.search.darts import DartsConfig, DartsSearch
 from mixsearch.search.derive import derive
 from mixsearch.search.expected_cost import ExpectedCost
 from mixsearch.space.graph import SpaceGraph
-from mixsearch.space.settings import ProxySpec
+from mixsearch.space.sections import ProxySpec
 
 OVERHEAD_FIT_ARCHS = 8
 
@@ -53,7 +52,7 @@ def load_proxy_data(spec: ProxySpec, seed: int) -> ProxyData:
     """The proxy task the space asks for: the embedded cluttered digits, or the user's image folder."""
     if spec.dataset == "imagefolder":
         return load_imagefolder(spec.path, spec.image_size, seed=seed)
-    return load_proxy(ProxyConfig(**dict(spec.digits)))
+    return load_proxy(spec.digits)
 
 
 def latency_table(

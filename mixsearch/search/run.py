@@ -39,10 +39,10 @@ from mixsearch.hardware.cost import (
     require_feasible,
 )
 from mixsearch.hardware.predictor import measure_archs
-from mixsearch.hardware.target import Constraints, Target
+from mixsearch.space.sections import Constraints, Target
 from mixsearch.model.supernet import ArchParameters
 from mixsearch.proxy import TrainConfig, TrainResult
-from mixsearch.search.budget import Budget
+from mixsearch.space.sections import Budget
 from mixsearch.search.darts import DartsConfig, DartsSearch
 from mixsearch.search.derive import derive
 from mixsearch.search.evaluate import (
@@ -81,6 +81,7 @@ from mixsearch.search.workers import (
     run_once,
 )
 from mixsearch.space.graph import Choice, SpaceGraph
+from mixsearch.hardware.device import torch_device
 
 DARTS_DIR = "darts"
 
@@ -220,7 +221,7 @@ class _Run:
             budget=asdict(self.budget),
             seed=options.seed,
             command=options.command,
-            device=str(self.target.torch_device()),
+            device=str(torch_device(self.target)),
             constraints=self.constraints.limits(),
             objectives=options.objectives,
             trials=trials,

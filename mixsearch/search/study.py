@@ -30,7 +30,7 @@ from optuna.trial import FrozenTrial, TrialState
 from mixsearch.arch import Arch
 from mixsearch.errors import MixsearchError
 from mixsearch.hardware.cost import ArchCost, CostModel, check_constraints
-from mixsearch.hardware.target import Constraints
+from mixsearch.space.sections import OBJECTIVES, Constraints
 from mixsearch.search.evaluate import CandidateFailed
 from mixsearch.search.result import TrialRecord
 from mixsearch.search.workers import HEARTBEAT_SECONDS, STALE, fail_stale, heartbeat
@@ -47,12 +47,6 @@ SURPLUS = "not needed: enough trials were already finished or running"
 POLL_SECONDS = 1.0
 # Proposals in a row that need no training (infeasible or already trained) before the loop gives up.
 MAX_UNTRAINED_IN_A_ROW = 200
-DIRECTIONS = {
-    "accuracy": "maximize",
-    "latency_ms": "minimize",
-    "flops": "minimize",
-    "params": "minimize",
-}
 
 
 def storage_url(run_dir: str | Path, storage: str | None = None) -> str:
@@ -145,7 +139,7 @@ def open_study(
             study_name=name,
             storage=storage,
             sampler=sampler,
-            directions=[DIRECTIONS[o] for o in objectives],
+            directions=[OBJECTIVES[o] for o in objectives],
             load_if_exists=True,
         )
     except ValueError as error:

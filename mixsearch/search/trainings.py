@@ -25,7 +25,7 @@ import torch
 import mixsearch
 from mixsearch.arch import Arch
 from mixsearch.hardware.lut import fingerprint
-from mixsearch.hardware.target import Target
+from mixsearch.space.sections import Target
 from mixsearch.proxy import ProxyData, TrainConfig, TrainResult
 
 logger = logging.getLogger(__name__)

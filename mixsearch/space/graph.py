@@ -181,6 +181,7 @@ class SpaceGraph:
             config.param_dict,
             inputs,
             chosen[f"{spec.name}.residual"],
+            spec.is_fusion,
         )
 
     def _used_nodes(self, resolved: dict[str, ArchNode], output: str) -> set[str]:

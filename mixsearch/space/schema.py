@@ -21,15 +21,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mixsearch.arch import class_name_problem, identifier_problem
+from mixsearch.arch import op_label
+from mixsearch.codegen.names import class_name_problem, identifier_problem
 from mixsearch.errors import SpaceError
-from mixsearch.hardware.target import Constraints, Target
+from mixsearch.space.sections import (
+    Constraints,
+    ProxySpec,
+    SearchSpec,
+    Target,
+)
 from mixsearch.ops import OPS
 from mixsearch.ops.registry import short_repr as _show
 from mixsearch.resources import example_spaces, find_space
 from mixsearch.space.settings import (
-    ProxySpec,
-    SearchSpec,
     parse_constraints,
     parse_export,
     parse_proxy,
@@ -69,8 +73,7 @@ class OpConfig:
         return dict(self.params)
 
     def label(self) -> str:
-        args = ", ".join(f"{k}={v}" for k, v in self.params)
-        return f"{self.op}({args})" if args else self.op
+        return op_label(self.op, self.param_dict)
 
 
 @dataclass(frozen=True)

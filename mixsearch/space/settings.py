@@ -1,12 +1,11 @@
-"""The space's `target:`, `constraints:` and `export:` sections: where the module runs, what it may cost, and
-what is emitted with it.
+"""Parsing the space's sections beside the graph into their types (`sections.py`), every error at its line.
 
 target:
   device: auto            # auto (the GPU if there is one) | cpu | cuda | cuda:N
   dtype: float32          # float32 | float16 | bfloat16
   shapes: [[1, 64, 80, 80], [1, 128, 40, 40], [1, 256, 20, 20]]   # where the module sits (YOLOv8n P3-P5)
   channels_last: false
-  threads: 2              # CPU threads for latency measurement (default: torch's)
+  threads: 2              # CPU threads for latency measurement (default: 1 on the CPU)
 constraints: {latency_ms: 1.5, flops: 2.0e8, params: 1.0e5}        # any subset; sums over the shapes
 export:                   # what `mixsearch generate` writes beside the module (see mixsearch.yolo)
   ultralytics: {base: yolov8, scales: [n, s], positions: [backbone.p3, backbone.p4, neck.p3_out, 12]}
@@ -16,16 +15,34 @@ search: {strategy: hybrid, sampler: tpe, budget: quick}   # how `mixsearch run` 
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, replace
+from dataclasses import fields, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
-from mixsearch.errors import ExportError, SpaceError
-from mixsearch.hardware.target import DTYPES, Constraints, Target
+from mixsearch.errors import ExportError, MixsearchError, SpaceError
 from mixsearch.ops.registry import short_repr
 from mixsearch.space.located_yaml import LocatedDict, LocatedList
+from mixsearch.space.sections import (
+    BUDGETS,
+    CONSTRAINT_METRICS,
+    DEVICE_PATTERN,
+    DTYPE_NAMES,
+    MIN_CHANNELS,
+    OBJECTIVES,
+    PROXY_DATASETS,
+    PROXY_FIELD_CHECKS,
+    SAMPLERS,
+    STRATEGIES,
+    Constraints,
+    ProxyConfig,
+    ProxySpec,
+    SearchSpec,
+    Target,
+    is_positive_number,
+    is_whole,
+    ordered_objectives,
+)
 from mixsearch.yolo import (
     DEFAULT_BASE,
     LayerTable,
@@ -36,12 +53,11 @@ from mixsearch.yolo import (
     resolve_position,
 )
 
-TARGET_KEYS = ("device", "dtype", "shapes", "channels_last", "threads")
-CONSTRAINT_KEYS = ("latency_ms", "flops", "params")
+TARGET_KEYS = tuple(field.name for field in fields(Target))
 EXPORT_KEYS = ("ultralytics",)
 ULTRALYTICS_KEYS = ("base", "scales", "positions")
-DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
-MIN_CHANNELS = 8
+PROXY_KEYS = ("dataset", "path", "image_size", *PROXY_FIELD_CHECKS)
+SEARCH_KEYS = tuple(field.name for field in fields(SearchSpec))
 
 
 def _mapping(value: Any, line: int, section: str, keys: tuple[str, ...]) -> LocatedDict:
@@ -59,14 +75,6 @@ def _mapping(value: Any, line: int, section: str, keys: tuple[str, ...]) -> Loca
     return value
 
 
-def _positive_number(value: Any) -> bool:
-    return (
-        isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and 0 < value < float("inf")
-    )
-
-
 def parse_target(value: Any, line: int) -> Target:
     """The `target:` section as a Target (defaults for what it leaves out)."""
     section = _mapping(value, line, "target", TARGET_KEYS)
@@ -80,9 +88,9 @@ def parse_target(value: Any, line: int) -> Target:
             )
         fields["device"] = device
     if "dtype" in section:
-        if section["dtype"] not in DTYPES:
+        if section["dtype"] not in DTYPE_NAMES:
             raise SpaceError(
-                f"target dtype must be one of {', '.join(DTYPES)}, got {short_repr(section['dtype'])}",
+                f"target dtype must be one of {', '.join(DTYPE_NAMES)}, got {short_repr(section['dtype'])}",
                 line=section.line_of("dtype"),
             )
         fields["dtype"] = section["dtype"]
@@ -97,7 +105,7 @@ def parse_target(value: Any, line: int) -> Target:
         fields["channels_last"] = section["channels_last"]
     if "threads" in section:
         threads = section["threads"]
-        if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
+        if not is_whole(threads, 1):
             raise SpaceError(
                 "target threads must be a whole number >= 1",
                 line=section.line_of("threads"),
@@ -136,9 +144,9 @@ def _shapes(value: Any, line: int) -> tuple[tuple[int, int, int, int], ...]:
 
 def parse_constraints(value: Any, line: int) -> Constraints:
     """The `constraints:` section as Constraints; each limit a positive number."""
-    section = _mapping(value, line, "constraints", CONSTRAINT_KEYS)
+    section = _mapping(value, line, "constraints", CONSTRAINT_METRICS)
     for key, limit in section.items():
-        if not _positive_number(limit):
+        if not is_positive_number(limit):
             raise SpaceError(
                 f"constraint {key} must be a positive number, got {short_repr(limit)}",
                 line=section.line_of(key),
@@ -214,47 +222,6 @@ def _positions(fields: LocatedDict, table: LayerTable) -> tuple[str, ...]:
     return tuple(seen.values())
 
 
-def _whole(minimum: int) -> Callable[[Any], bool]:
-    return lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= minimum
-
-
-def _fraction(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1
-
-
-# The digits settings a space may override, each with what it accepts (ProxyConfig checks their combination).
-PROXY_DIGIT_SETTINGS: dict[str, Callable[[Any], bool]] = {
-    "canvas": _whole(1),
-    "digit_size": _whole(1),
-    "clutter": _whole(0),
-    "fragment_size": _whole(1),
-    "decoys": _whole(0),
-    "noise": _fraction,
-    "colour": lambda v: v in ("odd", "random", "grey"),
-    "background": _fraction,
-    "train_size": _whole(1),
-    "val_size": _whole(1),
-    "test_size": _whole(1),
-    "seed": _whole(0),
-}
-PROXY_KEYS = ("dataset", "path", "image_size", *PROXY_DIGIT_SETTINGS)
-PROXY_DATASETS = ("digits", "imagefolder")
-
-
-@dataclass(frozen=True)
-class ProxySpec:
-    """The space's `proxy:` section: the embedded cluttered digits (with optional overrides) or an image folder.
-
-    proxy: {dataset: digits, canvas: 40, clutter: 8}
-    proxy: {dataset: imagefolder, path: data/my_classes, image_size: 64}
-    """
-
-    dataset: str = "digits"
-    path: str | None = None
-    image_size: int = 64
-    digits: tuple[tuple[str, Any], ...] = ()
-
-
 def parse_proxy(value: Any, line: int, space_path: str) -> ProxySpec:
     """The `proxy:` section as a ProxySpec; an image folder's path is taken relative to the space file."""
     section = _mapping(value, line, "proxy", PROXY_KEYS)
@@ -265,7 +232,11 @@ def parse_proxy(value: Any, line: int, space_path: str) -> ProxySpec:
             line=section.line_of("dataset"),
         )
     for key, value in section.items():
-        check = _whole(1) if key == "image_size" else PROXY_DIGIT_SETTINGS.get(key)
+        check = (
+            partial(is_whole, minimum=1)
+            if key == "image_size"
+            else PROXY_FIELD_CHECKS.get(key)
+        )
         if check is not None and not check(value):
             raise SpaceError(
                 f"proxy {key} has an invalid value {short_repr(value)}",
@@ -293,39 +264,11 @@ def parse_proxy(value: Any, line: int, space_path: str) -> ProxySpec:
             f"proxy {key} applies to the imagefolder dataset only",
             line=section.line_of(key),
         )
-    return ProxySpec(
-        "digits", digits=tuple((k, v) for k, v in section.items() if k != "dataset")
-    )
-
-
-STRATEGIES = ("hybrid", "optuna", "darts", "random")
-SAMPLERS = ("tpe", "nsga2")
-BUDGETS = ("tiny", "quick", "standard", "full")
-OBJECTIVES = ("accuracy", "latency_ms", "flops", "params")
-SEARCH_KEYS = ("strategy", "sampler", "budget", "trials", "objectives", "keep", "seed")
-
-
-@dataclass(frozen=True)
-class SearchSpec:
-    """The space's `search:` section: how `mixsearch run` searches it (command-line options override it).
-
-    search:
-      strategy: hybrid      # hybrid | optuna | darts | random
-      sampler: tpe          # tpe | nsga2 (optuna and hybrid)
-      budget: quick         # tiny | quick | standard | full
-      trials: 24            # overrides the budget's trial count
-      objectives: [accuracy, latency_ms, params]   # accuracy and latency_ms always; flops, params optional
-      keep: 2               # hybrid: options per choice kept after DARTS
-      seed: 0
-    """
-
-    strategy: str = "hybrid"
-    sampler: str = "tpe"
-    budget: str = "quick"
-    trials: int | None = None
-    objectives: tuple[str, ...] = ("accuracy", "latency_ms")
-    keep: int = 2
-    seed: int = 0
+    overrides = {k: v for k, v in section.items() if k != "dataset"}
+    try:
+        return ProxySpec("digits", digits=ProxyConfig(**overrides))
+    except MixsearchError as error:
+        raise SpaceError(str(error), line=line) from None
 
 
 def parse_search(value: Any, line: int) -> SearchSpec:
@@ -342,7 +285,7 @@ def parse_search(value: Any, line: int) -> SearchSpec:
                 line=section.line_of(key),
             )
     for key, minimum in (("trials", 1), ("keep", 1), ("seed", 0)):
-        if key in section and not _whole(minimum)(section[key]):
+        if key in section and not is_whole(section[key], minimum):
             raise SpaceError(
                 f"search {key} must be a whole number >= {minimum}, got {short_repr(section[key])}",
                 line=section.line_of(key),
@@ -356,16 +299,6 @@ def parse_search(value: Any, line: int) -> SearchSpec:
             ),
         )
     return spec
-
-
-def ordered_objectives(names: list[str] | tuple[str, ...]) -> tuple[str, ...]:
-    """Accuracy and latency always, then the asked extras, in OBJECTIVES order; ValueError for an unknown name."""
-    unknown = [name for name in names if name not in OBJECTIVES]
-    if unknown:
-        raise ValueError(
-            f"unknown search objective {unknown[0]!r}; accepted: {', '.join(OBJECTIVES)}"
-        )
-    return tuple(o for o in OBJECTIVES if o in ("accuracy", "latency_ms") or o in names)
 
 
 def _objectives(value: Any, line: int) -> tuple[str, ...]:

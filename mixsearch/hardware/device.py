@@ -1,0 +1,57 @@
+"""A `Target` (plain data, `space.sections`) as torch sees it: device, dtype, memory format, threads, inputs."""
+
+from __future__ import annotations
+
+import torch
+
+from mixsearch.space.sections import Shape, Target
+
+# Threads torch uses while measuring on the CPU when the target names none (see `measurement_threads`).
+DEFAULT_CPU_THREADS = 1
+DTYPES = {
+    "float32": torch.float32,
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+}
+
+
+def torch_device(target: Target) -> torch.device:
+    """`auto` is the first GPU when there is one, else the CPU; ValueError for a GPU torch cannot see."""
+    if target.device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(target.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"target device {target.device!r} asked for, but torch sees no CUDA device"
+        )
+    return device
+
+
+def measurement_threads(target: Target) -> int:
+    """torch's intra-op thread count while measuring: `threads`, else 1 on the CPU, else torch's current count.
+
+    One thread on the CPU by default: these modules are small and memory-bound, so a second thread gains little,
+    while a thread the OS deschedules (any other process on the machine) stalls the whole call at the next
+    barrier, so timings with several threads vary far more from run to run.
+    """
+    if target.threads is not None:
+        return target.threads
+    if torch_device(target).type == "cpu":
+        return DEFAULT_CPU_THREADS
+    return torch.get_num_threads()
+
+
+def torch_dtype(target: Target) -> torch.dtype:
+    return DTYPES[target.dtype]
+
+
+def memory_format(target: Target) -> torch.memory_format:
+    return torch.channels_last if target.channels_last else torch.contiguous_format
+
+
+def example_input(target: Target, shape: Shape) -> torch.Tensor:
+    """A random input of `shape` on the target device, dtype and memory format."""
+    x = torch.randn(shape, dtype=torch.float32)
+    return x.to(torch_device(target), torch_dtype(target)).contiguous(
+        memory_format=memory_format(target)
+    )

@@ -1,0 +1,284 @@
+"""What a space holds beside its graph, as plain data every stage reads: where the module runs (`Target`), what
+it may cost (`Constraints`), what candidates train on (`ProxySpec`, `ProxyConfig`) and how `mixsearch run`
+searches (`SearchSpec`, the named `BUDGETS`). Each vocabulary (devices, dtypes, colours, strategies, budgets,
+objectives) is defined here once; `settings.py` parses the YAML sections into these types.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from dataclasses import dataclass, replace
+from typing import Any, Callable
+
+from mixsearch.errors import MixsearchError
+
+# --- target: where the module runs ---------------------------------------------------------------------------
+
+DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
+DTYPE_NAMES = ("float32", "float16", "bfloat16")
+# YOLOv8n's P3/P4/P5 feature maps at 640 x 640: where the module sits by default.
+DEFAULT_SHAPES = ((1, 64, 80, 80), (1, 128, 40, 40), (1, 256, 20, 20))
+MIN_CHANNELS = 8
+
+Shape = tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class Target:
+    """The target device and input shapes; latency and FLOPs of a module are summed over `shapes`.
+
+    threads: CPU threads while measuring latency (None: one on the CPU, see `hardware.device`).
+    """
+
+    device: str = "auto"
+    dtype: str = "float32"
+    shapes: tuple[Shape, ...] = DEFAULT_SHAPES
+    channels_last: bool = False
+    threads: int | None = None
+
+
+# --- constraints: what the module may cost --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """Hard limits for a module over all target shapes; None means unconstrained."""
+
+    latency_ms: float | None = None
+    flops: float | None = None
+    params: float | None = None
+
+    def limits(self) -> dict[str, float]:
+        return {name: value for name, value in vars(self).items() if value is not None}
+
+
+CONSTRAINT_METRICS = tuple(field.name for field in dataclasses.fields(Constraints))
+
+# --- proxy: what candidates train on --------------------------------------------------------------------------
+
+COLOURS = ("odd", "random", "grey")
+PROXY_DATASETS = ("digits", "imagefolder")
+
+
+def _whole(minimum: int) -> Callable[[Any], bool]:
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= minimum
+
+
+def _fraction(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1
+
+
+@dataclass(frozen=True)
+class ProxyConfig:
+    """How the embedded cluttered-digits task is generated (`proxy.data`). Every field is part of the cache key.
+
+    canvas: side of the square image; digit_size: side the 8 x 8 digit is upscaled to; clutter: fragments of
+    other digits per image, fragment_size square; decoys: whole digits of other classes per image; noise: std of
+    the Gaussian pixel noise (intensities in [0, 1]); colour: "odd" (distractors share a hue, the digit has
+    another), "random" (a hue per digit and fragment) or "grey"; background: the most a channel of the random
+    flat background can be; *_size: images per split; seed: the generator's seed.
+    """
+
+    canvas: int = 32
+    digit_size: int = 16
+    clutter: int = 8
+    fragment_size: int = 8
+    decoys: int = 0
+    noise: float = 0.1
+    colour: str = "odd"
+    background: float = 0.3
+    train_size: int = 8000
+    val_size: int = 2000
+    test_size: int = 4000
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name, value in vars(self).items():
+            if not PROXY_FIELD_CHECKS[name](value):
+                raise MixsearchError(f"proxy {name} has an invalid value {value!r}")
+        if not self.fragment_size <= self.digit_size <= self.canvas:
+            raise MixsearchError(
+                "proxy sizes must satisfy fragment_size <= digit_size <= canvas, got "
+                f"{self.fragment_size}, {self.digit_size}, {self.canvas}"
+            )
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": self.train_size, "val": self.val_size, "test": self.test_size}
+
+
+# What each ProxyConfig field accepts (the DSL reports a bad one at its own line).
+PROXY_FIELD_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "canvas": _whole(1),
+    "digit_size": _whole(1),
+    "clutter": _whole(0),
+    "fragment_size": _whole(1),
+    "decoys": _whole(0),
+    "noise": _fraction,
+    "colour": lambda v: v in COLOURS,
+    "background": lambda v: _fraction(v) or v == 1,
+    "train_size": _whole(1),
+    "val_size": _whole(1),
+    "test_size": _whole(1),
+    "seed": _whole(0),
+}
+
+
+@dataclass(frozen=True)
+class ProxySpec:
+    """The space's `proxy:` section: the embedded cluttered digits (with optional overrides) or an image folder.
+
+    proxy: {dataset: digits, canvas: 40, clutter: 8}
+    proxy: {dataset: imagefolder, path: data/my_classes, image_size: 64}
+    """
+
+    dataset: str = "digits"
+    path: str | None = None
+    image_size: int = 64
+    digits: ProxyConfig = ProxyConfig()
+
+
+# --- search: how `mixsearch run` searches ---------------------------------------------------------------------
+
+STRATEGIES = ("hybrid", "optuna", "darts", "random")
+SAMPLERS = ("tpe", "nsga2")
+# Every objective a search can optimise, with its Optuna direction; accuracy and latency always come first.
+OBJECTIVES = {
+    "accuracy": "maximize",
+    "latency_ms": "minimize",
+    "flops": "minimize",
+    "params": "minimize",
+}
+ALWAYS_OBJECTIVES = ("accuracy", "latency_ms")
+
+
+def ordered_objectives(names: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """Accuracy and latency always, then the asked extras, in OBJECTIVES order; ValueError for an unknown name."""
+    unknown = [name for name in names if name not in OBJECTIVES]
+    if unknown:
+        raise ValueError(
+            f"unknown search objective {unknown[0]!r}; accepted: {', '.join(OBJECTIVES)}"
+        )
+    return tuple(o for o in OBJECTIVES if o in ALWAYS_OBJECTIVES or o in names)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Epochs and trial counts of every stage of a search.
+
+    trials: finished trials of the Optuna or random stage; trial_epochs: epochs each trial trains from scratch
+    (optuna, random); finetune_epochs: epochs a hybrid trial fine-tunes the weights it inherits from the
+    supernet; darts_*: the DARTS stage; final_epochs: the from-scratch retraining of the `finalists` most
+    accurate trials, of the baselines and of the ablations; train_images / eval_images: caps on the proxy splits
+    (None: all of them).
+    """
+
+    name: str
+    trials: int
+    trial_epochs: int
+    finetune_epochs: int
+    darts_epochs: int
+    darts_warmup_epochs: int
+    final_epochs: int
+    finalists: int
+    train_images: int | None = None
+    eval_images: int | None = None
+    darts_steps_per_epoch: int | None = None
+
+
+# `quick` is the smallest budget whose final numbers rank modules the way longer trainings do: shorter finals
+# measure how fast a module starts to learn (benchmarks/proxy_fidelity.py). The proxy needs a few hundred steps
+# on thousands of images before anything is learned, so no budget but `tiny` (for tests) cuts the splits.
+BUDGETS = {
+    "tiny": Budget(
+        "tiny",
+        trials=3,
+        trial_epochs=1,
+        finetune_epochs=1,
+        darts_epochs=2,
+        darts_warmup_epochs=1,
+        final_epochs=1,
+        finalists=1,
+        train_images=128,
+        eval_images=128,
+        darts_steps_per_epoch=2,
+    ),
+    "quick": Budget(
+        "quick",
+        trials=8,
+        trial_epochs=3,
+        finetune_epochs=2,
+        darts_epochs=5,
+        darts_warmup_epochs=2,
+        final_epochs=8,
+        finalists=1,
+    ),
+    "standard": Budget(
+        "standard",
+        trials=40,
+        trial_epochs=6,
+        finetune_epochs=2,
+        darts_epochs=20,
+        darts_warmup_epochs=5,
+        final_epochs=12,
+        finalists=3,
+    ),
+    "full": Budget(
+        "full",
+        trials=120,
+        trial_epochs=12,
+        finetune_epochs=4,
+        darts_epochs=40,
+        darts_warmup_epochs=10,
+        final_epochs=30,
+        finalists=5,
+    ),
+}
+
+
+def get_budget(name: str, trials: int | None = None) -> Budget:
+    """The named budget, with its trial count replaced by `trials` when given."""
+    if name not in BUDGETS:
+        raise MixsearchError(
+            f"unknown budget {name!r}; choose one of {', '.join(BUDGETS)}"
+        )
+    budget = BUDGETS[name]
+    return budget if trials is None else replace(budget, trials=trials)
+
+
+@dataclass(frozen=True)
+class SearchSpec:
+    """The space's `search:` section: how `mixsearch run` searches it (command-line options override it).
+
+    search:
+      strategy: hybrid      # hybrid | optuna | darts | random
+      sampler: tpe          # tpe | nsga2 (optuna and hybrid)
+      budget: quick         # tiny | quick | standard | full
+      trials: 24            # overrides the budget's trial count
+      objectives: [accuracy, latency_ms, params]   # accuracy and latency_ms always; flops, params optional
+      keep: 2               # hybrid: options per choice kept after DARTS
+      seed: 0
+    """
+
+    strategy: str = "hybrid"
+    sampler: str = "tpe"
+    budget: str = "quick"
+    trials: int | None = None
+    objectives: tuple[str, ...] = ALWAYS_OBJECTIVES
+    keep: int = 2
+    seed: int = 0
+
+
+def is_whole(value: Any, minimum: int) -> bool:
+    """Whether `value` is an int (not a bool) of at least `minimum`."""
+    return _whole(minimum)(value)
+
+
+def is_positive_number(value: Any) -> bool:
+    """Whether `value` is a finite number (not a bool) above zero."""
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and 0 < value < math.inf
+    )
