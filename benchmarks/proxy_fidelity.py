@@ -35,11 +35,9 @@ from scipy.stats import kendalltau, spearmanr
 
 from mixsearch.arch import INPUT, Arch
 from mixsearch.hardware.latency import fixed_threads
-from mixsearch.proxy import TrainConfig
+from mixsearch.search.context import RunContext, RunOptions
+from mixsearch.search.run import darts_config, supernet_search
 from mixsearch.space.sections import BUDGETS, Budget, get_budget
-from mixsearch.search.evaluate import Evaluator, capped, final_seed
-from mixsearch.search.one_shot import latency_table, load_proxy_data, supernet_search
-from mixsearch.search.run import RunOptions, darts_config
 from mixsearch.space.graph import SpaceGraph, compile_space
 from mixsearch.space.schema import load_space
 from mixsearch.hardware.device import torch_device
@@ -100,17 +98,20 @@ def measure(
 ) -> list[Measured]:
     """Hybrid's supernet, then every drawn architecture's two cheap scores and its reference."""
     target, spec = graph.space.target, graph.space.search
-    table = latency_table(graph, target, scratch / "latency.json", show_progress=False)
-    device = str(torch_device(target))
-    data = capped(load_proxy_data(graph.space.proxy, args.seed), budget)
     options = RunOptions(
-        "hybrid", spec.sampler, budget, spec.objectives, seed=args.seed, device=device
+        "hybrid",
+        spec.sampler,
+        budget,
+        spec.objectives,
+        seed=args.seed,
+        device=str(torch_device(target)),
+        table_path=scratch / "latency.json",
+        show_progress=False,
     )
-    darts = darts_config(options, graph.space.constraints)
-    search = supernet_search(graph, target, table, data, darts, scratch / "darts")
+    ctx = RunContext.build(graph, target, options, scratch / "run")
+    search = supernet_search(ctx, darts_config(options, graph.space.constraints))
     search.run(show_progress=False)
-    trial = Evaluator(data, TrainConfig(seed=args.seed, device=device))
-    reference = Evaluator(data, TrainConfig(seed=final_seed(args.seed), device=device))
+    trial, reference = ctx.trial_evaluator, ctx.final_evaluator
     epochs = args.reference_epochs or budget.final_epochs
     rng = random.Random(args.seed)
     measured = []

@@ -66,9 +66,10 @@ from mixsearch.hardware.latency import fixed_threads
 from mixsearch.hardware.lut import fingerprint
 from mixsearch.space.sections import Target
 from mixsearch.space.sections import BUDGETS, Budget, get_budget
-from mixsearch.search.one_shot import latency_table
+from mixsearch.hardware.predictor import profiled_table
 from mixsearch.search.result import SearchResult, Trained
-from mixsearch.search.run import RunOptions, run_search
+from mixsearch.search.context import RunOptions
+from mixsearch.search.run import run_search
 from mixsearch.space.graph import SpaceGraph, compile_space
 from mixsearch.space.schema import load_space
 from mixsearch.hardware.device import measurement_threads, torch_device
@@ -630,7 +631,7 @@ def run_benchmark(
         scratch / "latency.json",
         command,
     )
-    latency_table(graph, target, setup.table_path, show_progress=False)
+    profiled_table(graph, target, setup.table_path, progress=False)
     results, shares = [], []
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         runs, share = seed_runs(setup, seed)

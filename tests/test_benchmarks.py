@@ -159,3 +159,19 @@ def test_proxy_fidelity_benchmark_runs(capsys, tmp_path, monkeypatch):
         assert len(cells) == 5 and all(
             re.fullmatch(r"-?\d+\.\d+|nan", c) for c in cells
         ), cells
+
+
+def test_darts_quality_benchmark_runs(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    space = tmp_path / "tiny.yaml"
+    space.write_text(tiny_run_space("tiny"))
+    darts_quality = import_file(ROOT / "benchmarks" / "darts_quality.py")
+
+    rows = darts_quality.main([str(space), "--quick"])
+
+    assert [row["name"] for row in rows] == ["none", "se", "eca", "cbam", "coord", "darts"]
+    for row in rows:
+        assert len(row["acc"]) == 1 and 0 <= row["acc"][0] <= 1
+        assert row["latency"][0] > 0
+    printed = capsys.readouterr().out
+    assert printed.count("| darts |") == 1 and "seed 0: darts derived chan=" in printed

@@ -145,11 +145,12 @@ def test_expected_cost_counts_only_nodes_that_can_be_used():
 
 
 @pytest.mark.slow
-def test_darts_command_searches_retrains_and_writes_the_winner(tmp_path, monkeypatch):
+def test_darts_command_is_a_darts_run_with_its_own_settings(tmp_path, monkeypatch):
     from click.testing import CliRunner
 
     from mixsearch.arch import Arch
     from mixsearch.cli import main
+    from mixsearch.search.result import SearchResult
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     space = tmp_path / "tiny.yaml"
@@ -159,10 +160,16 @@ def test_darts_command_searches_retrains_and_writes_the_winner(tmp_path, monkeyp
         + "constraints: {params: 1000}\n"
         + "proxy: {dataset: digits, canvas: 24, digit_size: 12, train_size: 256, val_size: 64, test_size: 64}\n"
     )
-    args = ["darts", str(space), "--out", str(tmp_path / "run"), "--epochs", "2", "--warmup-epochs", "1"]
-    result = CliRunner().invoke(main, [*args, "--retrain-epochs", "1"])
+    run = tmp_path / "run"
+    args = ["darts", str(space), "--out", str(run), "--epochs", "2", "--warmup-epochs", "1"]
+    result = CliRunner().invoke(main, [*args, "--retrain-epochs", "1", "--order", "second", "--quiet"])
     assert result.exit_code == 0, result.output
-    arch = Arch.load(tmp_path / "run" / "arch.json")
+    arch = Arch.load(run / "arch.json")
     assert arch.metrics["params"] <= 1000 and 0 <= arch.metrics["test_acc"] <= 1
-    for name in ("tiny.py", "yolov8n-tiny.yaml", "alpha_history.json", "darts_checkpoint.pt"):
-        assert (tmp_path / "run" / name).exists(), name
+    searched = SearchResult.load(run)
+    assert searched.strategy == "darts" and searched.budget["darts_epochs"] == 2
+    assert searched.budget["final_epochs"] == 1 and searched.baselines
+    checkpoint = torch.load(run / "darts" / "darts" / "darts_checkpoint.pt", weights_only=False)
+    assert checkpoint["config"]["order"] == "second" and checkpoint["state"]["epochs_done"] == 2
+    for name in ("tiny.py", "yolov8n-tiny.yaml", "report.md", "search.json"):
+        assert (run / name).exists(), name

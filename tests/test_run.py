@@ -37,15 +37,12 @@ from mixsearch.search.evaluate import (
     final_seed,
 )
 from mixsearch.model.supernet import ArchParameters
-from mixsearch.search.one_shot import load_proxy_data
+from mixsearch.proxy import load_proxy_data
 from mixsearch.search.result import SearchResult, Trained, TrialRecord
-from mixsearch.search.run import (
-    RunOptions,
-    choose_winner,
-    darts_config,
-    finalist_candidates,
-    narrowed_choices,
-)
+from mixsearch.search.context import RunOptions
+from mixsearch.search.final import FinalOutcome, choose_winner
+from mixsearch.search.run import darts_config
+from mixsearch.search.trials import finalist_candidates, narrowed_choices
 from mixsearch.search.study import trial_record
 from mixsearch.space.graph import compile_space
 from mixsearch.space.schema import load_space, parse_space
@@ -396,10 +393,11 @@ def test_the_winner_is_the_best_finalist_or_an_admitted_ablation_of_it():
     def may_win(arch):
         return arch.dumps() in admitted
 
-    winner = choose_winner(finalists, ablation, may_win, trials)
+    winner = choose_winner(FinalOutcome(finalists, (), ablation), may_win, trials)
     assert winner.arch == archs[3] and winner.val_acc == 0.86
     assert winner.label == "trial 4, out: gate → sum" and winner.trial == 6
-    assert choose_winner(finalists, ablation[::2], may_win, trials) == finalists[1]
+    fewer = FinalOutcome(finalists, (), ablation[::2])
+    assert choose_winner(fewer, may_win, trials) == finalists[1]
 
 
 def test_finalists_are_the_most_accurate_trials_on_the_front_or_off_it():

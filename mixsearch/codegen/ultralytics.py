@@ -105,14 +105,13 @@ def render_train_script(arch: Arch, model_files: Sequence[str], base: YoloBase) 
     return black.format_str(code, mode=black.Mode())
 
 
-def write_ultralytics(
+def render_ultralytics(
     arch: Arch,
-    out_dir: str | Path,
     scales: Sequence[str] = DEFAULT_SCALES,
     positions: Sequence[Position] = DEFAULT_POSITIONS,
     base: str = DEFAULT_BASE,
-) -> list[Path]:
-    """Write one model YAML per scale and `train_<name>.py` into `out_dir` (beside `<name>.py`); return the paths."""
+) -> dict[str, str]:
+    """File name -> text of one model YAML per scale and of `train_<name>.py` (ExportError for a bad setting)."""
     if not scales:
         raise ExportError("no scales given")
     table = load_table(base)
@@ -123,7 +122,23 @@ def write_ultralytics(
         for scale in dict.fromkeys(scales)
     }
     files[f"train_{arch.name}.py"] = render_train_script(arch, list(files), table.base)
-    out_dir = Path(out_dir)  # created only once everything has rendered
+    return files
+
+
+def write_ultralytics(
+    arch: Arch,
+    out_dir: str | Path,
+    scales: Sequence[str] = DEFAULT_SCALES,
+    positions: Sequence[Position] = DEFAULT_POSITIONS,
+    base: str = DEFAULT_BASE,
+) -> list[Path]:
+    """Write one model YAML per scale and `train_<name>.py` into `out_dir` (beside `<name>.py`); return the paths."""
+    return write_files(out_dir, render_ultralytics(arch, scales, positions, base))
+
+
+def write_files(out_dir: str | Path, files: dict[str, str]) -> list[Path]:
+    """Write each named text into `out_dir` (created here, once everything has rendered); return the paths."""
+    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
         (out_dir / name).write_text(text)

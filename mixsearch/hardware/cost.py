@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import torch
 
@@ -17,9 +18,15 @@ from mixsearch.arch import Arch, ArchNode
 from mixsearch.errors import SpaceError
 from mixsearch.hardware.counts import count_elementwise, count_flops, count_params
 from mixsearch.hardware.lut import LatencyTable, Shape, op_key
-from mixsearch.hardware.predictor import predict_latency
+from mixsearch.hardware.device import torch_device
+from mixsearch.hardware.predictor import (
+    missing_entries,
+    predict_latency,
+    space_measurements,
+)
 from mixsearch.space.sections import Constraints, Target
 from mixsearch.model import build_node
+from mixsearch.ops import OpInfo
 from mixsearch.space.graph import SpaceGraph
 
 
@@ -177,6 +184,50 @@ def require_feasible(
             graph.space.constraints_line,
         )
     return result
+
+
+def feasibility_note(
+    graph: SpaceGraph, target: Target, table_path: str | Path | None = None
+) -> str | None:
+    """The feasible share of the space under its constraints, as a sentence (None when it has none).
+
+    The latency constraint is checked only when the target's table holds every candidate (`mixsearch
+    profile`); a space with no feasible architecture raises SpaceError at its constraints line."""
+    constraints = graph.space.constraints
+    table = None
+    unchecked = ""
+    if constraints.latency_ms is not None:
+        table = LatencyTable.open(target, table_path)
+        if missing_entries(space_measurements(graph), target, table):
+            unchecked = (
+                f"latency_ms constraint not checked: no latency table for {table.fingerprint['device']} "
+                f"yet (run `mixsearch profile {graph.space.path}`)"
+            )
+            constraints = replace(constraints, latency_ms=None)
+            table = None
+    if not constraints.limits():
+        return unchecked or None
+    result = require_feasible(graph, CostModel(target, table), constraints)
+    how = "all" if result.exhaustive else "a sample of"
+    note = (
+        f"constraints ({format_limits(constraints)}): {result.fraction:.0%} feasible ({result.feasible} of "
+        f"{how} {result.checked} architectures on {torch_device(target)})."
+    )
+    return f"{unchecked}\n{note}" if unchecked else note
+
+
+def op_costs(
+    info: OpInfo, channels: int, height: int, width: int
+) -> tuple[int, int, int]:
+    """Parameters, FLOPs and element-wise operations of an op with default parameters (fusions: 2 inputs)."""
+    module = info.build(channels, {}, num_inputs=2).eval()
+    x = torch.randn(1, channels, height, width)
+    inputs = ([x, x],) if info.is_fusion else (x,)
+    return (
+        count_params(module),
+        count_flops(module, *inputs),
+        count_elementwise(module, *inputs),
+    )
 
 
 def format_limits(constraints: Constraints) -> str:

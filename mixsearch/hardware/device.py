@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 
-from mixsearch.space.sections import Shape, Target
+from mixsearch.errors import MixsearchError
+from mixsearch.space.sections import DEVICE_PATTERN, Shape, Target
 
 # Threads torch uses while measuring on the CPU when the target names none (see `measurement_threads`).
 DEFAULT_CPU_THREADS = 1
@@ -25,6 +28,21 @@ def torch_device(target: Target) -> torch.device:
             f"target device {target.device!r} asked for, but torch sees no CUDA device"
         )
     return device
+
+
+def on_device(target: Target, device: str | None = None) -> Target:
+    """`target`, moved to `device` when given (auto, cpu, cuda, cuda:N), checked to exist on this machine."""
+    if device is not None:
+        if not DEVICE_PATTERN.fullmatch(device):
+            raise MixsearchError(
+                f"--device must be auto, cpu, cuda or cuda:N, got {device!r}"
+            )
+        target = replace(target, device=device)
+    try:
+        torch_device(target)
+    except ValueError as error:
+        raise MixsearchError(str(error)) from None
+    return target
 
 
 def measurement_threads(target: Target) -> int:

@@ -187,6 +187,15 @@ def op_measurement(op: str, params: dict[str, Any], num_inputs: int) -> Measurem
     return Measurement(op_key(op, params, num_inputs), build)
 
 
+def op_latency(op: str, target: Target, shape: Shape, table: LatencyTable) -> float:
+    """Measured ms of an op with default parameters (fusions: 2 inputs) at `shape`, through the latency table."""
+    measurement = op_measurement(op, OPS.get(op).canonical_params({}), 2)
+    if not table.has(shape, measurement.key):
+        callable_ = measurement.build(target, shape)
+        table.put(shape, measurement.key, measure(callable_, target, 30, warmup=5))
+    return table.get(shape, measurement.key)
+
+
 def residual_measurement() -> Measurement:
     """Timing of the learned residual `out + gamma * x`."""
 

@@ -14,6 +14,8 @@ burst of load on the machine spoils one round of many measurements rather than o
 
 from __future__ import annotations
 
+import random
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -39,6 +41,8 @@ from mixsearch.space.graph import SpaceGraph
 from mixsearch.hardware.device import example_input
 
 IDENTITY_MODEL = [1.0, 0.0, 0.0]
+# Whole modules measured end to end to fit the overhead model of a new table.
+OVERHEAD_FIT_ARCHS = 8
 
 
 def space_measurements(graph: SpaceGraph) -> list[Measurement]:
@@ -159,6 +163,45 @@ def measure_arch_total(
     return float(
         measure_archs([arch], target, repeats, warmup, rounds, progress=False).sum()
     )
+
+
+def profiled_table(
+    graph: SpaceGraph,
+    target: Target,
+    path: str | Path | None = None,
+    fit_archs: int = OVERHEAD_FIT_ARCHS,
+    repeats: int = 30,
+    seed: int = 0,
+    progress: bool = True,
+) -> tuple[LatencyTable, int]:
+    """The target's table (cached per device) with every candidate of `graph` measured, and the overhead model
+    fitted on `fit_archs` random architectures when anything was new; also how many entries were measured."""
+    table = LatencyTable.open(target, path)
+    measured = profile(
+        space_measurements(graph), target, table, repeats=repeats, progress=progress
+    )
+    if measured or not table.overhead:
+        rng = random.Random(seed)
+        archs = [graph.sample(rng) for _ in range(fit_archs)]
+        fit_overhead(archs, target, table, repeats=repeats, progress=progress)
+    return table, measured
+
+
+def check_predictions(
+    graph: SpaceGraph,
+    target: Target,
+    table: LatencyTable,
+    count: int,
+    seed: int,
+    repeats: int = 30,
+) -> list[tuple[Arch, float, float]]:
+    """(arch, predicted ms, measured ms) of `count` random architectures, each measured end to end."""
+    rng = random.Random(seed)
+    archs = [graph.sample(rng) for _ in range(count)]
+    return [
+        (arch, predict_latency(arch, target, table), measure_arch_total(arch, target, repeats))
+        for arch in show_progress(archs, "checking predictions")
+    ]
 
 
 def fit_overhead(

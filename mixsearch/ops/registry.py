@@ -153,6 +153,14 @@ class OpInfo:
                 )
         return specs
 
+    def param_text(self) -> str:
+        """`kernel=7 {3, 5, 7}; variant='paper' {paper, timm}`: each parameter's default and allowed values."""
+        parts = []
+        for spec in self.params().values():
+            allowed = f" {{{', '.join(map(str, spec.allowed))}}}" if spec.allowed else ""
+            parts.append(f"{spec.name}={spec.default!r}{allowed}")
+        return "; ".join(parts) or "-"
+
     def resolve(self, params: dict[str, Any]) -> tuple[type[nn.Module], dict[str, Any]]:
         """Check `params` and return the class to build and its keyword arguments (defaults filled in)."""
         params = dict(params)

@@ -1,6 +1,12 @@
 """The proxy task candidates are trained on: datasets, the host network, and the training loop."""
 
-from mixsearch.proxy.data import ProxyConfig, ProxyData, load_imagefolder, load_proxy
+from mixsearch.proxy.data import (
+    ProxyConfig,
+    ProxyData,
+    load_imagefolder,
+    load_proxy,
+    load_proxy_data,
+)
 from mixsearch.proxy.host import BASELINES, HostNet, baseline_factories
 from mixsearch.proxy.train import (
     DivergedError,
@@ -25,6 +31,7 @@ __all__ = [
     "evaluate",
     "load_imagefolder",
     "load_proxy",
+    "load_proxy_data",
     "make_loader",
     "seed_everything",
     "train",

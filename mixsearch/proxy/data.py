@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
 from mixsearch.errors import MixsearchError
-from mixsearch.space.sections import ProxyConfig
+from mixsearch.space.sections import ProxyConfig, ProxySpec
 
 logger = logging.getLogger(__name__)
 
@@ -229,6 +229,13 @@ def _paste(
     x = rng.integers(0, canvas.shape[2] - width + 1)
     region = canvas[:, y : y + height, x : x + width]
     region += alpha * (colour[:, None, None] - region)
+
+
+def load_proxy_data(spec: ProxySpec, seed: int) -> ProxyData:
+    """The proxy task a space's `proxy:` section asks for: the embedded cluttered digits or the user's images."""
+    if spec.dataset == "imagefolder":
+        return load_imagefolder(spec.path, spec.image_size, seed=seed)
+    return load_proxy(spec.digits)
 
 
 def load_imagefolder(

@@ -1,0 +1,29 @@
+"""Everything emitted for one architecture: `arch.json`, the module file and the Ultralytics files, rendered first
+and written only once all of them rendered, so a bad setting leaves nothing half-written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mixsearch.arch import Arch
+from mixsearch.codegen.render import render_module
+from mixsearch.codegen.ultralytics import render_ultralytics, write_files
+from mixsearch.yolo import UltralyticsExport
+
+ARCH_FILE = "arch.json"
+
+
+def emit(
+    arch: Arch,
+    out_dir: str | Path,
+    export: UltralyticsExport | None = UltralyticsExport(),
+    with_arch: bool = True,
+) -> list[Path]:
+    """Write `arch`'s files into `out_dir` (no Ultralytics files when `export` is None); return their paths."""
+    files = {ARCH_FILE: arch.dumps()} if with_arch else {}
+    files[f"{arch.name}.py"] = render_module(arch)
+    if export is not None:
+        files.update(
+            render_ultralytics(arch, export.scales, export.positions, export.base)
+        )
+    return write_files(out_dir, files)

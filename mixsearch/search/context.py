@@ -1,0 +1,147 @@
+"""`RunContext`: what every stage of one `mixsearch run` reads, built once before the first stage.
+
+The options say how to search (`RunOptions`); the context adds what the options and the space resolve to: the
+profiled latency table and the cost models, the proxy data cut to the budget, the evaluators of trials and of
+the final trainings, the cache of from-scratch trainings, and the study's storage.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import optuna
+
+from mixsearch.hardware.cost import CostModel, format_limits, require_feasible
+from mixsearch.hardware.lut import LatencyTable
+from mixsearch.hardware.predictor import profiled_table
+from mixsearch.proxy import ProxyData, TrainConfig, load_proxy_data
+from mixsearch.search.evaluate import Evaluator, capped, final_seed
+from mixsearch.search.study import SoleWorkerLock, open_storage, storage_url
+from mixsearch.search.trainings import TrainingCache, default_cache_dir
+from mixsearch.search.workers import HEARTBEAT_SECONDS
+from mixsearch.space.graph import SpaceGraph
+from mixsearch.space.sections import Budget, Target
+
+Report = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to search: strategy, sampler, budget and objectives, where the study lives, what to show.
+
+    cache_dir: where from-scratch trainings are kept for reuse (`trainings.TrainingCache`; default the user's
+    cache directory). darts: DartsConfig fields to override (`mixsearch darts`' options)."""
+
+    strategy: str
+    sampler: str
+    budget: Budget
+    objectives: tuple[str, ...]
+    keep: int = 2
+    seed: int = 0
+    device: str = "cpu"
+    storage: str | None = None
+    study_name: str | None = None
+    table_path: str | Path | None = None
+    cache_dir: str | Path | None = None
+    command: str = ""
+    show_progress: bool = True
+    heartbeat_seconds: float = HEARTBEAT_SECONDS
+    darts: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """One run's settings and the shared state its stages read (`RunContext.build` makes it)."""
+
+    graph: SpaceGraph
+    target: Target
+    options: RunOptions
+    run_dir: Path
+    report: Report
+    table: LatencyTable
+    costs: CostModel  # counts and predicted latency: the space's candidates
+    counts: CostModel  # counts only: baselines and ablations use ops the table need not hold
+    data: ProxyData
+    trial_evaluator: Evaluator
+    final_evaluator: Evaluator
+    trainings: TrainingCache
+    storage: optuna.storages.BaseStorage
+    lock: SoleWorkerLock
+    study_name: str
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def build(
+        cls,
+        graph: SpaceGraph,
+        target: Target,
+        options: RunOptions,
+        run_dir: str | Path,
+        report: Report = lambda line: None,
+    ) -> RunContext:
+        """Profile the latency table and check the constraints, load the proxy data, open the study's storage."""
+        run_dir = Path(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        stage_seconds: dict[str, float] = {}
+        with timed_stage("latency table", stage_seconds, report):
+            table, _ = profiled_table(
+                graph, target, options.table_path, progress=options.show_progress
+            )
+            costs = CostModel(target, table)
+            constraints = graph.space.constraints
+            if constraints.limits():
+                feasibility = require_feasible(graph, costs, constraints)
+                report(
+                    f"constraints ({format_limits(constraints)}): {feasibility.fraction:.0%} of the space "
+                    "feasible (predicted)"
+                )
+        data = capped(load_proxy_data(graph.space.proxy, options.seed), options.budget)
+        trial_config = TrainConfig(seed=options.seed, device=options.device)
+        final_config = replace(trial_config, seed=final_seed(options.seed))
+        url = storage_url(run_dir, options.storage)
+        return cls(
+            graph=graph,
+            target=target,
+            options=options,
+            run_dir=run_dir,
+            report=report,
+            table=table,
+            costs=costs,
+            counts=CostModel(target),
+            data=data,
+            trial_evaluator=Evaluator(data, trial_config, options.show_progress),
+            final_evaluator=Evaluator(data, final_config, options.show_progress),
+            trainings=TrainingCache(
+                Path(options.cache_dir or default_cache_dir()),
+                data,
+                final_config,
+                target,
+            ),
+            storage=open_storage(url),
+            lock=SoleWorkerLock(url),
+            study_name=options.study_name or f"{graph.space.name}-{options.strategy}",
+            stage_seconds=stage_seconds,
+        )
+
+    @property
+    def budget(self) -> Budget:
+        return self.options.budget
+
+    def stage(self, name: str):
+        """A block timed as stage `name` (announced on the report, its seconds added to `stage_seconds`)."""
+        return timed_stage(name, self.stage_seconds, self.report)
+
+
+@contextmanager
+def timed_stage(name: str, seconds: dict[str, float], report: Report) -> Iterator[None]:
+    """Announce stage `name`, then add the block's wall time to `seconds[name]`."""
+    report(f"== {name}")
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - start

@@ -1,0 +1,170 @@
+"""The trials stage: an Optuna (or random) study over the space, and the finalists it hands to the final stage.
+
+optuna and random train each trial from scratch over the whole space; hybrid searches the space narrowed to the
+`keep` strongest options of each choice under DARTS' alphas, each trial inheriting the supernet's weights and
+fine-tuned briefly. The darts strategy has no trials: its one trial is the derived architecture.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from optuna import Study
+from optuna.trial import FrozenTrial, TrialState
+
+from mixsearch.arch import Arch
+from mixsearch.errors import MixsearchError
+from mixsearch.model.supernet import ArchParameters
+from mixsearch.search.context import Report, RunContext
+from mixsearch.search.darts import DartsSearch
+from mixsearch.search.derive import derive
+from mixsearch.search.result import TrialRecord
+from mixsearch.search.study import (
+    TrialLoop,
+    counted,
+    make_sampler,
+    open_study,
+    predicted_costs,
+    recover_interrupted,
+    trial_record,
+)
+from mixsearch.space.graph import Choice, SpaceGraph
+
+
+@dataclass(frozen=True)
+class TrialsOutcome:
+    """Every trial's record, the Pareto front's trial numbers, and the finalists (arch, trial number)."""
+
+    records: tuple[TrialRecord, ...]
+    pareto: tuple[int, ...]
+    candidates: list[tuple[Arch, int]]
+
+
+def trials_stage(ctx: RunContext, search: DartsSearch | None) -> TrialsOutcome:
+    """Run the study to the budget's trial count (resuming it); `search` is hybrid's finished DARTS stage."""
+    options, budget = ctx.options, ctx.budget
+    kind = "random" if options.strategy == "random" else options.sampler
+    study = open_study(
+        ctx.study_name,
+        ctx.storage,
+        options.objectives,
+        make_sampler(kind, options.seed, budget.trials),
+    )
+    if ctx.lock.sole:
+        recovered = recover_interrupted(study)
+        if recovered:
+            ctx.report(f"re-queued {recovered} trial(s) a stopped run left unfinished")
+    if search is not None:
+        choices = narrowed_choices(ctx.graph, search.alphas, options.keep)
+
+        def score(arch: Arch) -> float:
+            return ctx.trial_evaluator.inherited(
+                arch, search.model, budget.finetune_epochs
+            ).val_acc
+
+    else:
+        choices = list(ctx.graph.choices)
+
+        def score(arch: Arch) -> float:
+            return ctx.trial_evaluator.from_scratch(arch, budget.trial_epochs).val_acc
+
+    loop = TrialLoop(
+        study,
+        ctx.graph,
+        choices,
+        ctx.costs,
+        ctx.graph.space.constraints,
+        options.objectives,
+        score,
+        _TrialReporter(budget.trials, ctx.report),
+        options.heartbeat_seconds,
+    )
+    loop.run(budget.trials)
+    records = tuple(trial_record(t, options.objectives) for t in study.trials)
+    front = [t for t in study.best_trials if t.user_attrs.get("trained")]
+    if not front:
+        raise MixsearchError(
+            "no trained trial meets the constraints; relax them or raise the budget"
+        )
+    pareto = tuple(sorted(t.number for t in front))
+    return TrialsOutcome(
+        records, pareto, finalist_candidates(study, records, budget.finalists)
+    )
+
+
+def derived_trial(ctx: RunContext, search: DartsSearch) -> TrialsOutcome:
+    """The darts strategy: one trial, the derived architecture (scored once it is retrained)."""
+    arch = derive(ctx.graph, search.alphas, ctx.graph.space.constraints, ctx.costs)
+    record = TrialRecord(0, "complete", arch, predicted_costs(ctx.costs.cost(arch)))
+    return TrialsOutcome((record,), (0,), [(arch, 0)])
+
+
+def finalist_candidates(
+    study: Study, records: tuple[TrialRecord, ...], count: int
+) -> list[tuple[Arch, int]]:
+    """The `count` most accurate feasible trained trials (lower cost first on a tie), distinct architectures.
+
+    The winner is chosen by retrained accuracy, so finalists are ranked by accuracy alone. The
+    Pareto front would drop a trial that a faster one beats by less than a trial score's noise (hybrid's
+    fine-tuned scores sit within a point of each other).
+    """
+    trained = _feasible_trained(study)
+    trained.sort(key=lambda t: (-t.values[0], *t.values[1:], t.number))
+    candidates: dict[str, tuple[Arch, int]] = {}
+    for trial in trained:
+        arch = records[trial.number].arch
+        candidates.setdefault(arch.dumps(), (arch, trial.number))
+    return list(candidates.values())[:count]
+
+
+def narrowed_choices(
+    graph: SpaceGraph, alphas: ArchParameters, keep: int
+) -> list[Choice]:
+    """Each choice cut to its `keep` most likely options under softmax(alpha), in their original order."""
+    probabilities = alphas.probabilities()
+    choices = []
+    for choice in graph.choices:
+        weights = probabilities.get(choice.key)
+        if weights is None or len(choice.options) <= keep:
+            choices.append(choice)
+            continue
+        strongest = sorted(range(len(weights)), key=lambda i: -weights[i])[:keep]
+        options = tuple(choice.options[i] for i in sorted(strongest))
+        choices.append(replace(choice, options=options))
+    return choices
+
+
+class _TrialReporter:
+    """One line per finished trial: state, accuracy, predicted latency, feasibility, best so far."""
+
+    def __init__(self, total: int, report: Report):
+        self.total, self.report = total, report
+
+    def __call__(self, record: TrialRecord, study: Study) -> None:
+        done = sum(map(counted, study.get_trials(deepcopy=False)))
+        trained = [t.values[0] for t in _feasible_trained(study)]
+        best = f"best {max(trained):.2%}" if trained else "no feasible trial yet"
+        if record.state == "fail":
+            summary = f"failed: {record.reason}"
+        else:
+            latency = record.values.get("latency_ms", float("nan"))
+            accuracy = record.values.get("accuracy", float("nan"))
+            state = {"complete": "", "infeasible": " (infeasible, not trained)"}.get(
+                record.state, f" ({record.reason})"
+            )
+            summary = f"acc {accuracy:.2%}, {latency:.3f} ms predicted{state}"
+        self.report(f"trial {record.number} [{done}/{self.total}] {summary} | {best}")
+
+
+def _feasible_trained(study: Study) -> list[FrozenTrial]:
+    """The complete, trained trials whose predicted cost meets every constraint."""
+    return [
+        trial
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if trial.user_attrs.get("trained")
+        and all(
+            value <= 0
+            for key, value in trial.system_attrs.items()
+            if key.startswith("constraints:")
+        )
+    ]
