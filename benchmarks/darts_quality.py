@@ -34,7 +34,9 @@ from mixsearch.space.schema import load_space
 from mixsearch.space.sections import Target, get_budget
 
 
-def search(graph: SpaceGraph, args: argparse.Namespace, seed: int, scratch: Path) -> SearchResult:
+def search(
+    graph: SpaceGraph, args: argparse.Namespace, seed: int, scratch: Path
+) -> SearchResult:
     """One darts run of `graph` into a fresh folder of `scratch` (trainings cached there, not in the user's cache)."""
     budget = replace(
         get_budget("standard"),
@@ -66,9 +68,16 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--search-epochs", type=int, default=DartsConfig.epochs)
     parser.add_argument("--train-epochs", type=int, default=TrainConfig.epochs)
-    parser.add_argument("--images", type=int, default=None, help="cap on each proxy split (default: all)")
     parser.add_argument(
-        "--quick", action="store_true", help="1 seed, 2 search and 1 training epochs on 128 images"
+        "--images",
+        type=int,
+        default=None,
+        help="cap on each proxy split (default: all)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="1 seed, 2 search and 1 training epochs on 128 images",
     )
     args = parser.parse_args(argv)
     if args.quick:
@@ -81,9 +90,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
         for seed in range(args.seeds):
             result = search(graph, args, seed, Path(scratch))
             derived = result.finalists[0]
-            archs.append(", ".join(f"{node.name}={node.op}" for node in derived.arch.nodes))
+            archs.append(
+                ", ".join(f"{node.name}={node.op}" for node in derived.arch.nodes)
+            )
             for item in (*result.baselines, replace(derived, label="darts")):
-                row = rows.setdefault(item.label, {"acc": [], "latency": [], "params": []})
+                row = rows.setdefault(
+                    item.label, {"acc": [], "latency": [], "params": []}
+                )
                 row["acc"].append(item.test_acc)
                 row["latency"].append(item.latency_ms)
                 row["params"].append(item.params)
@@ -97,7 +110,11 @@ def _mean_std(values: list[float]) -> str:
 
 
 def print_table(
-    rows: dict[str, dict], archs: list[str], args: argparse.Namespace, target: Target, start_load: float
+    rows: dict[str, dict],
+    archs: list[str],
+    args: argparse.Namespace,
+    target: Target,
+    start_load: float,
 ) -> None:
     print(f"command: `python {shlex.join(sys.argv)}`  ")
     print(
@@ -112,7 +129,9 @@ def print_table(
     )
     print("|---|---:|---:|---:|")
     for name, row in rows.items():
-        latency, params = statistics.mean(row["latency"]), statistics.mean(row["params"])
+        latency, params = statistics.mean(row["latency"]), statistics.mean(
+            row["params"]
+        )
         print(f"| {name} | {_mean_std(row['acc'])} | {latency:.3f} | {params:,.0f} |")
     for seed, arch in enumerate(archs):
         print(f"\nseed {seed}: darts derived {arch}")

@@ -32,9 +32,9 @@ import shlex
 import statistics
 import sys
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -56,10 +56,10 @@ from mixsearch.hardware.predictor import (  # noqa: E402
     predict_latency,
     space_measurements,
 )
-from mixsearch.space.sections import Target  # noqa: E402
 from mixsearch.progress import progress  # noqa: E402
 from mixsearch.space.graph import SpaceGraph, compile_space  # noqa: E402
 from mixsearch.space.schema import load_space  # noqa: E402
+from mixsearch.space.sections import Target  # noqa: E402
 
 DEFAULT_SPACE = ROOT / "search_spaces" / "default.yaml"
 DEFAULT_ARCHS = 60
@@ -136,25 +136,60 @@ def shape_arg(text: str) -> tuple[int, int, int, int]:
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--space", type=Path, default=DEFAULT_SPACE, help="search space YAML (default: default.yaml)")
+    parser.add_argument(
+        "--space",
+        type=Path,
+        default=DEFAULT_SPACE,
+        help="search space YAML (default: default.yaml)",
+    )
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    parser.add_argument("--threads", type=int, help="torch intra-op threads (default: the target's)")
-    parser.add_argument("--archs", type=int, help=f"architectures evaluated (default {DEFAULT_ARCHS})")
     parser.add_argument(
-        "--fit", type=int, help=f"architectures the overhead model is fitted on (default {DEFAULT_FIT})"
+        "--threads", type=int, help="torch intra-op threads (default: the target's)"
     )
-    parser.add_argument("--repeats", type=int, help=f"timed calls per measurement (default {DEFAULT_REPEATS})")
-    parser.add_argument("--warmup", type=int, help=f"untimed calls first (default {DEFAULT_WARMUP})")
     parser.add_argument(
-        "--rounds", type=int, help=f"interleaved rounds of end-to-end measurement (default {DEFAULT_ROUNDS})"
+        "--archs", type=int, help=f"architectures evaluated (default {DEFAULT_ARCHS})"
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the architecture draw (default 0)")
     parser.add_argument(
-        "--shapes", type=shape_arg, nargs="+", metavar="BxCxHxW", help="target shapes (default: the space's)"
+        "--fit",
+        type=int,
+        help=f"architectures the overhead model is fitted on (default {DEFAULT_FIT})",
     )
-    parser.add_argument("--table", type=Path, help="latency table file to reuse (default: a fresh temporary one)")
-    parser.add_argument("--quick", action="store_true", help="tiny shapes, few architectures and repeats (smoke test)")
-    parser.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        help=f"timed calls per measurement (default {DEFAULT_REPEATS})",
+    )
+    parser.add_argument(
+        "--warmup", type=int, help=f"untimed calls first (default {DEFAULT_WARMUP})"
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        help=f"interleaved rounds of end-to-end measurement (default {DEFAULT_ROUNDS})",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the architecture draw (default 0)"
+    )
+    parser.add_argument(
+        "--shapes",
+        type=shape_arg,
+        nargs="+",
+        metavar="BxCxHxW",
+        help="target shapes (default: the space's)",
+    )
+    parser.add_argument(
+        "--table",
+        type=Path,
+        help="latency table file to reuse (default: a fresh temporary one)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="tiny shapes, few architectures and repeats (smoke test)",
+    )
+    parser.add_argument(
+        "--markdown", action="store_true", help="print the tables as Markdown"
+    )
     args = parser.parse_args(argv)
     defaults = (
         QUICK
@@ -171,8 +206,16 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     for key, value in defaults.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
-    if args.archs < 2 or args.fit < 3 or args.repeats < 1 or args.rounds < 1 or args.warmup < 0:
-        parser.error("--archs must be >= 2, --fit >= 3, --repeats and --rounds >= 1, --warmup >= 0")
+    if (
+        args.archs < 2
+        or args.fit < 3
+        or args.repeats < 1
+        or args.rounds < 1
+        or args.warmup < 0
+    ):
+        parser.error(
+            "--archs must be >= 2, --fit >= 3, --repeats and --rounds >= 1, --warmup >= 0"
+        )
     if args.threads is not None and args.threads < 1:
         parser.error("--threads must be >= 1")
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -189,10 +232,14 @@ def make_target(graph: SpaceGraph, args: argparse.Namespace) -> Target:
     return target
 
 
-def draw_archs(graph: SpaceGraph, fit: int, count: int, seed: int) -> tuple[list[Arch], list[Arch]]:
+def draw_archs(
+    graph: SpaceGraph, fit: int, count: int, seed: int
+) -> tuple[list[Arch], list[Arch]]:
     """`fit` distinct fitting architectures, then `count` distinct others to evaluate, from disjoint seed streams."""
     if fit + count > graph.size:
-        raise SystemExit(f"the space has {graph.size} architectures; asked for {fit} + {count} distinct ones")
+        raise SystemExit(
+            f"the space has {graph.size} architectures; asked for {fit} + {count} distinct ones"
+        )
     seen: set[str] = set()
 
     def draw(stream: str, wanted: int) -> list[Arch]:
@@ -213,7 +260,9 @@ def label(arch: Arch) -> str:
     """A short readable form: node=op(param values)<-input for serial nodes, +res for a residual."""
     parts = []
     for node in arch.nodes:
-        values = ",".join(str(value) for key, value in node.params.items() if key != "variant")
+        values = ",".join(
+            str(value) for key, value in node.params.items() if key != "variant"
+        )
         text = f"{node.name}={node.op}" + (f"({values})" if values else "")
         if not node.is_fusion and node.inputs[0] != INPUT:
             text += f"<-{node.inputs[0]}"
@@ -227,7 +276,12 @@ def plain_sum(arch: Arch, target: Target, table: LatencyTable) -> float:
 
 
 def measure_together(
-    graph: SpaceGraph, target: Target, table: LatencyTable, fitting: list[Arch], evaluated: list[Arch], args
+    graph: SpaceGraph,
+    target: Target,
+    table: LatencyTable,
+    fitting: list[Arch],
+    evaluated: list[Arch],
+    args,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Everything the comparison needs, measured in the same interleaved rounds of the shared protocol.
 
@@ -253,7 +307,9 @@ def measure_together(
         lambda jobs: progress(jobs, "measuring table entries and architectures"),
     )
     bounds = np.cumsum([0] + [len(group) for group in groups])
-    lut, fit_ms, first, second = (times[start:end] for start, end in zip(bounds[:-1], bounds[1:]))
+    lut, fit_ms, first, second = (
+        times[start:end] for start, end in zip(bounds[:-1], bounds[1:])
+    )
     for (shape, measurement), ms in zip(missing, lut):
         table.put(shape, measurement.key, ms)
     table.save()
@@ -279,7 +335,11 @@ def device_name(target: Target) -> str:
 
 
 def header(
-    args: argparse.Namespace, argv: Sequence[str], target: Target, table: LatencyTable, load: float
+    args: argparse.Namespace,
+    argv: Sequence[str],
+    target: Target,
+    table: LatencyTable,
+    load: float,
 ) -> list[str]:
     threads = table.fingerprint["threads"]
     shapes = ", ".join("x".join(map(str, shape)) for shape in target.shapes)
@@ -298,8 +358,22 @@ def header(
     ]
 
 
-ARCH_COLUMNS = ["#", "architecture", "measured ms", "predicted ms", "error", "plain sum ms", "plain error"]
-SUMMARY_COLUMNS = ["predictor", f"within ±{TOLERANCE:.0%}", "median abs error", "p90 abs error", "Kendall τ"]
+ARCH_COLUMNS = [
+    "#",
+    "architecture",
+    "measured ms",
+    "predicted ms",
+    "error",
+    "plain sum ms",
+    "plain error",
+]
+SUMMARY_COLUMNS = [
+    "predictor",
+    f"within ±{TOLERANCE:.0%}",
+    "median abs error",
+    "p90 abs error",
+    "Kendall τ",
+]
 
 
 def arch_rows(rows: list[Row]) -> list[list[str]]:
@@ -339,21 +413,38 @@ def summary_line(summary: Summary) -> str:
     )
 
 
-def markdown_table(columns: list[str], rows: list[list[str]], right: set[str]) -> list[str]:
+def markdown_table(
+    columns: list[str], rows: list[list[str]], right: set[str]
+) -> list[str]:
     out = ["| " + " | ".join(columns) + " |"]
-    out.append("|" + "|".join("---:" if column in right else "---" for column in columns) + "|")
-    out += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    out.append(
+        "|" + "|".join("---:" if column in right else "---" for column in columns) + "|"
+    )
+    out += [
+        "| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |"
+        for row in rows
+    ]
     return out
 
 
-RIGHT = {"#", "measured ms", "predicted ms", "error", "plain sum ms", "plain error"} | set(SUMMARY_COLUMNS[1:])
+RIGHT = {
+    "#",
+    "measured ms",
+    "predicted ms",
+    "error",
+    "plain sum ms",
+    "plain error",
+} | set(SUMMARY_COLUMNS[1:])
 
 
 def print_markdown(lines: list[str], rows: list[Row], summary: Summary) -> None:
     command = lines[0].removeprefix("command: ")
     out = [f"command: `{command}`  "] + [line + "  " for line in lines[1:]] + [""]
     out += markdown_table(ARCH_COLUMNS, arch_rows(rows), RIGHT) + [""]
-    out += markdown_table(SUMMARY_COLUMNS, summary_rows(summary), RIGHT) + ["", summary_line(summary)]
+    out += markdown_table(SUMMARY_COLUMNS, summary_rows(summary), RIGHT) + [
+        "",
+        summary_line(summary),
+    ]
     print("\n".join(out))
 
 
@@ -362,12 +453,18 @@ def print_rich(lines: list[str], rows: list[Row], summary: Summary) -> None:
     for line in lines:
         console.print(line, markup=False, highlight=False)
     for title, columns, cells in (
-        ("predicted vs measured (ms, summed over the shapes)", ARCH_COLUMNS, arch_rows(rows)),
+        (
+            "predicted vs measured (ms, summed over the shapes)",
+            ARCH_COLUMNS,
+            arch_rows(rows),
+        ),
         ("summary", SUMMARY_COLUMNS, summary_rows(summary)),
     ):
         table = Table(title=title, title_justify="left")
         for column in columns:
-            table.add_column(column, justify="right" if column in RIGHT else "left", overflow="fold")
+            table.add_column(
+                column, justify="right" if column in RIGHT else "left", overflow="fold"
+            )
         for row in cells:
             table.add_row(*row)
         console.print(table)
@@ -384,18 +481,37 @@ def main(argv: Sequence[str] | None = None) -> Summary:
     fitting, evaluated = draw_archs(graph, args.fit, args.archs, args.seed)
     with tempfile.TemporaryDirectory() as scratch:
         table = LatencyTable.open(target, args.table or Path(scratch) / "latency.json")
-        fit_ms, first, second = measure_together(graph, target, table, fitting, evaluated, args)
+        fit_ms, first, second = measure_together(
+            graph, target, table, fitting, evaluated, args
+        )
         fit_overhead_model(fitting, fit_ms, target, table)
         rows = [
             Row(
-                arch, float(a), predict_latency(arch, target, table), plain_sum(arch, target, table), float(a), float(b)
+                arch,
+                float(a),
+                predict_latency(arch, target, table),
+                plain_sum(arch, target, table),
+                float(a),
+                float(b),
             )
             for arch, a, b in zip(evaluated, first.sum(axis=1), second.sum(axis=1))
         ]
     summary = Summary(
-        accuracy("table + overhead model", [r.predicted_ms for r in rows], [r.measured_ms for r in rows]),
-        accuracy("plain sum of table entries", [r.plain_ms for r in rows], [r.measured_ms for r in rows]),
-        accuracy("re-measurement (2nd vs 1st)", [r.second_ms for r in rows], [r.first_ms for r in rows]),
+        accuracy(
+            "table + overhead model",
+            [r.predicted_ms for r in rows],
+            [r.measured_ms for r in rows],
+        ),
+        accuracy(
+            "plain sum of table entries",
+            [r.plain_ms for r in rows],
+            [r.measured_ms for r in rows],
+        ),
+        accuracy(
+            "re-measurement (2nd vs 1st)",
+            [r.second_ms for r in rows],
+            [r.first_ms for r in rows],
+        ),
     )
     lines = header(args, argv, target, table, load_at_start)
     (print_markdown if args.markdown else print_rich)(lines, rows, summary)

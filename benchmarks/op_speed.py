@@ -25,27 +25,42 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Callable, Sequence
 
 import torch
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 import pytest  # noqa: E402  (the reference table skips rows through pytest.importorskip)
-from helpers import import_file  # noqa: E402
-from test_reference_equivalence import REFERENCES, load_by_order, randomise_norm_stats, row_id  # noqa: E402
+from test_reference_equivalence import (  # noqa: E402
+    REFERENCES,
+    load_by_order,
+    randomise_norm_stats,
+    row_id,
+)
 
 import mixsearch  # noqa: E402
+from helpers import import_file  # noqa: E402
 from mixsearch.arch import INPUT, Arch, ArchNode  # noqa: E402
 from mixsearch.codegen.render import write_module  # noqa: E402
-from mixsearch.hardware.latency import DEFAULT_WARMUP, fixed_threads, time_calls  # noqa: E402
+from mixsearch.hardware.latency import (  # noqa: E402
+    DEFAULT_WARMUP,
+    fixed_threads,
+    time_calls,
+)
 from mixsearch.ops import OPS  # noqa: E402
 
 DEFAULT_SHAPES = ((1, 64, 80, 80), (1, 128, 40, 40), (1, 256, 20, 20))
@@ -89,21 +104,49 @@ def shape_arg(text: str) -> tuple[int, ...]:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch intra-op threads")
-    parser.add_argument("--repeats", type=int, help=f"timed calls per side (default {DEFAULT_REPEATS})")
     parser.add_argument(
-        "--rounds", type=int, help=f"alternating blocks the repeats are split in (default {DEFAULT_ROUNDS})"
+        "--threads",
+        type=int,
+        default=torch.get_num_threads(),
+        help="torch intra-op threads",
     )
-    parser.add_argument("--warmup", type=int, help=f"untimed calls per side first (default {DEFAULT_WARMUP})")
+    parser.add_argument(
+        "--repeats", type=int, help=f"timed calls per side (default {DEFAULT_REPEATS})"
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        help=f"alternating blocks the repeats are split in (default {DEFAULT_ROUNDS})",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        help=f"untimed calls per side first (default {DEFAULT_WARMUP})",
+    )
     parser.add_argument(
         "--budget",
         type=float,
         help=f"seconds of timed calls per op and shape; slow ops get fewer repeats (default {DEFAULT_BUDGET_S})",
     )
-    parser.add_argument("--quick", action="store_true", help="few repeats, to smoke-test the script")
-    parser.add_argument("--shapes", type=shape_arg, nargs="+", default=list(DEFAULT_SHAPES), metavar="BxCxHxW")
-    parser.add_argument("--only", action="append", metavar="PATTERN", help="row ids to run (glob, repeatable)")
-    parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    parser.add_argument(
+        "--quick", action="store_true", help="few repeats, to smoke-test the script"
+    )
+    parser.add_argument(
+        "--shapes",
+        type=shape_arg,
+        nargs="+",
+        default=list(DEFAULT_SHAPES),
+        metavar="BxCxHxW",
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="PATTERN",
+        help="row ids to run (glob, repeatable)",
+    )
+    parser.add_argument(
+        "--markdown", action="store_true", help="print the table as Markdown"
+    )
     args = parser.parse_args(argv)
     defaults = (
         QUICK
@@ -118,25 +161,54 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     for key, value in defaults.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
-    if args.repeats < 1 or args.rounds < 1 or args.warmup < 0 or args.budget <= 0 or args.threads < 1:
-        parser.error("--repeats, --rounds and --threads must be >= 1, --warmup >= 0, --budget > 0")
+    if (
+        args.repeats < 1
+        or args.rounds < 1
+        or args.warmup < 0
+        or args.budget <= 0
+        or args.threads < 1
+    ):
+        parser.error(
+            "--repeats, --rounds and --threads must be >= 1, --warmup >= 0, --budget > 0"
+        )
     args.rounds = min(args.rounds, args.repeats)
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: CUDA is not available")
     return args
 
 
-def selected_rows(patterns: list[str] | None) -> list[tuple[str, dict, Callable[[int], nn.Module]]]:
-    rows = [row for row in REFERENCES if not patterns or any(fnmatch.fnmatchcase(row_id(row), p) for p in patterns)]
+def selected_rows(
+    patterns: list[str] | None,
+) -> list[tuple[str, dict, Callable[[int], nn.Module]]]:
+    rows = [
+        row
+        for row in REFERENCES
+        if not patterns or any(fnmatch.fnmatchcase(row_id(row), p) for p in patterns)
+    ]
     if not rows:
-        raise SystemExit(f"no reference row matches {patterns}; rows: {', '.join(row_id(row) for row in REFERENCES)}")
+        raise SystemExit(
+            f"no reference row matches {patterns}; rows: {', '.join(row_id(row) for row in REFERENCES)}"
+        )
     return rows
 
 
-def generated_class(index: int, name: str, params: dict, out_dir: Path) -> type[nn.Module]:
+def generated_class(
+    index: int, name: str, params: dict, out_dir: Path
+) -> type[nn.Module]:
     """Render a one-node architecture applying op `name` to the input, import the file, return its class."""
-    node = ArchNode(name=NODE, op=name, params=OPS.get(name).canonical_params(params), inputs=(INPUT,), is_fusion=OPS.get(name).is_fusion)
-    arch = Arch(name=f"op_speed_{index}", class_name="OpSpeedModule", nodes=(node,), source="benchmarks/op_speed.py")
+    node = ArchNode(
+        name=NODE,
+        op=name,
+        params=OPS.get(name).canonical_params(params),
+        inputs=(INPUT,),
+        is_fusion=OPS.get(name).is_fusion,
+    )
+    arch = Arch(
+        name=f"op_speed_{index}",
+        class_name="OpSpeedModule",
+        nodes=(node,),
+        source="benchmarks/op_speed.py",
+    )
     return import_file(write_module(arch, out_dir)).OpSpeedModule
 
 
@@ -146,7 +218,10 @@ def reference_name(module: nn.Module) -> str:
 
 
 def warm_up(
-    ours: Callable[[], object], reference: Callable[[], object], device: torch.device, args: argparse.Namespace
+    ours: Callable[[], object],
+    reference: Callable[[], object],
+    device: torch.device,
+    args: argparse.Namespace,
 ) -> float:
     """Untimed call pairs: `args.warmup` of them, or fewer (at least 2) once a quarter of the budget is spent.
 
@@ -165,7 +240,10 @@ def warm_up(
 
 
 def time_interleaved(
-    ours: Callable[[], object], reference: Callable[[], object], device: torch.device, args: argparse.Namespace
+    ours: Callable[[], object],
+    reference: Callable[[], object],
+    device: torch.device,
+    args: argparse.Namespace,
 ) -> tuple[list[float], list[float], int, int]:
     """Timed calls of both in alternating blocks (who goes first alternates too).
 
@@ -173,7 +251,9 @@ def time_interleaved(
     lists of milliseconds, the number of rounds and how many of them ours lost (its block median was higher).
     """
     pair_s = warm_up(ours, reference, device, args)
-    repeats = max(min(args.repeats, MIN_REPEATS), min(args.repeats, int(args.budget / pair_s)))
+    repeats = max(
+        min(args.repeats, MIN_REPEATS), min(args.repeats, int(args.budget / pair_s))
+    )
     rounds = min(args.rounds, repeats)
     ours_ms: list[float] = []
     reference_ms: list[float] = []
@@ -204,13 +284,19 @@ def compare(
     reference = build_reference(channels)
     randomise_norm_stats(reference)
     ours = generated(channels)
-    load_by_order(getattr(ours, NODE), reference)  # the emitted class holds the op as `attn`
+    load_by_order(
+        getattr(ours, NODE), reference
+    )  # the emitted class holds the op as `attn`
     ours, reference = ours.to(device).eval(), reference.to(device).eval()
     x = torch.randn(shape, device=device)
     with torch.inference_mode():
         expected, actual = reference(x), ours(x)
-        torch.testing.assert_close(actual, expected, atol=ATOL, rtol=0, msg=lambda m: f"{row} at {shape}: {m}")
-        ours_ms, reference_ms, rounds, slower = time_interleaved(lambda: ours(x), lambda: reference(x), device, args)
+        torch.testing.assert_close(
+            actual, expected, atol=ATOL, rtol=0, msg=lambda m: f"{row} at {shape}: {m}"
+        )
+        ours_ms, reference_ms, rounds, slower = time_interleaved(
+            lambda: ours(x), lambda: reference(x), device, args
+        )
     return Result(
         row,
         reference_name(reference),
@@ -245,7 +331,9 @@ def versions() -> str:
     return ", ".join(found)
 
 
-def header(args: argparse.Namespace, argv: Sequence[str], load_at_start: float) -> list[str]:
+def header(
+    args: argparse.Namespace, argv: Sequence[str], load_at_start: float
+) -> list[str]:
     device = torch.device(args.device)
     return [
         f"command: {shlex.join(['python', 'benchmarks/op_speed.py', *argv])}",
@@ -287,7 +375,16 @@ def table_rows(results: list[Result]) -> list[list[str]]:
     ]
 
 
-COLUMNS = ["op", "reference", "shape", "ours ms", "ref ms", "ours/ref", "slower in", "calls"]
+COLUMNS = [
+    "op",
+    "reference",
+    "shape",
+    "ours ms",
+    "ref ms",
+    "ours/ref",
+    "slower in",
+    "calls",
+]
 RIGHT = {"ours ms", "ref ms", "ours/ref", "slower in", "calls"}
 
 
@@ -295,7 +392,9 @@ def markdown(lines: list[str], results: list[Result]) -> str:
     command = lines[0].removeprefix("command: ")
     out = [f"command: `{command}`  "] + [line + "  " for line in lines[1:]] + [""]
     out.append("| " + " | ".join(COLUMNS) + " |")
-    out.append("|" + "|".join("---:" if column in RIGHT else "---" for column in COLUMNS) + "|")
+    out.append(
+        "|" + "|".join("---:" if column in RIGHT else "---" for column in COLUMNS) + "|"
+    )
     out += ["| " + " | ".join(cells) + " |" for cells in table_rows(results)]
     out += ["", summary(results)]
     return "\n".join(out)
@@ -311,7 +410,9 @@ def plain(lines: list[str], results: list[Result]) -> str:
             for cell, width, column in zip(cells, widths, COLUMNS)
         ).rstrip()
 
-    body = [line(rows[0]), "  ".join("-" * width for width in widths)] + [line(row) for row in rows[1:]]
+    body = [line(rows[0]), "  ".join("-" * width for width in widths)] + [
+        line(row) for row in rows[1:]
+    ]
     return "\n".join(lines + [""] + body + ["", summary(results)])
 
 
@@ -333,7 +434,11 @@ def main(argv: Sequence[str] | None = None) -> list[Result]:
         console=Console(stderr=True),
         transient=True,
     )
-    with tempfile.TemporaryDirectory() as out_dir, fixed_threads(args.threads), progress:
+    with (
+        tempfile.TemporaryDirectory() as out_dir,
+        fixed_threads(args.threads),
+        progress,
+    ):
         task = progress.add_task("op speed", total=len(rows) * len(args.shapes))
         for index, (name, params, build_reference) in enumerate(rows):
             row = row_id((name, params, build_reference))
@@ -341,7 +446,9 @@ def main(argv: Sequence[str] | None = None) -> list[Result]:
             for shape in args.shapes:
                 progress.update(task, description=f"{row} {format_shape(shape)}")
                 try:
-                    results.append(compare(generated, build_reference, row, shape, device, args))
+                    results.append(
+                        compare(generated, build_reference, row, shape, device, args)
+                    )
                 except pytest.skip.Exception as reason:
                     skipped.append(f"{row}: {reason}")
                 progress.advance(task)

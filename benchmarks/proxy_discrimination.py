@@ -22,9 +22,10 @@ import platform
 import shlex
 import statistics
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
@@ -65,29 +66,58 @@ def proxy_setting(text: str) -> tuple[str, object]:
     key, _, value = text.partition("=")
     types = {field.name: field.type for field in dataclasses.fields(ProxyConfig)}
     if key not in types or not value:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE with KEY one of {', '.join(types)}; got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected KEY=VALUE with KEY one of {', '.join(types)}; got {text!r}"
+        )
     converters = {"int": int, "float": float, "str": str}
     try:
         return key, converters[types[key]](value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{key} must be {types[key]}, got {value!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"{key} must be {types[key]}, got {value!r}"
+        ) from None
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     defaults = TrainConfig()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", type=int, default=3, help="training seeds per baseline: 0 .. N-1 (default 3)")
-    parser.add_argument("--epochs", type=int, default=defaults.epochs, help=f"default {defaults.epochs}")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch intra-op threads")
-    parser.add_argument("--baselines", default=",".join(baseline_factories()), help="comma-separated subset")
     parser.add_argument(
-        "--proxy", type=proxy_setting, action="append", default=[], metavar="KEY=VALUE", help="ProxyConfig field"
+        "--seeds",
+        type=int,
+        default=3,
+        help="training seeds per baseline: 0 .. N-1 (default 3)",
+    )
+    parser.add_argument(
+        "--epochs", type=int, default=defaults.epochs, help=f"default {defaults.epochs}"
+    )
+    parser.add_argument(
+        "--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=torch.get_num_threads(),
+        help="torch intra-op threads",
+    )
+    parser.add_argument(
+        "--baselines",
+        default=",".join(baseline_factories()),
+        help="comma-separated subset",
+    )
+    parser.add_argument(
+        "--proxy",
+        type=proxy_setting,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="ProxyConfig field",
     )
     args = parser.parse_args(argv)
     unknown = set(args.baselines.split(",")) - set(baseline_factories())
     if unknown:
-        parser.error(f"unknown baseline {sorted(unknown)[0]!r}; known: {', '.join(baseline_factories())}")
+        parser.error(
+            f"unknown baseline {sorted(unknown)[0]!r}; known: {', '.join(baseline_factories())}"
+        )
     if args.seeds < 1 or args.epochs < 1 or args.threads < 1:
         parser.error("--seeds, --epochs and --threads must be >= 1")
     return args
@@ -112,11 +142,20 @@ def run(args: argparse.Namespace, proxy: ProxyConfig) -> list[Row]:
         runs = []
         for seed in range(args.seeds):
             config = TrainConfig(epochs=args.epochs, seed=seed, device=args.device)
-            build = lambda: HostNet(
-                factories[name], num_classes=data.num_classes, in_channels=data.in_channels
-            )  # noqa: E731
-            result = train_candidate(build, data, config)
-            print(f"{name} seed {seed}: test {result.test_acc:.4f} ({result.seconds:.0f} s)", file=sys.stderr)
+            result = train_candidate(
+                partial(
+                    HostNet,
+                    factories[name],
+                    num_classes=data.num_classes,
+                    in_channels=data.in_channels,
+                ),
+                data,
+                config,
+            )
+            print(
+                f"{name} seed {seed}: test {result.test_acc:.4f} ({result.seconds:.0f} s)",
+                file=sys.stderr,
+            )
             runs.append(result)
         rows.append(Row(name, tuple(runs)))
     return rows
@@ -132,7 +171,9 @@ def verdict(rows: list[Row]) -> tuple[float, float, bool]:
 
 def markdown(rows: list[Row], header: list[str]) -> str:
     out = [line + "  " for line in header] + [""]
-    out.append("| baseline | test acc (mean ± std) | per seed | val acc (mean) | s / candidate |")
+    out.append(
+        "| baseline | test acc (mean ± std) | per seed | val acc (mean) | s / candidate |"
+    )
     out.append("|---|---:|---:|---:|---:|")
     for row in sorted(rows, key=lambda row: -row.mean):
         per_seed = " ".join(f"{acc:.3f}" for acc in row.test_accs)
@@ -143,13 +184,15 @@ def markdown(rows: list[Row], header: list[str]) -> str:
             f"| {seconds:.0f} |"
         )
     gap, noise, discriminates = verdict(rows)
-    best, worst = max(rows, key=lambda row: row.mean), min(rows, key=lambda row: row.mean)
+    best, worst = max(rows, key=lambda row: row.mean), min(
+        rows, key=lambda row: row.mean
+    )
     out += [
         "",
         f"gap best ({best.baseline}) - worst ({worst.baseline}): {100 * gap:.2f} points; "
         f"2 x max seed std: {100 * noise:.2f} points; "
-        f"verdict: {'discriminates' if discriminates else 'does NOT discriminate'} (gap {'>' if discriminates else '<='} "
-        "2 x max std)",
+        f"verdict: {'discriminates' if discriminates else 'does NOT discriminate'} "
+        f"(gap {'>' if discriminates else '<='} 2 x max std)",
     ]
     return "\n".join(out)
 

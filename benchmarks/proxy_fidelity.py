@@ -26,21 +26,21 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import torch
 from scipy.stats import kendalltau, spearmanr
 
 from mixsearch.arch import INPUT, Arch
+from mixsearch.hardware.device import torch_device
 from mixsearch.hardware.latency import fixed_threads
 from mixsearch.search.context import RunContext, RunOptions
 from mixsearch.search.run import darts_config, supernet_search
-from mixsearch.space.sections import BUDGETS, Budget, get_budget
 from mixsearch.space.graph import SpaceGraph, compile_space
 from mixsearch.space.schema import load_space
-from mixsearch.hardware.device import torch_device
+from mixsearch.space.sections import BUDGETS, Budget, get_budget
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SPACE = ROOT / "search_spaces" / "default.yaml"
@@ -109,7 +109,8 @@ def measure(
         show_progress=False,
     )
     ctx = RunContext.build(graph, target, options, scratch / "run")
-    search = supernet_search(ctx, darts_config(options, graph.space.constraints))
+    config = darts_config(options, graph.space.constraints)
+    search = supernet_search(ctx, config, scratch / "darts")
     search.run(show_progress=False)
     trial, reference = ctx.trial_evaluator, ctx.final_evaluator
     epochs = args.reference_epochs or budget.final_epochs

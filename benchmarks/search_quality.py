@@ -51,9 +51,9 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Sequence
 
 import optuna
 import torch
@@ -62,17 +62,16 @@ from rich.console import Console
 from rich.table import Table
 
 import mixsearch
+from mixsearch.hardware.device import measurement_threads, torch_device
 from mixsearch.hardware.latency import fixed_threads
 from mixsearch.hardware.lut import fingerprint
-from mixsearch.space.sections import Target
-from mixsearch.space.sections import BUDGETS, Budget, get_budget
 from mixsearch.hardware.predictor import profiled_table
-from mixsearch.search.result import SearchResult, Trained
 from mixsearch.search.context import RunOptions
+from mixsearch.search.result import SearchResult, Trained
 from mixsearch.search.run import run_search
 from mixsearch.space.graph import SpaceGraph, compile_space
 from mixsearch.space.schema import load_space
-from mixsearch.hardware.device import measurement_threads, torch_device
+from mixsearch.space.sections import BUDGETS, Budget, Target, get_budget
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SPACE = ROOT / "search_spaces" / "default.yaml"

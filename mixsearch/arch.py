@@ -9,9 +9,10 @@ against the library is the library's job (`OPS.check_arch`), naming rules for em
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from mixsearch.errors import ArchError
 

@@ -46,8 +46,12 @@ from mixsearch.space.sections import (
     get_budget,
     ordered_objectives,
 )
-from mixsearch.yolo import DEFAULT_BASE, DEFAULT_POSITIONS, DEFAULT_SCALES
-from mixsearch.yolo import UltralyticsExport
+from mixsearch.yolo import (
+    DEFAULT_BASE,
+    DEFAULT_POSITIONS,
+    DEFAULT_SCALES,
+    UltralyticsExport,
+)
 
 USAGE_ERROR = 2
 
@@ -301,7 +305,8 @@ def generate(
             DEFAULT_BASE, _comma_list(scales), _comma_list(positions)
         )
     )
-    _echo_paths(emit(Arch.load(arch_json), out_dir, export, with_arch=False))
+    arch = Arch.load(arch_json)
+    _echo_paths(emit(arch, out_dir, export, with_arch=False, where=arch_json))
 
 
 @main.command()

@@ -5,6 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 
+def first_line(error: BaseException) -> str:
+    """An exception's message cut to its first line (library errors often add lines of background)."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 class MixsearchError(Exception):
     """An error caused by the user's input, printed without a traceback."""
 

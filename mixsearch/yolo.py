@@ -10,16 +10,18 @@ its input channels, so an inserted row is `[-1, 1, ClassName, [C]]` with C the c
 follows at that scale, computed as Ultralytics computes it.
 
 The layer table comes from the installed ultralytics package when there is one, else from the copy shipped in
-`templates/` (`mixsearch.resources`), so this module never imports ultralytics. It imports no torch either: the DSL parser uses it.
+`templates/` (`mixsearch.resources`), so this module never imports ultralytics. It imports no torch either: the
+DSL parser uses it.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import yaml
 

@@ -1,6 +1,7 @@
 """Shared test settings: deterministic, CPU-only, offline."""
 
 import os
+
 import pytest
 import torch
 

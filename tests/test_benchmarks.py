@@ -4,6 +4,7 @@ import math
 import re
 
 import pytest
+
 from helpers import ROOT, import_file, tiny_run_space
 
 
@@ -169,7 +170,14 @@ def test_darts_quality_benchmark_runs(capsys, tmp_path, monkeypatch):
 
     rows = darts_quality.main([str(space), "--quick"])
 
-    assert [row["name"] for row in rows] == ["none", "se", "eca", "cbam", "coord", "darts"]
+    assert [row["name"] for row in rows] == [
+        "none",
+        "se",
+        "eca",
+        "cbam",
+        "coord",
+        "darts",
+    ]
     for row in rows:
         assert len(row["acc"]) == 1 and 0 <= row["acc"][0] <= 1
         assert row["latency"][0] > 0

@@ -5,8 +5,8 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
+from mixsearch.errors import MixsearchError
 from mixsearch.hardware.cost import CostModel
-from mixsearch.space.sections import Constraints, Target
 from mixsearch.model import DiscreteModel
 from mixsearch.model.supernet import ArchParameters, Supernet
 from mixsearch.search.darts import DartsConfig, DartsSearch
@@ -14,6 +14,7 @@ from mixsearch.search.derive import derive
 from mixsearch.search.expected_cost import ExpectedCost
 from mixsearch.space.graph import compile_space
 from mixsearch.space.schema import parse_space
+from mixsearch.space.sections import Constraints, Target
 
 CHANNELS = 8
 SPACE = """
@@ -108,6 +109,44 @@ def test_resume_after_an_interruption_gives_the_same_alphas(graph, tmp_path):
     assert (tmp_path / "alpha_history.json").exists()
 
 
+@pytest.mark.parametrize("damage", [b"not a checkpoint", b""], ids=["garbage", "empty"])
+def test_a_damaged_checkpoint_is_ignored_with_a_warning(
+    graph, tmp_path, caplog, damage
+):
+    (tmp_path / "darts_checkpoint.pt").write_bytes(damage)
+    search = DartsSearch(
+        graph, PoolHost, hot_channel_task(128), config(epochs=2), run_dir=tmp_path
+    )
+    search.run(resume=True, show_progress=False)
+    assert search.state.epochs_done == 2
+    assert "ignoring DARTS checkpoint" in caplog.text and "starts afresh" in caplog.text
+
+
+def test_a_checkpoint_of_other_settings_or_another_space_names_the_file(
+    graph, tmp_path
+):
+    data = hot_channel_task(128)
+    DartsSearch(graph, PoolHost, data, config(epochs=2), run_dir=tmp_path).run(
+        show_progress=False
+    )
+    checkpoint = tmp_path / "darts_checkpoint.pt"
+    with pytest.raises(
+        MixsearchError, match="written by a DARTS search with other settings"
+    ) as error:
+        DartsSearch(graph, PoolHost, data, config(epochs=3), run_dir=tmp_path).run(
+            resume=True, show_progress=False
+        )
+    assert str(checkpoint) in str(error.value)
+    other = compile_space(parse_space(SPACE.replace("identity, ", ""), "other.yaml"))
+    with pytest.raises(
+        MixsearchError, match="does not fit this space's supernet"
+    ) as error:
+        DartsSearch(other, PoolHost, data, config(epochs=2), run_dir=tmp_path).run(
+            resume=True, show_progress=False
+        )
+    assert len(str(error.value).splitlines()) == 1
+
+
 def test_derive_respects_constraints_over_the_alphas(graph):
     alphas = ArchParameters(graph)
     with torch.no_grad():
@@ -161,15 +200,30 @@ def test_darts_command_is_a_darts_run_with_its_own_settings(tmp_path, monkeypatc
         + "proxy: {dataset: digits, canvas: 24, digit_size: 12, train_size: 256, val_size: 64, test_size: 64}\n"
     )
     run = tmp_path / "run"
-    args = ["darts", str(space), "--out", str(run), "--epochs", "2", "--warmup-epochs", "1"]
-    result = CliRunner().invoke(main, [*args, "--retrain-epochs", "1", "--order", "second", "--quiet"])
+    args = [
+        "darts",
+        str(space),
+        "--out",
+        str(run),
+        "--epochs",
+        "2",
+        "--warmup-epochs",
+        "1",
+    ]
+    result = CliRunner().invoke(
+        main, [*args, "--retrain-epochs", "1", "--order", "second", "--quiet"]
+    )
     assert result.exit_code == 0, result.output
     arch = Arch.load(run / "arch.json")
     assert arch.metrics["params"] <= 1000 and 0 <= arch.metrics["test_acc"] <= 1
     searched = SearchResult.load(run)
     assert searched.strategy == "darts" and searched.budget["darts_epochs"] == 2
     assert searched.budget["final_epochs"] == 1 and searched.baselines
-    checkpoint = torch.load(run / "darts" / "darts" / "darts_checkpoint.pt", weights_only=False)
-    assert checkpoint["config"]["order"] == "second" and checkpoint["state"]["epochs_done"] == 2
+    (checkpoint_path,) = (run / "darts").glob("darts-*/darts_checkpoint.pt")
+    checkpoint = torch.load(checkpoint_path, weights_only=False)
+    assert (
+        checkpoint["config"]["order"] == "second"
+        and checkpoint["state"]["epochs_done"] == 2
+    )
     for name in ("tiny.py", "yolov8n-tiny.yaml", "report.md", "search.json"):
         assert (run / name).exists(), name

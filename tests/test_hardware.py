@@ -23,6 +23,7 @@ from mixsearch.hardware.counts import (
     count_params,
     peak_activation_bytes,
 )
+from mixsearch.hardware.device import measurement_threads
 from mixsearch.hardware.latency import measure_interleaved
 from mixsearch.hardware.lut import LatencyTable, fingerprint, shape_key
 from mixsearch.hardware.predictor import (
@@ -32,11 +33,10 @@ from mixsearch.hardware.predictor import (
     profile,
     space_measurements,
 )
-from mixsearch.space.sections import Constraints, Target
 from mixsearch.ops import OPS
 from mixsearch.space.graph import compile_space
 from mixsearch.space.schema import parse_space
-from mixsearch.hardware.device import measurement_threads
+from mixsearch.space.sections import Constraints, Target
 
 TINY = Target(device="cpu", shapes=((1, 8, 4, 4), (1, 16, 2, 2)), threads=1)
 SPACE = """

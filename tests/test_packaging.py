@@ -3,9 +3,9 @@ directory (CI also builds a wheel and runs it from outside the checkout: .ci/run
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
+import tomllib
 from click.testing import CliRunner
 
 from helpers import ROOT
@@ -19,7 +19,9 @@ from mixsearch.resources import (
 
 
 def test_pyproject_lists_every_package_and_maps_the_resource_folders():
-    settings = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    settings = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"][
+        "setuptools"
+    ]
     code = {
         ".".join(path.parent.relative_to(ROOT).parts)
         for path in (ROOT / "mixsearch").rglob("__init__.py")

@@ -3,15 +3,15 @@
 import logging
 import math
 from dataclasses import fields, replace
+from functools import partial
 
 import pytest
 import torch
-from helpers import ROOT, import_file, sampled_archs
 from torch.utils.data import TensorDataset
 
+from helpers import ROOT, import_file, sampled_archs
 from mixsearch.errors import MixsearchError
 from mixsearch.model.discrete import DiscreteModel
-from mixsearch.proxy import data as proxy_data
 from mixsearch.proxy import (
     DivergedError,
     HostNet,
@@ -25,6 +25,7 @@ from mixsearch.proxy import (
     make_loader,
     train_candidate,
 )
+from mixsearch.proxy import data as proxy_data
 from mixsearch.proxy.host import library_op
 from mixsearch.proxy.train import lr_schedule
 
@@ -264,9 +265,7 @@ def tiny_task() -> ProxyData:
 def test_one_epoch_is_finite_and_reproducible_with_a_seed():
     task = tiny_task()
     config = TrainConfig(epochs=1, batch_size=16, seed=5)
-    build = lambda: HostNet(
-        baseline_factories()["cbam"], widths=(8, 16, 32)
-    )  # noqa: E731
+    build = partial(HostNet, baseline_factories()["cbam"], widths=(8, 16, 32))
 
     first = train_candidate(build, task, config, show_progress=False)
     second = train_candidate(build, task, config, show_progress=False)

@@ -24,11 +24,11 @@ from helpers import tiny_run_space
 from mixsearch.arch import Arch
 from mixsearch.cli import main
 from mixsearch.errors import SpaceError
-from mixsearch.space.sections import Constraints
+from mixsearch.model.supernet import ArchParameters
 from mixsearch.ops import OPS, OpInfo
-from mixsearch.space.sections import get_budget
+from mixsearch.proxy import TrainConfig, load_proxy_data
+from mixsearch.search.context import RunOptions
 from mixsearch.search.darts import DartsConfig
-from mixsearch.proxy import TrainConfig
 from mixsearch.search.evaluate import (
     Evaluator,
     ablations,
@@ -36,16 +36,14 @@ from mixsearch.search.evaluate import (
     capped,
     final_seed,
 )
-from mixsearch.model.supernet import ArchParameters
-from mixsearch.proxy import load_proxy_data
-from mixsearch.search.result import SearchResult, Trained, TrialRecord
-from mixsearch.search.context import RunOptions
 from mixsearch.search.final import FinalOutcome, choose_winner
+from mixsearch.search.result import SearchResult, Trained, TrialRecord
 from mixsearch.search.run import darts_config
-from mixsearch.search.trials import finalist_candidates, narrowed_choices
 from mixsearch.search.study import trial_record
+from mixsearch.search.trials import finalist_candidates, narrowed_choices
 from mixsearch.space.graph import compile_space
 from mixsearch.space.schema import load_space, parse_space
+from mixsearch.space.sections import Constraints, get_budget
 
 TINY_SPACE = tiny_run_space("tinymix")
 

@@ -148,10 +148,14 @@ def test_class_name_comes_from_the_space_name(name, expected):
 
 def test_proxy_section_selects_the_data_and_rejects_bad_settings():
     base = "name: s\ngraph:\n  a: {op: se, from: input}\n"
-    spec = parse_space(base + "proxy: {dataset: digits, canvas: 40, colour: grey}\n").proxy
+    spec = parse_space(
+        base + "proxy: {dataset: digits, canvas: 40, colour: grey}\n"
+    ).proxy
     assert spec.dataset == "digits"
     assert spec.digits == ProxyConfig(canvas=40, colour="grey")
-    folder = parse_space(base + "proxy: {dataset: imagefolder, path: imgs}\n", "spaces/s.yaml").proxy
+    folder = parse_space(
+        base + "proxy: {dataset: imagefolder, path: imgs}\n", "spaces/s.yaml"
+    ).proxy
     assert folder.path.endswith("spaces/imgs")
     for bad, message in [
         ("proxy: {colour: blue}", "proxy colour has an invalid value"),

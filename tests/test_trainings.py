@@ -9,10 +9,10 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
-from mixsearch.space.sections import Target
 from mixsearch.proxy import ProxyData, TrainConfig, TrainResult
 from mixsearch.search.evaluate import baseline_archs
 from mixsearch.search.trainings import TrainingCache
+from mixsearch.space.sections import Target
 
 TARGET = Target(device="cpu", shapes=((1, 8, 4, 4),), threads=1)
 ARCH = baseline_archs()["se"]

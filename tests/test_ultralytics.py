@@ -29,8 +29,8 @@ from mixsearch.resources import yolo_table_copy
 from mixsearch.space.schema import parse_space
 from mixsearch.yolo import (
     DEFAULT_POSITIONS,
-    UltralyticsExport,
     Layer,
+    UltralyticsExport,
     insert_layers,
     load_table,
     plan_model,

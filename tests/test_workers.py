@@ -219,7 +219,7 @@ def test_a_separate_darts_stage_is_reused_by_the_workers(space, env, tmp_path):
     storage = f"journal:{tmp_path / 'study.journal'}"
     study = f"stage-{uuid.uuid4().hex[:8]}"
     finish(worker(space, tmp_path / "stage", storage, study, env, "--stage", "darts"))
-    assert (tmp_path / "stage" / "darts" / "hybrid" / "darts_checkpoint.pt").exists()
+    assert list((tmp_path / "stage" / "darts").glob("hybrid-*/darts_checkpoint.pt"))
     finish(worker(space, tmp_path / "w1", storage, study, env, "--trials", "2"))
     # The worker took the stored supernet: it never trained one of its own.
     assert not (tmp_path / "w1" / "darts").exists()

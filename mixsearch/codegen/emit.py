@@ -1,5 +1,6 @@
 """Everything emitted for one architecture: `arch.json`, the module file and the Ultralytics files, rendered first
-and written only once all of them rendered, so a bad setting leaves nothing half-written."""
+and written only once all of them rendered, so a bad setting leaves nothing half-written.
+"""
 
 from __future__ import annotations
 
@@ -18,10 +19,13 @@ def emit(
     out_dir: str | Path,
     export: UltralyticsExport | None = UltralyticsExport(),
     with_arch: bool = True,
+    where: str = "arch",
 ) -> list[Path]:
-    """Write `arch`'s files into `out_dir` (no Ultralytics files when `export` is None); return their paths."""
+    """Write `arch`'s files into `out_dir` (no Ultralytics files when `export` is None); return their paths.
+
+    `where` names the architecture in errors (its file, when it was read from one)."""
     files = {ARCH_FILE: arch.dumps()} if with_arch else {}
-    files[f"{arch.name}.py"] = render_module(arch)
+    files[f"{arch.name}.py"] = render_module(arch, where)
     if export is not None:
         files.update(
             render_ultralytics(arch, export.scales, export.positions, export.base)

@@ -9,7 +9,14 @@ from pathlib import Path
 import black
 
 import mixsearch
-from mixsearch.arch import INPUT, RESIDUAL_INIT, RESIDUAL_PREFIX, Arch, ArchNode, describe
+from mixsearch.arch import (
+    INPUT,
+    RESIDUAL_INIT,
+    RESIDUAL_PREFIX,
+    Arch,
+    ArchNode,
+    describe,
+)
 from mixsearch.codegen.names import check_names
 from mixsearch.codegen.sources import collect_sources, import_block
 from mixsearch.ops import OPS
@@ -60,10 +67,11 @@ def _describe_node(node: ArchNode) -> str:
     return textwrap.fill(text, DOC_WIDTH, subsequent_indent="  ")
 
 
-def render_module(arch: Arch) -> str:
-    """The complete module file for `arch`, black-formatted (ArchError for an op or name it cannot emit)."""
-    arch = OPS.check_arch(arch)
-    check_names(arch)
+def render_module(arch: Arch, where: str = "arch") -> str:
+    """The complete module file for `arch`, black-formatted (ArchError at `where` for an op or name it cannot
+    emit)."""
+    arch = OPS.check_arch(arch, where)
+    check_names(arch, where)
     classes = list(dict.fromkeys(_node_class(node) for node in arch.nodes))
     sources = collect_sources(classes)
     nodes = [

@@ -10,7 +10,8 @@ import ast
 import inspect
 import sys
 import textwrap
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 LIBRARY_PACKAGE = "mixsearch.ops"
 TYPING_NAMES = ("List", "Optional", "Tuple")

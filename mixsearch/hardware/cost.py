@@ -17,17 +17,17 @@ import torch
 from mixsearch.arch import Arch, ArchNode
 from mixsearch.errors import SpaceError
 from mixsearch.hardware.counts import count_elementwise, count_flops, count_params
-from mixsearch.hardware.lut import LatencyTable, Shape, op_key
 from mixsearch.hardware.device import torch_device
+from mixsearch.hardware.lut import LatencyTable, Shape, op_key
 from mixsearch.hardware.predictor import (
     missing_entries,
     predict_latency,
     space_measurements,
 )
-from mixsearch.space.sections import Constraints, Target
 from mixsearch.model import build_node
 from mixsearch.ops import OpInfo
 from mixsearch.space.graph import SpaceGraph
+from mixsearch.space.sections import Constraints, Target
 
 
 @dataclass(frozen=True)
@@ -192,7 +192,8 @@ def feasibility_note(
     """The feasible share of the space under its constraints, as a sentence (None when it has none).
 
     The latency constraint is checked only when the target's table holds every candidate (`mixsearch
-    profile`); a space with no feasible architecture raises SpaceError at its constraints line."""
+    profile`); a space with no feasible architecture raises SpaceError at its constraints line.
+    """
     constraints = graph.space.constraints
     table = None
     unchecked = ""

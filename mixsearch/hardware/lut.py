@@ -13,30 +13,36 @@ import hashlib
 import json
 import logging
 import platform
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence, TypeVar
+from typing import Any, TypeVar
 
 import platformdirs
 import torch
 from torch import nn
 
+from mixsearch.arch import op_label
+from mixsearch.hardware.device import (
+    example_input,
+    measurement_threads,
+    memory_format,
+    torch_device,
+    torch_dtype,
+)
 from mixsearch.hardware.latency import (
     DEFAULT_ROUNDS,
     measure_interleaved,
     measure_latency,
 )
-from mixsearch.space.sections import Shape, Target
-from mixsearch.arch import op_label
 from mixsearch.ops import OPS
-from mixsearch.hardware.device import example_input, measurement_threads, memory_format, torch_device, torch_dtype
+from mixsearch.space.sections import Shape, Target
 
 logger = logging.getLogger(__name__)
 
 # Bumped whenever entries stop being comparable: how they are measured, or how their keys are written.
 TABLE_FORMAT = 5
 RESIDUAL_KEY = "residual"
-
 
 
 def op_key(op: str, params: dict[str, Any], num_inputs: int) -> str:
@@ -210,7 +216,7 @@ def residual_measurement() -> Measurement:
 def measure(
     build: Callable[[], object], target: Target, repeats: int, warmup: int
 ) -> float:
-    """Latency in ms (`Latency.ms`) of a prepared callable under the shared protocol, on the target's device and threads."""
+    """Latency in ms (`Latency.ms`) of a prepared callable under the shared protocol, on the target's device."""
     return measure_latency(
         build,
         torch_device(target),
@@ -231,7 +237,7 @@ def measure_many(
     rounds: int = DEFAULT_ROUNDS,
     progress: Callable[[Iterable[T]], Iterable[T]] = iter,
 ) -> list[float]:
-    """Latency in ms (`Latency.ms`) of each prepared callable, measured in interleaved rounds (`measure_interleaved`)."""
+    """Latency in ms (`Latency.ms`) of each prepared callable, in interleaved rounds (`measure_interleaved`)."""
     latencies = measure_interleaved(
         fns,
         torch_device(target),

@@ -15,30 +15,30 @@ burst of load on the machine spoils one round of many measurements rather than o
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from mixsearch.arch import Arch
+from mixsearch.hardware.device import example_input
 from mixsearch.hardware.latency import DEFAULT_ROUNDS
-from mixsearch.progress import progress as show_progress
 from mixsearch.hardware.lut import (
     RESIDUAL_KEY,
     LatencyTable,
     Measurement,
     Shape,
-    prepare_module,
     measure_many,
     op_key,
     op_measurement,
+    prepare_module,
     residual_measurement,
     shape_key,
 )
-from mixsearch.space.sections import Target
 from mixsearch.model import DiscreteModel
+from mixsearch.progress import progress as show_progress
 from mixsearch.space.graph import SpaceGraph
-from mixsearch.hardware.device import example_input
+from mixsearch.space.sections import Target
 
 IDENTITY_MODEL = [1.0, 0.0, 0.0]
 # Whole modules measured end to end to fit the overhead model of a new table.
@@ -175,7 +175,8 @@ def profiled_table(
     progress: bool = True,
 ) -> tuple[LatencyTable, int]:
     """The target's table (cached per device) with every candidate of `graph` measured, and the overhead model
-    fitted on `fit_archs` random architectures when anything was new; also how many entries were measured."""
+    fitted on `fit_archs` random architectures when anything was new; also how many entries were measured.
+    """
     table = LatencyTable.open(target, path)
     measured = profile(
         space_measurements(graph), target, table, repeats=repeats, progress=progress
@@ -199,7 +200,11 @@ def check_predictions(
     rng = random.Random(seed)
     archs = [graph.sample(rng) for _ in range(count)]
     return [
-        (arch, predict_latency(arch, target, table), measure_arch_total(arch, target, repeats))
+        (
+            arch,
+            predict_latency(arch, target, table),
+            measure_arch_total(arch, target, repeats),
+        )
         for arch in show_progress(archs, "checking predictions")
     ]
 

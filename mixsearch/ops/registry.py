@@ -12,8 +12,9 @@ import inspect
 import math
 import reprlib
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from torch import nn
 
@@ -157,7 +158,9 @@ class OpInfo:
         """`kernel=7 {3, 5, 7}; variant='paper' {paper, timm}`: each parameter's default and allowed values."""
         parts = []
         for spec in self.params().values():
-            allowed = f" {{{', '.join(map(str, spec.allowed))}}}" if spec.allowed else ""
+            allowed = (
+                f" {{{', '.join(map(str, spec.allowed))}}}" if spec.allowed else ""
+            )
             parts.append(f"{spec.name}={spec.default!r}{allowed}")
         return "; ".join(parts) or "-"
 

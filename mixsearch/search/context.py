@@ -8,10 +8,11 @@ the final trainings, the cache of from-scratch trainings, and the study's storag
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import optuna
 
@@ -34,7 +35,8 @@ class RunOptions:
     """How to search: strategy, sampler, budget and objectives, where the study lives, what to show.
 
     cache_dir: where from-scratch trainings are kept for reuse (`trainings.TrainingCache`; default the user's
-    cache directory). darts: DartsConfig fields to override (`mixsearch darts`' options)."""
+    cache directory). darts: DartsConfig fields to override (`mixsearch darts`' options).
+    """
 
     strategy: str
     sampler: str
@@ -86,6 +88,10 @@ class RunContext:
         """Profile the latency table and check the constraints, load the proxy data, open the study's storage."""
         run_dir = Path(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
+        url = storage_url(run_dir, options.storage)
+        storage = open_storage(
+            url
+        )  # first: a bad storage fails before anything is measured
         stage_seconds: dict[str, float] = {}
         with timed_stage("latency table", stage_seconds, report):
             table, _ = profiled_table(
@@ -102,7 +108,6 @@ class RunContext:
         data = capped(load_proxy_data(graph.space.proxy, options.seed), options.budget)
         trial_config = TrainConfig(seed=options.seed, device=options.device)
         final_config = replace(trial_config, seed=final_seed(options.seed))
-        url = storage_url(run_dir, options.storage)
         return cls(
             graph=graph,
             target=target,
@@ -121,7 +126,7 @@ class RunContext:
                 final_config,
                 target,
             ),
-            storage=open_storage(url),
+            storage=storage,
             lock=SoleWorkerLock(url),
             study_name=options.study_name or f"{graph.space.name}-{options.strategy}",
             stage_seconds=stage_seconds,

@@ -19,23 +19,38 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import math
+import pickle
 import random
+import zipfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from mixsearch.errors import MixsearchError, first_line
 from mixsearch.model.supernet import ArchParameters, Supernet
 from mixsearch.progress import progress
 from mixsearch.search.expected_cost import ExpectedCost
 from mixsearch.space.graph import SpaceGraph
 
+logger = logging.getLogger(__name__)
+
 CHECKPOINT = "darts_checkpoint.pt"
+# What torch.load raises on a truncated or overwritten file.
+DAMAGED_FILE_ERRORS = (
+    RuntimeError,
+    EOFError,
+    ValueError,
+    OSError,
+    pickle.UnpicklingError,
+    zipfile.BadZipFile,
+)
 HISTORY = "alpha_history.json"
 HostFactory = Callable[[Callable[[int], nn.Module]], nn.Module]
 
@@ -295,19 +310,38 @@ class DartsSearch:
         (self.run_dir / HISTORY).write_text(json.dumps(self.state.history, indent=1))
 
     def _load_checkpoint(self) -> None:
+        """Continue from the run folder's checkpoint: a damaged one is ignored with a warning (the search starts
+        afresh), one of another configuration or space is a MixsearchError naming the file.
+        """
         path = self.run_dir / CHECKPOINT if self.run_dir is not None else None
         if path is None or not path.exists():
             return
-        checkpoint = torch.load(path, weights_only=False)
-        if checkpoint["config"] != asdict(self.config):
-            raise ValueError(
-                f"{path} was written with another DARTS configuration; use a new run folder"
+        try:
+            checkpoint = torch.load(path, weights_only=False)
+        except DAMAGED_FILE_ERRORS as error:
+            logger.warning(
+                "ignoring DARTS checkpoint %s (%s); the search starts afresh",
+                path,
+                first_line(error),
             )
-        self.model.load_state_dict(checkpoint["model"])
-        self.alphas.load_state_dict(checkpoint["alphas"])
-        self.weight_optimizer.load_state_dict(checkpoint["weight_optimizer"])
-        self.alpha_optimizer.load_state_dict(checkpoint["alpha_optimizer"])
-        self.scheduler.load_state_dict(checkpoint["scheduler"])
-        torch.set_rng_state(checkpoint["torch_rng"])
-        random.setstate(checkpoint["python_rng"])
-        self.state = DartsState(**checkpoint["state"])
+            return
+        if not isinstance(checkpoint, dict) or checkpoint.get("config") != asdict(
+            self.config
+        ):
+            raise MixsearchError(
+                f"{path}: written by a DARTS search with other settings; use another run folder or delete it"
+            )
+        try:
+            self.model.load_state_dict(checkpoint["model"])
+            self.alphas.load_state_dict(checkpoint["alphas"])
+            self.weight_optimizer.load_state_dict(checkpoint["weight_optimizer"])
+            self.alpha_optimizer.load_state_dict(checkpoint["alpha_optimizer"])
+            self.scheduler.load_state_dict(checkpoint["scheduler"])
+            torch.set_rng_state(checkpoint["torch_rng"])
+            random.setstate(checkpoint["python_rng"])
+            self.state = DartsState(**checkpoint["state"])
+        except (RuntimeError, KeyError, TypeError, ValueError) as error:
+            raise MixsearchError(
+                f"{path}: does not fit this space's supernet ({first_line(error)}); "
+                "use another run folder or delete it"
+            ) from None

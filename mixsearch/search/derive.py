@@ -7,14 +7,13 @@ one is taken; the search is exhaustive when the space is no larger than the beam
 
 from __future__ import annotations
 
-
 import torch
 
 from mixsearch.arch import Arch
 from mixsearch.errors import MixsearchError
 from mixsearch.hardware.cost import CostModel, check_constraints
-from mixsearch.space.sections import Constraints
 from mixsearch.model.supernet import ArchParameters
+from mixsearch.space.sections import Constraints
 
 BEAM_WIDTH = 512
 
@@ -48,7 +47,7 @@ def derive(
     if costs is None:
         raise ValueError("deriving under constraints needs a CostModel")
     best_miss = None
-    for log_p, assignment in ranked_assignments(alphas):
+    for _, assignment in ranked_assignments(alphas):
         arch = graph.resolve(assignment)
         verdict = check_constraints(costs.cost(arch), constraints)
         if verdict.feasible:

@@ -14,9 +14,9 @@ from mixsearch.arch import ArchNode
 from mixsearch.hardware.cost import CostModel
 from mixsearch.hardware.lut import RESIDUAL_KEY, LatencyTable, op_key, shape_key
 from mixsearch.hardware.predictor import IDENTITY_MODEL
-from mixsearch.space.sections import Target
 from mixsearch.model.supernet import ArchParameters
 from mixsearch.space.graph import SpaceGraph
+from mixsearch.space.sections import Target
 
 
 class ExpectedCost:

@@ -12,8 +12,9 @@ The stage runs once per study: the first worker to get here trains, the others w
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Callable
+from typing import Any
 
 from mixsearch.arch import Arch
 from mixsearch.errors import MixsearchError
@@ -27,6 +28,9 @@ from mixsearch.search.trainings import json_digest
 from mixsearch.search.workers import run_once
 
 GROUPS = ("finalists", "baselines", "ablation")
+# Part of the stage's name in the study: bump it when FinalOutcome's JSON changes, so that a study written by an
+# older mixsearch trains its final stage again instead of reading a result it cannot parse.
+FINAL_FORMAT = 1
 
 
 @dataclass(frozen=True)
@@ -77,7 +81,7 @@ def final_stage(ctx: RunContext, candidates: list[tuple[Arch, int]]) -> FinalOut
 
     key = json_digest(
         [[arch.dumps(), number] for arch, number in candidates]
-        + [asdict(ctx.budget), ctx.options.seed]
+        + [asdict(ctx.budget), ctx.options.seed, FINAL_FORMAT]
     )[:12]
     stored = run_once(
         ctx.storage,

@@ -13,12 +13,13 @@ on the default space one often beats the finalist it came from: the final stage'
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, Sequence, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from mixsearch.arch import Arch
-from mixsearch.errors import MixsearchError
+from mixsearch.errors import MixsearchError, first_line
 
 RESULT_FORMAT = "mixsearch.search/1"
 RESULT_FILE = "search.json"
@@ -31,8 +32,8 @@ class TrialRecord:
 
     state: complete (trained), fail (diverged, out of memory, interrupted: see `reason`), infeasible (predicted
     cost breaks a constraint, never trained), duplicate (same arch as trial `reason` names, not retrained),
-    surplus (another worker's trial already completed the budget), running. values: accuracy (validation, 0..1) and predicted latency_ms / flops / params. constraints:
-    value / limit per constrained metric (> 1 misses).
+    surplus (another worker's trial already completed the budget), running. values: accuracy (validation, 0..1)
+    and predicted latency_ms / flops / params. constraints: value / limit per constrained metric (> 1 misses).
     """
 
     number: int
@@ -170,7 +171,7 @@ class SearchResult:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SearchResult:
-        if data.get("format") != RESULT_FORMAT:
+        if not isinstance(data, dict) or data.get("format") != RESULT_FORMAT:
             raise MixsearchError(
                 f'not a mixsearch search result (expected "format": "{RESULT_FORMAT}")'
             )
@@ -195,9 +196,16 @@ class SearchResult:
         path = Path(run_dir) / RESULT_FILE
         try:
             return cls.from_json(json.loads(path.read_text()))
+        except MixsearchError as error:
+            raise MixsearchError(f"{path}: {error}") from None
         except FileNotFoundError:
             raise MixsearchError(
                 f"{path}: no such file; is {run_dir} the folder of a finished `mixsearch run`?"
             ) from None
-        except (json.JSONDecodeError, KeyError, TypeError) as error:
-            raise MixsearchError(f"{path}: unreadable search result: {error}") from None
+        except IsADirectoryError:
+            raise MixsearchError(f"{path}: a folder, not a search result") from None
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            raise MixsearchError(
+                f"{path}: unreadable search result ({type(error).__name__}: {first_line(error)}); "
+                "run `mixsearch run` again to rewrite it"
+            ) from None

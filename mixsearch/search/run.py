@@ -110,7 +110,10 @@ def run_darts_stage(
 def darts_stage(ctx: RunContext) -> DartsSearch:
     """The study's DARTS search: run (or resumed) here, or loaded from the worker that ran it."""
     config = darts_config(ctx.options, ctx.graph.space.constraints)
-    search = supernet_search(ctx, config)
+    digest = json_digest(asdict(config))[:12]
+    search = supernet_search(
+        ctx, config, ctx.run_dir / DARTS_DIR / f"{ctx.options.strategy}-{digest}"
+    )
 
     def compute() -> str:
         search.run(resume=True, show_progress=ctx.options.show_progress)
@@ -125,7 +128,7 @@ def darts_stage(ctx: RunContext) -> DartsSearch:
     state = decode_state(
         run_once(
             ctx.storage,
-            f"{ctx.study_name}:darts:{json_digest(asdict(config))[:12]}",
+            f"{ctx.study_name}:darts:{digest}",
             compute,
             ctx.options.heartbeat_seconds,
             lambda: ctx.report("waiting for the worker running the DARTS stage"),
@@ -138,8 +141,11 @@ def darts_stage(ctx: RunContext) -> DartsSearch:
     return search
 
 
-def supernet_search(ctx: RunContext, config: DartsConfig) -> DartsSearch:
-    """The hardware-aware DARTS search of the run's space on its proxy data, ready to `run()`.
+def supernet_search(
+    ctx: RunContext, config: DartsConfig, folder: Path | None = None
+) -> DartsSearch:
+    """The hardware-aware DARTS search of the run's space on its proxy data, ready to `run()`; its checkpoint
+    goes to `folder` (none without one).
 
     The latency target of the hardware loss is the space's latency constraint, else the expected latency of a
     uniform choice (so the loss pulls towards cheaper-than-average modules).
@@ -157,7 +163,7 @@ def supernet_search(ctx: RunContext, config: DartsConfig) -> DartsSearch:
         config,
         expected,
         graph.space.constraints.latency_ms or uniform_latency,
-        ctx.run_dir / DARTS_DIR / ctx.options.strategy,
+        folder,
     )
 
 

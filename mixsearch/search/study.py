@@ -16,26 +16,35 @@ so the study ends with exactly the requested number of counted trials.
 
 from __future__ import annotations
 
-import fcntl
 import importlib.util
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
+import filelock
 import optuna
+from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from mixsearch.arch import Arch
-from mixsearch.errors import MixsearchError
+from mixsearch.errors import MixsearchError, first_line
 from mixsearch.hardware.cost import ArchCost, CostModel, check_constraints
-from mixsearch.space.sections import OBJECTIVES, Constraints
 from mixsearch.search.evaluate import CandidateFailed
 from mixsearch.search.result import TrialRecord
-from mixsearch.search.workers import HEARTBEAT_SECONDS, STALE, fail_stale, heartbeat
+from mixsearch.search.workers import (
+    HEARTBEAT_SECONDS,
+    STALE,
+    fail_stale,
+    fail_trial,
+    heartbeat,
+    trial_id,
+)
 from mixsearch.space.graph import Choice, SpaceGraph
 from mixsearch.space.schema import OpConfig
+from mixsearch.space.sections import OBJECTIVES, Constraints
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +65,7 @@ def storage_url(run_dir: str | Path, storage: str | None = None) -> str:
     return f"sqlite:///{(Path(run_dir) / STUDY_FILE).resolve()}"
 
 
-def open_storage(url: str) -> optuna.storages.BaseStorage:
+def open_storage(url: str) -> BaseStorage:
     """`journal:PATH` is Optuna's journal file (several processes, shared file systems); anything else an RDB URL."""
     optuna.logging.set_verbosity(logging.WARNING)
     if url.startswith(JOURNAL_PREFIX):
@@ -69,7 +78,7 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
         return optuna.storages.RDBStorage(_with_driver(url))
     # A missing driver (ImportError) or any of SQLAlchemy's: bad URL, server unreachable, authentication.
     except Exception as error:
-        raise MixsearchError(f"storage {url}: {error}") from None
+        raise MixsearchError(f"storage {url}: {first_line(error)}") from None
 
 
 def _with_driver(url: str) -> str:
@@ -91,16 +100,15 @@ class SoleWorkerLock:
     """
 
     def __init__(self, url: str):
-        self.handle = None
+        self.lock: filelock.FileLock | None = None
         if url.startswith("sqlite:///"):
             path = Path(url[len("sqlite:///") :]).with_suffix(".lock")
             path.parent.mkdir(parents=True, exist_ok=True)
-            self.handle = path.open("w")
+            self.lock = filelock.FileLock(path)
             try:
-                fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                self.handle.close()
-                self.handle = None
+                self.lock.acquire(timeout=0)
+            except filelock.Timeout:
+                self.lock = None
                 logger.warning(
                     f"another worker already uses {url}; Optuna advises against SQLite for parallel workers: "
                     "use --storage postgresql://... or --storage journal:PATH"
@@ -108,7 +116,7 @@ class SoleWorkerLock:
 
     @property
     def sole(self) -> bool:
-        return self.handle is not None
+        return self.lock is not None
 
 
 def make_sampler(kind: str, seed: int, trials: int) -> optuna.samplers.BaseSampler:
@@ -128,7 +136,7 @@ def make_sampler(kind: str, seed: int, trials: int) -> optuna.samplers.BaseSampl
 
 def open_study(
     name: str,
-    storage: optuna.storages.BaseStorage,
+    storage: BaseStorage,
     objectives: tuple[str, ...],
     sampler: optuna.samplers.BaseSampler,
 ) -> optuna.Study:
@@ -171,15 +179,14 @@ def suggest_arch(trial: optuna.Trial, graph: SpaceGraph, choices: list[Choice]) 
     return graph.resolve(assignment)
 
 
-def recover_interrupted(study: optuna.Study) -> int:
+def recover_interrupted(study: optuna.Study, storage: BaseStorage) -> int:
     """Mark trials a killed process left RUNNING as failed and queue their parameters again.
 
     Only valid when this process is the study's only worker (`SoleWorkerLock`).
     """
     stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     for trial in stale:
-        study._storage.set_trial_user_attr(trial._trial_id, "fail_reason", INTERRUPTED)
-        study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        fail_trial(storage, study, trial.number, INTERRUPTED)
         study.enqueue_trial(trial.params, skip_if_exists=False)
     return len(stale)
 
@@ -199,6 +206,7 @@ class TrialLoop:
     """Runs trials until `trials` of them count (see `counted`), reporting each finished one."""
 
     study: optuna.Study
+    storage: BaseStorage
     graph: SpaceGraph
     choices: list[Choice]
     costs: CostModel
@@ -211,7 +219,7 @@ class TrialLoop:
     def run(self, trials: int) -> None:
         untrained_in_a_row = 0
         while self.done() < trials:
-            fail_stale(self.study, grace=3 * self.heartbeat_seconds)
+            fail_stale(self.study, self.storage, grace=3 * self.heartbeat_seconds)
             if self.done() + self.running() >= trials:
                 time.sleep(
                     POLL_SECONDS
@@ -223,7 +231,8 @@ class TrialLoop:
                 lambda trial: self._objective(trial, trials),
                 n_trials=1,
                 catch=(CandidateFailed,),
-                callbacks=[lambda study, trial: ours.append(trial)],
+                # Called within this iteration, so binding the loop's `ours` is what is meant.
+                callbacks=[lambda study, trial: ours.append(trial)],  # noqa: B023
                 gc_after_trial=False,
             )
             last = ours[0]
@@ -259,7 +268,8 @@ class TrialLoop:
         if self.done() + len(ahead) >= trials:
             trial.set_user_attr("skipped", SURPLUS)
             raise optuna.TrialPruned(SURPLUS)
-        with heartbeat(self.study, trial._trial_id, self.heartbeat_seconds):
+        identifier = trial_id(self.storage, self.study, trial.number)
+        with heartbeat(self.storage, identifier, self.heartbeat_seconds):
             return self._evaluate(trial)
 
     def _evaluate(self, trial: optuna.Trial) -> tuple[float, ...]:
@@ -330,11 +340,7 @@ def trial_record(trial: FrozenTrial, objectives: tuple[str, ...]) -> TrialRecord
         state=state,
         arch=arch,
         values=values,
-        constraints={
-            key.split(":", 1)[1]: value + 1.0
-            for key, value in trial.system_attrs.items()
-            if key.startswith("constraints:")
-        },
+        constraints={key: value + 1.0 for key, value in trial.constraints.items()},
         reason=reason,
         seconds=trial.user_attrs.get("seconds"),
     )

@@ -25,8 +25,8 @@ import torch
 import mixsearch
 from mixsearch.arch import Arch
 from mixsearch.hardware.lut import fingerprint
-from mixsearch.space.sections import Target
 from mixsearch.proxy import ProxyData, TrainConfig, TrainResult
+from mixsearch.space.sections import Target
 
 logger = logging.getLogger(__name__)
 

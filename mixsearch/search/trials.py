@@ -51,7 +51,7 @@ def trials_stage(ctx: RunContext, search: DartsSearch | None) -> TrialsOutcome:
         make_sampler(kind, options.seed, budget.trials),
     )
     if ctx.lock.sole:
-        recovered = recover_interrupted(study)
+        recovered = recover_interrupted(study, ctx.storage)
         if recovered:
             ctx.report(f"re-queued {recovered} trial(s) a stopped run left unfinished")
     if search is not None:
@@ -70,6 +70,7 @@ def trials_stage(ctx: RunContext, search: DartsSearch | None) -> TrialsOutcome:
 
     loop = TrialLoop(
         study,
+        ctx.storage,
         ctx.graph,
         choices,
         ctx.costs,
@@ -162,9 +163,5 @@ def _feasible_trained(study: Study) -> list[FrozenTrial]:
         trial
         for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if trial.user_attrs.get("trained")
-        and all(
-            value <= 0
-            for key, value in trial.system_attrs.items()
-            if key.startswith("constraints:")
-        )
+        and all(value <= 0 for value in trial.constraints.values())
     ]

@@ -19,11 +19,13 @@ import io
 import threading
 import time
 import zlib
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import optuna
 import torch
+from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
 HEARTBEAT_SECONDS = 10
@@ -31,16 +33,31 @@ STALE = "the worker stopped during the trial (stale heartbeat); queued again"
 RESULT_ATTR = "result"
 
 
+def trial_id(storage: BaseStorage, study: optuna.Study, number: int) -> int:
+    """The storage's id of trial `number` of `study` (through Optuna's public storage API)."""
+    study_id = storage.get_study_id_from_name(study.study_name)
+    return storage.get_trial_id_from_study_id_trial_number(study_id, number)
+
+
+def fail_trial(
+    storage: BaseStorage, study: optuna.Study, number: int, reason: str
+) -> None:
+    """Mark trial `number` FAIL with `reason` (RuntimeError when it has already finished)."""
+    identifier = trial_id(storage, study, number)
+    storage.set_trial_user_attr(identifier, "fail_reason", reason)
+    storage.set_trial_state_values(identifier, TrialState.FAIL)
+
+
 @contextmanager
 def heartbeat(
-    study: optuna.Study, trial_id: int, interval: float = HEARTBEAT_SECONDS
+    storage: BaseStorage, trial_id: int, interval: float = HEARTBEAT_SECONDS
 ) -> Iterator[None]:
     """Stamp trial `trial_id` with the time every `interval` seconds while the block runs."""
     stop = threading.Event()
 
     def beat() -> None:
         while True:
-            study._storage.set_trial_user_attr(trial_id, "heartbeat", time.time())
+            storage.set_trial_user_attr(trial_id, "heartbeat", time.time())
             if stop.wait(interval):
                 return
 
@@ -61,17 +78,17 @@ def last_sign_of_life(trial: FrozenTrial) -> float:
     return trial.datetime_start.timestamp() if trial.datetime_start else time.time()
 
 
-def fail_stale(study: optuna.Study, grace: float, requeue: bool = True) -> list[int]:
+def fail_stale(
+    study: optuna.Study, storage: BaseStorage, grace: float, requeue: bool = True
+) -> list[int]:
     """Fail the RUNNING trials silent for more than `grace` seconds (and queue their parameters again)."""
     now = time.time()
     failed = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if now - last_sign_of_life(trial) <= grace:
             continue
-        storage = study._storage
         try:
-            storage.set_trial_user_attr(trial._trial_id, "fail_reason", STALE)
-            storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+            fail_trial(storage, study, trial.number, STALE)
         except RuntimeError:
             continue  # another worker got there first, or the trial just finished
         if requeue:
@@ -81,7 +98,7 @@ def fail_stale(study: optuna.Study, grace: float, requeue: bool = True) -> list[
 
 
 def run_once(
-    storage: optuna.storages.BaseStorage,
+    storage: BaseStorage,
     name: str,
     compute: Callable[[], Any],
     interval: float = HEARTBEAT_SECONDS,
@@ -99,13 +116,15 @@ def run_once(
         finished = stage.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if finished:
             return finished[0].user_attrs[RESULT_ATTR]
-        fail_stale(stage, grace=grace, requeue=False)
+        fail_stale(stage, storage, grace=grace, requeue=False)
         if not stage.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             claim = stage.ask()
             live = stage.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
             finished = stage.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
             if not finished and min(t.number for t in live) == claim.number:
-                with heartbeat(stage, claim._trial_id, interval):
+                with heartbeat(
+                    storage, trial_id(storage, stage, claim.number), interval
+                ):
                     result = compute()
                     claim.set_user_attr(RESULT_ATTR, result)
                 stage.tell(claim, 0.0)

@@ -10,8 +10,9 @@ import itertools
 import json
 import math
 import random
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import networkx as nx
 

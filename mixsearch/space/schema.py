@@ -9,7 +9,8 @@
       out: {fuse: [sum, softmax_weights], from: [s, c], residual: [true, false]}
 
 Any list is a choice: candidate ops, parameter values, an op node's input, one input slot of a fusion node,
-residual on/off, and the output node (`output: [a, b]`; default: the one node nothing reads). Graph-level checks (cycles, reachability) live in `mixsearch.space.graph`.
+residual on/off, and the output node (`output: [a, b]`; default: the one node nothing reads). Graph-level checks
+(cycles, reachability) live in `mixsearch.space.graph`.
 """
 
 from __future__ import annotations
@@ -24,15 +25,16 @@ from typing import Any
 from mixsearch.arch import op_label
 from mixsearch.codegen.names import class_name_problem, identifier_problem
 from mixsearch.errors import SpaceError
+from mixsearch.ops import OPS
+from mixsearch.ops.registry import short_repr as _show
+from mixsearch.resources import example_spaces, find_space
+from mixsearch.space.located_yaml import LocatedDict, LocatedList, load_located_yaml
 from mixsearch.space.sections import (
     Constraints,
     ProxySpec,
     SearchSpec,
     Target,
 )
-from mixsearch.ops import OPS
-from mixsearch.ops.registry import short_repr as _show
-from mixsearch.resources import example_spaces, find_space
 from mixsearch.space.settings import (
     parse_constraints,
     parse_export,
@@ -40,7 +42,6 @@ from mixsearch.space.settings import (
     parse_search,
     parse_target,
 )
-from mixsearch.space.located_yaml import LocatedDict, LocatedList, load_located_yaml
 from mixsearch.yolo import UltralyticsExport
 
 TOP_LEVEL_KEYS = (

@@ -15,10 +15,11 @@ search: {strategy: hybrid, sampler: tpe, budget: quick}   # how `mixsearch run` 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import fields, replace
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from mixsearch.errors import ExportError, MixsearchError, SpaceError
 from mixsearch.ops.registry import short_repr
