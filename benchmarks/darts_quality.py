@@ -31,23 +31,14 @@ from mixsearch.search.result import SearchResult
 from mixsearch.search.run import run_search
 from mixsearch.space.graph import SpaceGraph, compile_space
 from mixsearch.space.schema import load_space
-from mixsearch.space.sections import Target, get_budget
+from mixsearch.space.sections import Target, darts_budget
 
 
 def search(
     graph: SpaceGraph, args: argparse.Namespace, seed: int, scratch: Path
 ) -> SearchResult:
     """One darts run of `graph` into a fresh folder of `scratch` (trainings cached there, not in the user's cache)."""
-    budget = replace(
-        get_budget("standard"),
-        name="darts",
-        darts_epochs=args.search_epochs,
-        darts_warmup_epochs=min(5, args.search_epochs - 1),
-        final_epochs=args.train_epochs,
-        finalists=1,
-        train_images=args.images,
-        eval_images=args.images,
-    )
+    budget = darts_budget(args.search_epochs, 5, args.train_epochs, args.images)
     options = RunOptions(
         strategy="darts",
         sampler="",

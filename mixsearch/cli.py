@@ -11,7 +11,6 @@ import shlex
 import shutil
 import statistics
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -43,6 +42,7 @@ from mixsearch.space.sections import (
     SAMPLERS,
     STRATEGIES,
     Target,
+    darts_budget,
     get_budget,
     ordered_objectives,
 )
@@ -462,15 +462,7 @@ def darts(
     """
     graph = _load_graph(space)
     target = on_device(graph.space.target, device)
-    budget = replace(
-        get_budget("standard"),
-        name="darts",
-        trials=1,
-        darts_epochs=epochs,
-        darts_warmup_epochs=warmup_epochs,
-        final_epochs=retrain_epochs,
-        finalists=1,
-    )
+    budget = darts_budget(epochs, warmup_epochs, retrain_epochs)
     options = RunOptions(
         strategy="darts",
         sampler="",

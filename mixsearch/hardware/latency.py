@@ -1,24 +1,11 @@
 """The one latency-measurement protocol every number in mixsearch comes from.
 
-Protocol: inside `torch.inference_mode()`, run `warmup` untimed calls, then time `repeats` calls one by one and
-report their 10th percentile (`Latency.ms`). Other processes only ever add time, so the low end of the
-distribution is the undisturbed latency. On this project's shared 2-core CPU whole rounds slow down, which a
-median follows; `benchmarks/latency_predictor.py` measures how well a measurement repeats ("re-measurement").
-Many things measured together (a table's ops, the architectures an overhead model is fitted on) go through
-`measure_interleaved`: that protocol once per round for each, in `rounds` rounds (10 by default: with 5 the
-predictor benchmark fell short of its goal), with each one's timed calls of every round pooled. On CUDA each
-call is timed with CUDA events after a synchronisation; on the CPU with `time.perf_counter`, with torch's
-intra-op thread count fixed for the run.
-Python's garbage collector is paused while calls are timed, so a collection never lands inside one.
-
-CPU allocator: glibc's malloc hands blocks above a (moving) size threshold back to the OS with munmap, and trims
-the heap's free top, so a forward pass that holds several activations at once page-faults them in afresh on
-every call, and whether it does depends on what the process allocated before. That made a module cost 1.5-3x
-the sum of its ops timed alone at YOLOv8n's P3 shape, and the same module 10-30% apart from one run to the next.
-Before timing on the CPU the protocol therefore pins malloc's mmap and trim thresholds once per process
-(`steady_allocator`), so freed activations stay in the heap and are reused: the steady state of a long-running
-inference loop, as with the caching allocators (jemalloc, tcmalloc) PyTorch's CPU tuning guide recommends.
-It is a process-wide setting that keeps freed memory in the heap; without glibc it does nothing.
+Inside `torch.inference_mode()`: `warmup` untimed calls, then `repeats` calls timed one by one (CUDA events after
+a synchronisation on a GPU, `time.perf_counter` with a fixed intra-op thread count on the CPU, the garbage
+collector paused), reported as their 10th percentile (`Latency.ms`): other processes only ever add time, so the
+low end is the undisturbed latency. Things measured together go through `measure_interleaved`: the protocol once
+per round for each, round after round, so that a burst of load spoils one round of many measurements rather than
+every call of one (how well that repeats: `benchmarks/latency_predictor.py`).
 """
 
 from __future__ import annotations
@@ -74,7 +61,13 @@ def fixed_threads(threads: int | None) -> Iterator[None]:
 
 
 def steady_allocator() -> bool:
-    """Pin glibc malloc's mmap and trim thresholds (once per process); False where there is no glibc."""
+    """Pin glibc malloc's mmap and trim thresholds (once per process); False where there is no glibc.
+
+    glibc hands large freed blocks back to the OS and trims the heap, so a forward pass holding several
+    activations page-faults them in afresh on every call, depending on what the process allocated before (a
+    module then cost 1.5-3x the sum of its ops). Pinned, freed activations stay in the heap and are reused: the
+    steady state of a long-running inference loop, as with the caching allocators PyTorch's CPU guide recommends.
+    """
     global _allocator_pinned
     if _allocator_pinned is None:
         _allocator_pinned = False

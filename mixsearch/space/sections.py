@@ -248,6 +248,27 @@ def get_budget(name: str, trials: int | None = None) -> Budget:
     return budget if trials is None else replace(budget, trials=trials)
 
 
+def darts_budget(
+    darts_epochs: int,
+    warmup_epochs: int,
+    final_epochs: int,
+    images: int | None = None,
+) -> Budget:
+    """The budget of a DARTS-only search (`mixsearch darts`): its epochs, then one derived module retrained."""
+    return Budget(
+        "darts",
+        trials=1,
+        trial_epochs=1,
+        finetune_epochs=1,
+        darts_epochs=darts_epochs,
+        darts_warmup_epochs=min(warmup_epochs, darts_epochs - 1),
+        final_epochs=final_epochs,
+        finalists=1,
+        train_images=images,
+        eval_images=images,
+    )
+
+
 @dataclass(frozen=True)
 class SearchSpec:
     """The space's `search:` section: how `mixsearch run` searches it (command-line options override it).
