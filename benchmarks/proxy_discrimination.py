@@ -35,10 +35,10 @@ from mixsearch.proxy import (
     ProxyConfig,
     TrainConfig,
     TrainResult,
-    baseline_factories,
     load_proxy,
     train_candidate,
 )
+from mixsearch.search.baselines import baseline_factories
 
 
 @dataclass(frozen=True)

@@ -1,44 +1,34 @@
-"""Search quality: hybrid vs optuna vs darts vs random on one space, budget and seeds.
+"""Search quality: does each strategy find a module at least as good as the hand-designed ones, and the best one?
 
-For each seed, every strategy runs `mixsearch.search.run.run_search` in-process into a fresh temporary run
-folder, at the same named budget (`--budget`, `--trials`). All runs share one latency table, measured once before
-the first run, and all runs share one cache of from-scratch trainings (`mixsearch.search.trainings`, in the
-benchmark's scratch folder, never the user's), so the hand-designed baselines are trained once per seed and
-every strategy of that seed is judged against the same accuracies; each run measures their latency again, in the
-same rounds as its own modules (the baselines table shows each seed's first run's).
+For each seed, every strategy runs `mixsearch.search.run.run_search` in-process into a fresh temporary run folder
+at the same named budget. All runs share one latency table per space (measured first) and one cache of
+from-scratch trainings (`mixsearch.search.trainings`, in the benchmark's scratch folder), so a seed's baselines are
+trained once and every strategy of that seed is judged against the same accuracies. The spaces hold the
+hand-designed modules (none, SE, ECA, CBAM, coordinate attention), which every strategy puts into its study first.
 
-Measured per run, from the `SearchResult`:
-- winner test acc: the winner (the best validation accuracy after retraining from scratch with the final budget
-  and the final seed, which no trial trains with, among the finalists and the in-space ablations of the best
-  one; see `mixsearch.search.result`) on the test split. The search only trains candidates whose predicted cost
-  meets the space's constraints, so the winner is the best feasible module the strategy found;
-- best trial val acc: the best validation accuracy among the trained trials. Not comparable across strategies:
-  hybrid's trials fine-tune supernet weights, optuna's and random's train from scratch, darts has one trial
-  (its retrained winner);
-- hypervolume: of the retrained finalists' and the winner's (1 - test accuracy, measured latency) points, both
-  minimised, as a share of the box up to the reference point (1, 1.1 x the largest finalist latency of the whole
-  benchmark, or `--reference-ms`); the same reference for every run, so the numbers compare;
-- search s: wall-clock seconds of the DARTS and trials stages, the compute a strategy spends to choose its
-  finalists (retraining finalists, baselines and ablations is the same work for every strategy and is left out;
-  darts retrains one finalist, the others the budget's `finalists`); "vs random" divides by random's, same seed;
-- baselines beaten: a baseline is beaten when the winner's test accuracy is higher and its measured latency is at
-  most the baseline's, plus 10% (the run-to-run noise of a latency measurement on a CPU).
+Measured per run, from the `SearchResult` (accuracies are means over the budget's final seeds):
+- winner test acc: the winner (the best mean validation accuracy after retraining, among the finalists and the
+  in-space ablations of the best one) on the test split;
+- hypervolume: of the retrained finalists' and the winner's (1 - test accuracy, measured latency), both minimised,
+  as a share of the box up to (1, `--reference-ms` or 1.1 x the largest of them);
+- dominance: for every baseline B, the run's retrained front (its finalists, winner and in-space ablations, and
+  the baselines that were trials on its Pareto front) holds a module with latency <= 1.1 x B's and mean test
+  accuracy >= B's minus one standard error (B's over the final seeds);
+- search s: the DARTS and trials stages' seconds; "vs random": over random's, same seed.
 
-The strategies spend a budget differently (hybrid pays a DARTS stage, then cheap fine-tuned trials; optuna and
-random train every trial from scratch; darts derives one architecture). `--equal-time` gives random and optuna,
-per seed, as many trials as fit in hybrid's DARTS + trials seconds: a random run at the budget measures what one
-from-scratch trial costs (its trials stage over its trial count: training plus the study's own overhead), then
-random (unless the count is the budget's) and optuna run with that count; "vs random" shows how equal it came out.
+Then three goals: dominance on every seed (hybrid); hybrid against random at equal compute (`--equal-time` gives
+random and optuna as many trials as fit in hybrid's search seconds): a higher mean hypervolume, and a winner
+accuracy not lower than random's by more than one standard error of their paired per-seed difference; and regret:
+every architecture of `--regret-space` (search_spaces/tiny_exhaustive.yaml) trained with the final recipe and two
+seeds gives the true best, and each strategy searches that space for `--regret-seeds` seeds; regret is the true best
+minus the true accuracy of its winner (points; goal for hybrid: a mean under 1), with the winner's rank.
 
-    python benchmarks/search_quality.py                          # default space, quick budget, 3 seeds
-    python benchmarks/search_quality.py --markdown --equal-time  # Markdown for the README, equal compute
-    python benchmarks/search_quality.py --quick                  # tiny budget, shapes and proxy: a smoke test
-    python benchmarks/search_quality.py --finalists 3            # retrain 3 finalists instead of the budget's
-    python benchmarks/search_quality.py --reference-ms 10.5      # hypervolumes comparable to an earlier run's
-    python benchmarks/search_quality.py --first-seed 3           # seeds 3..5: more seeds for an earlier run
+    python benchmarks/search_quality.py --markdown --equal-time    # default space, quick, 6 seeds, all strategies
+    python benchmarks/search_quality.py --quick                    # tiny budget, shapes and proxy: a smoke test
+    python benchmarks/search_quality.py --seeds 3 --regret-seeds 0 # fewer seeds, no regret part
+    python benchmarks/search_quality.py --first-seed 3 --seeds 3   # more seeds for an earlier run
 
-Goal: hybrid beats random on mean winner test accuracy and mean hypervolume, and hybrid's winner beats every
-baseline at equal or lower latency on every seed. Progress lines go to stderr, the tables to stdout.
+Progress lines go to stderr, the tables to stdout.
 """
 
 from __future__ import annotations
@@ -62,12 +52,16 @@ from rich.console import Console
 from rich.table import Table
 
 import mixsearch
+from mixsearch.arch import Arch
 from mixsearch.hardware.device import measurement_threads, torch_device
 from mixsearch.hardware.latency import fixed_threads
 from mixsearch.hardware.lut import fingerprint
 from mixsearch.hardware.predictor import profiled_table
-from mixsearch.search.context import RunOptions
-from mixsearch.search.result import SearchResult, Trained
+from mixsearch.search.baselines import function_key
+from mixsearch.search.context import RunContext, RunOptions
+from mixsearch.search.evaluate import CandidateFailed
+from mixsearch.search.pool import TrainingJob, TrainingPool, available_cores
+from mixsearch.search.result import SearchResult, Trained, standard_error
 from mixsearch.search.run import run_search
 from mixsearch.space.graph import SpaceGraph, compile_space
 from mixsearch.space.schema import load_space
@@ -75,13 +69,15 @@ from mixsearch.space.sections import BUDGETS, Budget, Target, get_budget
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SPACE = ROOT / "search_spaces" / "default.yaml"
+REGRET_SPACE = ROOT / "search_spaces" / "tiny_exhaustive.yaml"
 # Run and table order: hybrid first, since --equal-time sizes random and optuna from it.
 STRATEGIES = ("hybrid", "random", "optuna", "darts")
 SEARCH_STAGES = ("DARTS", "trials")
 REFERENCE_MARGIN = 1.1
 LATENCY_TOLERANCE = 0.10
-DEFAULTS = {"seeds": 3, "budget": "quick"}
-QUICK_DEFAULTS = {"seeds": 1, "budget": "tiny", "threads": 1}
+TRUTH_SEEDS = 2
+DEFAULTS = {"seeds": 6, "budget": "quick", "regret_seeds": 3}
+QUICK_DEFAULTS = {"seeds": 1, "budget": "tiny", "threads": 1, "regret_seeds": 1}
 QUICK_SETTINGS = {
     "target": {"device": "cpu", "shapes": [[1, 16, 8, 8]], "threads": 1},
     "proxy": {
@@ -97,7 +93,7 @@ QUICK_SETTINGS = {
 
 @dataclass(frozen=True)
 class Setup:
-    """What every run of the benchmark shares."""
+    """What every run of one space shares."""
 
     graph: SpaceGraph
     target: Target
@@ -124,24 +120,27 @@ class EqualTime:
 
 @dataclass(frozen=True)
 class Row:
-    """One run's numbers (accuracies 0..1)."""
+    """One run's numbers (accuracies 0..1, means over the final seeds)."""
 
     seed: int
     strategy: str
     trials: int | None  # None: darts (one derived architecture)
     winner_test_acc: float
-    best_trial_val_acc: float
+    winner_se: float | None
     hypervolume: float
     search_seconds: float
     run_seconds: float  # every stage, final trainings included (the first run of a seed trains the baselines)
     vs_random: float | None
     winner_latency_ms: float
-    not_beaten: tuple[str, ...]  # "name (why)" per baseline the winner does not beat
+    undominated: tuple[
+        str, ...
+    ]  # the baselines no retrained module of the run matches (see the docstring)
     winner: str
+    winner_key: str  # what the winner computes (`function_key`), to look it up in the exhaustive table
 
     @property
-    def beats_all(self) -> bool:
-        return not self.not_beaten
+    def dominates(self) -> bool:
+        return not self.undominated
 
 
 @dataclass(frozen=True)
@@ -160,69 +159,80 @@ class Summary:
         return statistics.mean(getattr(row, metric) for row in self.of(strategy))
 
 
+@dataclass(frozen=True)
+class Regret:
+    """The exhaustive table of the regret space, and each regret run's winner in it."""
+
+    space: str
+    truth: dict[
+        str, tuple[str, float]
+    ]  # function key -> (label, mean test accuracy over TRUTH_SEEDS)
+    summary: Summary
+
+    @property
+    def best(self) -> float:
+        return max(accuracy for _, accuracy in self.truth.values())
+
+    def regret(self, row: Row) -> float:
+        return self.best - self.truth[row.winner_key][1]
+
+    def rank(self, row: Row) -> int:
+        accuracy = self.truth[row.winner_key][1]
+        return 1 + sum(other > accuracy for _, other in self.truth.values())
+
+
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     """The command line, with --quick's or the full run's defaults filled in."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--space", type=Path, default=DEFAULT_SPACE)
+    parser.add_argument("--seeds", type=int, help="how many seeds (default 6)")
     parser.add_argument(
-        "--space", type=Path, default=DEFAULT_SPACE, help="default: default.yaml"
-    )
-    parser.add_argument("--seeds", type=int, help="how many seeds (default 3)")
-    parser.add_argument(
-        "--first-seed",
-        type=int,
-        default=0,
-        help="seeds FIRST..FIRST+N-1 (default 0): more seeds for an earlier run",
+        "--first-seed", type=int, default=0, help="seeds FIRST.. (default 0)"
     )
     parser.add_argument(
         "--budget", choices=BUDGETS, help="named budget (default quick)"
     )
     parser.add_argument("--trials", type=int, help="override the budget's trials")
-    parser.add_argument(
-        "--finalists", type=int, help="override the budget's retrained finalists"
-    )
+    parser.add_argument("--finalists", type=int, help="override the budget's finalists")
     parser.add_argument(
         "--strategies",
         default=",".join(STRATEGIES),
         help="comma-separated (default: all four)",
     )
-    parser.add_argument(
-        "--threads",
-        type=int,
-        help="torch threads for training and latency measurement "
-        "(default: torch's for training, the space's target for measurement)",
-    )
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
     parser.add_argument(
         "--equal-time",
         action="store_true",
         help="random and optuna get as many trials as fit in hybrid's search seconds",
     )
     parser.add_argument(
-        "--reference-ms",
-        type=float,
-        help="the hypervolume's reference latency (default: 1.1 x the largest finalist's); "
-        "pass an earlier run's to compare hypervolumes across runs",
+        "--reference-ms", type=float, help="the hypervolume's reference latency"
+    )
+    parser.add_argument("--regret-space", type=Path, default=REGRET_SPACE)
+    parser.add_argument(
+        "--regret-seeds",
+        type=int,
+        help="seeds of the regret runs (default 3; 0: no regret part)",
     )
     parser.add_argument("--markdown", action="store_true", help="print Markdown")
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="tiny budget, 1 seed, 1 thread, tiny target shape and proxy (smoke test)",
+        help="tiny budget, 1 seed, tiny shapes and proxy (smoke test)",
     )
     args = parser.parse_args(argv)
-    defaults = QUICK_DEFAULTS if args.quick else DEFAULTS
-    for key, value in defaults.items():
+    for key, value in (QUICK_DEFAULTS if args.quick else DEFAULTS).items():
         if getattr(args, key) is None:
             setattr(args, key, value)
     names = [name for name in args.strategies.split(",") if name]
-    unknown = [name for name in names if name not in STRATEGIES]
-    if unknown or not names:
+    if not names or any(name not in STRATEGIES for name in names):
         parser.error(f"--strategies: choose among {', '.join(STRATEGIES)}")
     args.strategies = tuple(name for name in STRATEGIES if name in names)
     if args.equal_time and not {"hybrid", "random"} <= set(args.strategies):
         parser.error("--equal-time needs the hybrid and random strategies")
+    if args.first_seed < 0 or args.regret_seeds < 0:
+        parser.error("--first-seed and --regret-seeds must be >= 0")
     counts = (args.trials, args.finalists, args.threads)
-    if args.first_seed < 0:
-        parser.error("--first-seed must be >= 0")
     if args.seeds < 1 or any(count is not None and count < 1 for count in counts):
         parser.error("--seeds, --trials, --finalists and --threads must be >= 1")
     if args.reference_ms is not None and not args.reference_ms > 0:
@@ -233,32 +243,45 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 def budget_of(args: argparse.Namespace) -> Budget:
     """The named budget with the command line's trial and finalist counts."""
     budget = get_budget(args.budget, args.trials)
-    if args.finalists is None:
-        return budget
-    return replace(budget, finalists=args.finalists)
+    return (
+        budget if args.finalists is None else replace(budget, finalists=args.finalists)
+    )
 
 
-def quick_space(space: Path, folder: Path) -> Path:
-    """A copy of `space` with a tiny target shape and a small proxy task (for --quick)."""
-    data = yaml.safe_load(space.read_text())
-    data.update(QUICK_SETTINGS)
-    path = folder / space.name
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
+def load_graph(space: Path, args: argparse.Namespace, scratch: Path) -> SpaceGraph:
+    """The space, with a tiny target shape and a small proxy task under --quick."""
+    if args.quick:
+        data = yaml.safe_load(space.read_text())
+        data.update(QUICK_SETTINGS)
+        space = scratch / space.name
+        space.write_text(yaml.safe_dump(data, sort_keys=False))
+    return compile_space(load_space(space))
 
 
-def make_target(graph: SpaceGraph, threads: int | None) -> Target:
-    """The space's target, measuring with `threads` when given."""
+def make_setup(
+    graph: SpaceGraph, args: argparse.Namespace, scratch: Path, command: str
+) -> Setup:
+    """One space's shared settings; its latency table is measured here, once."""
     target = graph.space.target
-    return target if threads is None else replace(target, threads=threads)
+    target = target if args.threads is None else replace(target, threads=args.threads)
+    scratch.mkdir(parents=True, exist_ok=True)
+    setup = Setup(
+        graph,
+        target,
+        budget_of(args),
+        args.strategies,
+        args.equal_time,
+        scratch,
+        scratch / "latency.json",
+        command,
+    )
+    profiled_table(graph, target, setup.table_path, progress=False)
+    return setup
 
 
-def search(setup: Setup, strategy: str, seed: int, budget: Budget) -> SearchResult:
-    """One `run_search` into a fresh folder, sharing the latency table and the from-scratch trainings."""
+def options_for(setup: Setup, strategy: str, seed: int, budget: Budget) -> RunOptions:
     spec = setup.graph.space.search
-    run_dir = setup.scratch / f"seed{seed}-{strategy}-{budget.trials}"
-    run_dir.mkdir()
-    options = RunOptions(
+    return RunOptions(
         strategy=strategy,
         sampler=spec.sampler,
         budget=budget,
@@ -267,26 +290,28 @@ def search(setup: Setup, strategy: str, seed: int, budget: Budget) -> SearchResu
         seed=seed,
         device=str(torch_device(setup.target)),
         table_path=setup.table_path,
-        cache_dir=setup.scratch / "trainings",
+        cache_dir=setup.scratch.parent / "trainings",
         command=setup.command,
         show_progress=False,
     )
 
-    def report(line: str) -> None:
-        print(f"seed {seed} {strategy}: {line}", file=sys.stderr)
 
+def search(setup: Setup, strategy: str, seed: int, budget: Budget) -> SearchResult:
+    """One `run_search` into a fresh folder, sharing the latency table and the from-scratch trainings."""
+    run_dir = setup.scratch / f"seed{seed}-{strategy}-{budget.trials}"
+    run_dir.mkdir()
+    name = setup.graph.space.name
+
+    def report(line: str) -> None:
+        print(f"{name} seed {seed} {strategy}: {line}", file=sys.stderr)
+
+    options = options_for(setup, strategy, seed, budget)
     return run_search(setup.graph, setup.target, options, run_dir, report)
 
 
 def search_seconds(result: SearchResult) -> float:
     """The compute a strategy spends choosing its finalists: its DARTS and trials stages."""
     return sum(result.stage_seconds.get(stage, 0.0) for stage in SEARCH_STAGES)
-
-
-def equal_time(seed: int, hybrid: SearchResult, random: SearchResult) -> EqualTime:
-    """Per trial: random's trials stage over its trial count (training plus the study's own overhead)."""
-    per_trial = random.stage_seconds["trials"] / random.budget["trials"]
-    return EqualTime(seed, search_seconds(hybrid), per_trial)
 
 
 def seed_runs(
@@ -300,7 +325,9 @@ def seed_runs(
     }
     if not setup.equal_time:
         return runs, None
-    share = equal_time(seed, runs["hybrid"], runs["random"])
+    random = runs["random"]
+    per_trial = random.stage_seconds["trials"] / random.budget["trials"]
+    share = EqualTime(seed, search_seconds(runs["hybrid"]), per_trial)
     budget = replace(setup.budget, trials=share.trials)
     if share.trials != setup.budget.trials:
         runs["random"] = search(setup, "random", seed, budget)
@@ -329,24 +356,33 @@ def retrained_points(result: SearchResult) -> list[tuple[float, float]]:
     ]
 
 
-def not_beaten(winner: Trained, baselines: tuple[Trained, ...]) -> tuple[str, ...]:
-    """The baselines the winner does not beat at equal or lower latency, each with why."""
+def retrained_front(result: SearchResult, graph: SpaceGraph) -> list[Trained]:
+    """What the run retrained of the points it found: the finalists, the winner, the ablations the space holds,
+    and the baselines that were trials on its Pareto front (their retraining is the baseline's). A baseline the
+    trial front dropped, outscored there by a module that then retrains worse, is not among them.
+    """
+    on_front = {
+        t.baseline for t in result.trials if t.baseline and t.number in result.pareto
+    }
+    return [
+        *result.finalists,
+        result.winner,
+        *(item for item in result.ablation if graph.contains(item.arch)),
+        *(item for item in result.baselines if item.label in on_front),
+    ]
+
+
+def undominated(result: SearchResult, graph: SpaceGraph) -> tuple[str, ...]:
+    """The baselines no module of the retrained front matches: latency within 10% of the baseline's and mean
+    test accuracy at least the baseline's minus its standard error."""
+    modules = retrained_front(result, graph)
     missed = []
-    for baseline in baselines:
-        if winner.test_acc <= baseline.test_acc:
-            missed.append(f"{baseline.label} (accuracy)")
-        elif winner.latency_ms > baseline.latency_ms * (1 + LATENCY_TOLERANCE):
-            missed.append(f"{baseline.label} (latency)")
+    for baseline in result.baselines:
+        floor = baseline.test_acc - (baseline.test_se or 0.0)
+        ceiling = baseline.latency_ms * (1 + LATENCY_TOLERANCE)
+        if not any(m.latency_ms <= ceiling and m.test_acc >= floor for m in modules):
+            missed.append(baseline.label)
     return tuple(missed)
-
-
-def best_trial_accuracy(result: SearchResult) -> float:
-    """The best validation accuracy of a trained, feasible trial."""
-    return max(
-        t.values["accuracy"]
-        for t in result.trials
-        if t.state == "complete" and t.feasible
-    )
 
 
 def arch_label(result: SearchResult) -> str:
@@ -358,7 +394,10 @@ def arch_label(result: SearchResult) -> str:
 
 
 def make_row(
-    result: SearchResult, random: SearchResult | None, reference_ms: float
+    result: SearchResult,
+    random: SearchResult | None,
+    reference_ms: float,
+    graph: SpaceGraph,
 ) -> Row:
     """One run's numbers; `random` is the same seed's random run, if there is one."""
     seconds = search_seconds(result)
@@ -368,23 +407,25 @@ def make_row(
         strategy=result.strategy,
         trials=None if result.strategy == "darts" else result.budget["trials"],
         winner_test_acc=result.winner.test_acc,
-        best_trial_val_acc=best_trial_accuracy(result),
+        winner_se=result.winner.test_se,
         hypervolume=area,
         search_seconds=seconds,
         run_seconds=sum(result.stage_seconds.values()),
         vs_random=seconds / search_seconds(random) if random is not None else None,
         winner_latency_ms=result.winner.latency_ms,
-        not_beaten=not_beaten(result.winner, result.baselines),
+        undominated=undominated(result, graph),
         winner=arch_label(result),
+        winner_key=function_key(result.winner.arch),
     )
 
 
 def summarise(
     results: list[dict[str, SearchResult]],
     shares: list[EqualTime],
+    graph: SpaceGraph,
     reference_ms: float | None = None,
 ) -> Summary:
-    """Rows for every run, with one hypervolume reference point for the whole benchmark (`reference_ms`, else
+    """Rows for every run, with one hypervolume reference point for the whole space (`reference_ms`, else
     REFERENCE_MARGIN x the largest retrained latency)."""
     if reference_ms is None:
         latencies = [
@@ -392,7 +433,7 @@ def summarise(
         ]
         reference_ms = REFERENCE_MARGIN * max(latencies)
     rows = [
-        make_row(runs[strategy], runs.get("random"), reference_ms)
+        make_row(runs[strategy], runs.get("random"), reference_ms, graph)
         for runs in results
         for strategy in STRATEGIES
         if strategy in runs
@@ -401,55 +442,132 @@ def summarise(
     return Summary(tuple(rows), baselines, tuple(shares), reference_ms)
 
 
+def run_space(setup: Setup, seeds: range, reference_ms: float | None) -> Summary:
+    results, shares = [], []
+    for seed in seeds:
+        runs, share = seed_runs(setup, seed)
+        results.append(runs)
+        shares += [share] if share is not None else []
+    return summarise(results, shares, setup.graph, reference_ms)
+
+
+def exhaustive_truth(setup: Setup) -> dict[str, tuple[str, float]]:
+    """Every distinct module of the space trained with the final recipe and TRUTH_SEEDS seeds, side by side on
+    the CPU's cores: function key -> (a label, mean test accuracy)."""
+    options = options_for(
+        setup, "random", 0, replace(setup.budget, final_seeds=TRUTH_SEEDS)
+    )
+    ctx = RunContext.build(setup.graph, setup.target, options, setup.scratch / "truth")
+    modules: dict[str, tuple[str, Arch]] = {}
+    for arch in setup.graph.enumerate():
+        label = " ".join(f"{node.name}={node.op}" for node in arch.nodes)
+        modules.setdefault(function_key(arch), (label, arch))
+    epochs = setup.budget.final_epochs
+    accuracies: dict[tuple[str, int], float] = {}
+    jobs = []
+    for key, (_, arch) in modules.items():
+        for seed in ctx.final_seeds:
+            cached = ctx.trainings.get(arch, epochs, seed)
+            if cached is None:
+                jobs.append(TrainingJob(key, arch, seed))
+            else:
+                accuracies[key, seed] = cached.test_acc
+    workers = 1 if setup.budget.final_workers == 1 else available_cores()
+    with TrainingPool(ctx.final_evaluator, ctx.workers, workers) as pool:
+        for done, (job, outcome) in enumerate(pool.run(jobs, epochs), 1):
+            if isinstance(outcome, CandidateFailed):
+                raise SystemExit(
+                    f"{modules[job.label][0]} failed in the exhaustive training: {outcome}"
+                )
+            ctx.trainings.put(job.arch, job.seed, outcome)
+            accuracies[job.label, job.seed] = outcome.test_acc
+            print(
+                f"exhaustive {done}/{len(jobs)}: {modules[job.label][0]} {outcome.test_acc:.2%}",
+                file=sys.stderr,
+            )
+    return {
+        key: (
+            label,
+            statistics.fmean(accuracies[key, seed] for seed in ctx.final_seeds),
+        )
+        for key, (label, _) in modules.items()
+    }
+
+
 def mean_std(values: list[float], scale: float = 1.0, digits: int = 2) -> str:
     """ "mean ± std" of `values` times `scale` (std 0 for one value)."""
     std = statistics.stdev(values) if len(values) > 1 else 0.0
     return f"{scale * statistics.mean(values):.{digits}f} ± {scale * std:.{digits}f}"
 
 
+def mean_se(values: list[float], scale: float = 100.0) -> str:
+    se = standard_error(values)
+    return f"{scale * statistics.mean(values):+.2f}" + (
+        f" ± {scale * se:.2f}" if se is not None else ""
+    )
+
+
 SUMMARY_COLUMNS = [
     "strategy",
     "trials",
     "winner test acc %",
-    "best trial val acc %",
     "hypervolume",
     "search s",
     "vs random",
-    "beats all baselines",
+    "dominates every baseline",
 ]
 SEED_COLUMNS = [
     "seed",
     "strategy",
     "trials",
-    "winner test acc %",
-    "best trial val acc %",
+    "winner test acc % (± s.e.)",
     "hypervolume",
     "search s",
-    "vs random",
     "run s",
     "winner ms",
-    "baselines not beaten",
+    "baselines not matched",
     "winner",
 ]
-BASELINE_COLUMNS = ["baseline", "test acc % (mean ± std)", "latency ms (mean)"]
-LEFT = {"strategy", "baselines not beaten", "winner", "baseline"}
+BASELINE_COLUMNS = [
+    "baseline",
+    "test acc % (mean ± std over run seeds)",
+    "latency ms (mean)",
+]
+PAIRED_COLUMNS = [
+    "strategy",
+    "winner − random's, points (mean ± s.e. over seeds)",
+    "per seed",
+]
+REGRET_COLUMNS = [
+    "strategy",
+    "seeds",
+    "regret, points (mean ± std)",
+    "winner's rank",
+    "winners",
+]
+LEFT = {
+    "strategy",
+    "baselines not matched",
+    "winner",
+    "baseline",
+    "per seed",
+    "winners",
+    "module",
+}
 Part = tuple[str, list[str], list[list[str]]]  # a table: title, columns, rows
 
 
 def trials_text(rows: list[Row]) -> str:
-    """The trial counts of `rows` ("12", "12/14" with --equal-time, "-" for darts)."""
     counts = sorted({row.trials for row in rows}, key=str)
     return "-" if counts == [None] else "/".join(map(str, counts))
 
 
 def ratio_text(values: list[float | None]) -> str:
-    """The mean of the known ratios, "-" when there is none."""
     known = [value for value in values if value is not None]
     return f"{statistics.mean(known):.2f}" if known else "-"
 
 
 def summary_rows(summary: Summary, strategies: tuple[str, ...]) -> list[list[str]]:
-    """One line per strategy: mean ± std over the seeds."""
     table = []
     for strategy in strategies:
         rows = summary.of(strategy)
@@ -458,31 +576,28 @@ def summary_rows(summary: Summary, strategies: tuple[str, ...]) -> list[list[str
                 strategy,
                 trials_text(rows),
                 mean_std([r.winner_test_acc for r in rows], 100),
-                mean_std([r.best_trial_val_acc for r in rows], 100),
                 mean_std([r.hypervolume for r in rows], digits=3),
                 mean_std([r.search_seconds for r in rows], digits=0),
                 ratio_text([r.vs_random for r in rows]),
-                f"{sum(r.beats_all for r in rows)}/{len(rows)}",
+                f"{sum(r.dominates for r in rows)}/{len(rows)}",
             ]
         )
     return table
 
 
 def seed_rows(summary: Summary) -> list[list[str]]:
-    """One line per run."""
     return [
         [
             str(row.seed),
             row.strategy,
             trials_text([row]),
-            f"{100 * row.winner_test_acc:.2f}",
-            f"{100 * row.best_trial_val_acc:.2f}",
+            f"{100 * row.winner_test_acc:.2f}"
+            + (f" ± {100 * row.winner_se:.2f}" if row.winner_se is not None else ""),
             f"{row.hypervolume:.3f}",
             f"{row.search_seconds:.0f}",
-            ratio_text([row.vs_random]),
             f"{row.run_seconds:.0f}",
             f"{row.winner_latency_ms:.3f}",
-            ", ".join(row.not_beaten) or "none",
+            ", ".join(row.undominated) or "none",
             row.winner,
         ]
         for row in summary.rows
@@ -490,7 +605,6 @@ def seed_rows(summary: Summary) -> list[list[str]]:
 
 
 def baseline_rows(summary: Summary) -> list[list[str]]:
-    """One line per baseline: test accuracy over the seeds, mean latency."""
     names = [item.label for item in summary.baselines[0]]
     table = []
     for name in names:
@@ -507,22 +621,85 @@ def baseline_rows(summary: Summary) -> list[list[str]]:
     return table
 
 
-def goal_line(summary: Summary) -> str:
-    """Hybrid against random on both means, and hybrid's winner against the baselines."""
-    if not (summary.of("hybrid") and summary.of("random")):
-        return "goal: needs the hybrid and random strategies"
+def paired(summary: Summary, strategy: str) -> list[float]:
+    """The strategy's winner test accuracy minus random's, seed by seed."""
+    random = {row.seed: row for row in summary.of("random")}
+    return [
+        row.winner_test_acc - random[row.seed].winner_test_acc
+        for row in summary.of(strategy)
+    ]
 
-    def beats(metric: str, scale: float, digits: int) -> str:
-        hybrid, random = summary.mean("hybrid", metric), summary.mean("random", metric)
-        verdict = "yes" if hybrid > random else "no"
-        return f"{verdict} ({scale * hybrid:.{digits}f} vs {scale * random:.{digits}f})"
 
+def paired_rows(summary: Summary, strategies: tuple[str, ...]) -> list[list[str]]:
+    return [
+        [
+            strategy,
+            mean_se(paired(summary, strategy)),
+            ", ".join(f"{100 * d:+.2f}" for d in paired(summary, strategy)),
+        ]
+        for strategy in strategies
+        if strategy != "random"
+    ]
+
+
+def regret_rows(regret: Regret, strategies: tuple[str, ...]) -> list[list[str]]:
+    table = []
+    for strategy in strategies:
+        rows = regret.summary.of(strategy)
+        table.append(
+            [
+                strategy,
+                str(len(rows)),
+                mean_std([regret.regret(row) for row in rows], 100),
+                ", ".join(str(regret.rank(row)) for row in rows),
+                "; ".join(regret.truth[row.winner_key][0] for row in rows),
+            ]
+        )
+    return table
+
+
+def truth_rows(regret: Regret, top: int = 5) -> list[list[str]]:
+    ranked = sorted(regret.truth.values(), key=lambda item: -item[1])
+    return [
+        [str(i + 1), label, f"{100 * accuracy:.2f}"]
+        for i, (label, accuracy) in enumerate(ranked[:top])
+    ]
+
+
+def goal_lines(summary: Summary, regret: Regret | None) -> list[str]:
+    """The three restated goals, each met or missed and by how much."""
+    lines = []
     hybrid = summary.of("hybrid")
-    return (
-        f"goal: hybrid beats random on mean winner test acc %: {beats('winner_test_acc', 100, 2)}; on mean "
-        f"hypervolume: {beats('hypervolume', 1, 3)}; hybrid winner beats every baseline at equal or lower "
-        f"latency: {sum(row.beats_all for row in hybrid)}/{len(hybrid)} seeds"
-    )
+    if hybrid:
+        missed = [
+            f"seed {r.seed}: {', '.join(r.undominated)}"
+            for r in hybrid
+            if not r.dominates
+        ]
+        lines.append(
+            f"goal dominance (hybrid matches every baseline, every seed): "
+            f"{'met' if not missed else 'missed'} ({len(hybrid) - len(missed)}/{len(hybrid)} seeds"
+            + (f"; not matched: {'; '.join(missed)})" if missed else ")")
+        )
+    if hybrid and summary.of("random"):
+        differences = paired(summary, "hybrid")
+        se = standard_error(differences) or 0.0
+        accuracy_met = statistics.mean(differences) >= -se
+        hv = summary.mean("hybrid", "hypervolume"), summary.mean(
+            "random", "hypervolume"
+        )
+        lines.append(
+            f"goal hybrid vs random: hypervolume {'met' if hv[0] > hv[1] else 'missed'} ({hv[0]:.3f} vs "
+            f"{hv[1]:.3f}); winner accuracy {'met' if accuracy_met else 'missed'} (hybrid − random "
+            f"{mean_se(differences)} points; the goal allows down to −1 s.e.)"
+        )
+    if regret is not None and regret.summary.of("hybrid"):
+        regrets = [regret.regret(row) for row in regret.summary.of("hybrid")]
+        mean = 100 * statistics.mean(regrets)
+        lines.append(
+            f"goal regret (hybrid's mean under 1 point): {'met' if mean < 1 else 'missed'} ({mean:.2f} points)"
+        )
+    return lines
 
 
 def header(
@@ -532,7 +709,6 @@ def header(
     load: float,
     seconds: float,
 ) -> list[str]:
-    """Command, versions, device and load, space, budget and metric settings."""
     target, budget, spec = setup.target, setup.budget, setup.graph.space.search
     shapes = ", ".join("x".join(map(str, shape)) for shape in target.shapes)
     quick = " (--quick: tiny target shape and proxy)" if args.quick else ""
@@ -541,19 +717,19 @@ def header(
         f"versions: Python {platform.python_version()}, mixsearch {mixsearch.__version__}, "
         f"torch {torch.__version__}, optuna {optuna.__version__}",
         f"device: {torch_device(target)} ({fingerprint(target)['device']}), {torch.get_num_threads()} torch "
-        f"thread(s) training, {measurement_threads(target)} measuring; 1-min load average {load:.2f} at start, "
+        f"thread(s) training trials, final trainings one thread each in {available_cores()} process(es), "
+        f"{measurement_threads(target)} measuring; 1-min load average {load:.2f} at start, "
         f"{os.getloadavg()[0]:.2f} at end; {seconds:.0f} s in all",
-        f"space: {args.space.name}{quick}, {setup.graph.size:,} architectures, shapes {shapes} (latency summed); "
-        "one latency table for every run, measured first",
-        f"budget: {budget.name}, {budget.trials} trials x {budget.trial_epochs} epochs from scratch (hybrid: "
-        f"{budget.finetune_epochs} fine-tuning), DARTS {budget.darts_epochs} epochs, {budget.finalists} "
-        f"finalist(s) and the baselines retrained {budget.final_epochs} epochs, images capped at "
-        f"{budget.train_images} train / {budget.eval_images} eval",
+        f"space: {args.space.name}{quick}, {setup.graph.size:,} choice combinations, shapes {shapes} (latency "
+        "summed); one latency table per space, measured first",
+        f"budget: {budget.name}, {budget.trials} trials (the baselines the space holds first) x "
+        f"{budget.trial_epochs} epochs from scratch (hybrid: {budget.finetune_epochs} fine-tuning), DARTS "
+        f"{budget.darts_epochs} epochs, {budget.finalists} finalist(s), the baselines and the ablations retrained "
+        f"{budget.final_epochs} epochs with {budget.final_seeds} seed(s) each",
         f"search: {', '.join(setup.strategies)}; sampler {spec.sampler}, hybrid keeps {spec.keep} options per "
         f"choice; seeds {args.first_seed}..{args.first_seed + args.seeds - 1}; search s = the DARTS and trials stages",
         f"hypervolume: retrained finalists and winner, (1 - test acc, measured ms) minimised, reference (1, "
-        f"{summary.reference_ms:.3f} ms), as a share of the box; baseline beaten: higher test acc at most "
-        f"{LATENCY_TOLERANCE:.0%} slower",
+        f"{summary.reference_ms:.3f} ms), as a share of the box",
     ]
     lines += [
         f"equal time, seed {share.seed}: hybrid's DARTS + trials {share.hybrid_seconds:.0f} s / "
@@ -563,9 +739,10 @@ def header(
     return lines
 
 
-def tables(summary: Summary, strategies: tuple[str, ...]) -> list[Part]:
-    """(title, columns, rows) of the three tables."""
-    return [
+def tables(
+    summary: Summary, strategies: tuple[str, ...], regret: Regret | None
+) -> list[Part]:
+    parts = [
         ("mean ± std over seeds", SUMMARY_COLUMNS, summary_rows(summary, strategies)),
         ("per seed", SEED_COLUMNS, seed_rows(summary)),
         (
@@ -574,10 +751,32 @@ def tables(summary: Summary, strategies: tuple[str, ...]) -> list[Part]:
             baseline_rows(summary),
         ),
     ]
+    if summary.of("random") and len(strategies) > 1:
+        parts.append(
+            (
+                "paired against random, same seeds",
+                PAIRED_COLUMNS,
+                paired_rows(summary, strategies),
+            )
+        )
+    if regret is not None:
+        parts += [
+            (
+                f"regret on {regret.space} (every module trained, {TRUTH_SEEDS} seeds): true best "
+                f"{100 * regret.best:.2f}% of {len(regret.truth)} modules",
+                REGRET_COLUMNS,
+                regret_rows(regret, strategies),
+            ),
+            (
+                "the exhaustive space's best modules",
+                ["rank", "module", "test acc % (2 seeds)"],
+                truth_rows(regret),
+            ),
+        ]
+    return parts
 
 
 def markdown_table(columns: list[str], rows: list[list[str]]) -> list[str]:
-    """A Markdown table, text columns left-aligned and numbers right-aligned."""
     out = ["| " + " | ".join(columns) + " |"]
     out.append("|" + "|".join("---" if c in LEFT else "---:" for c in columns) + "|")
     out += [
@@ -587,17 +786,15 @@ def markdown_table(columns: list[str], rows: list[list[str]]) -> list[str]:
     return out
 
 
-def print_markdown(lines: list[str], parts: list[Part], goal: str) -> None:
-    """Header, tables and goal as Markdown (for the README)."""
+def print_markdown(lines: list[str], parts: list[Part], goals: list[str]) -> None:
     command = lines[0].removeprefix("command: ")
     out = [f"command: `{command}`  "] + [line + "  " for line in lines[1:]]
     for title, columns, rows in parts:
         out += ["", f"{title}:", ""] + markdown_table(columns, rows)
-    print("\n".join(out + ["", goal]))
+    print("\n".join(out + [""] + [goal + "  " for goal in goals]))
 
 
-def print_rich(lines: list[str], parts: list[Part], goal: str) -> None:
-    """Header, tables and goal as rich tables (for people)."""
+def print_rich(lines: list[str], parts: list[Part], goals: list[str]) -> None:
     console = Console() if Console().is_terminal else Console(width=200)
     for line in lines:
         console.print(line, markup=False, highlight=False)
@@ -610,48 +807,39 @@ def print_rich(lines: list[str], parts: list[Part], goal: str) -> None:
         for row in rows:
             table.add_row(*row)
         console.print(table)
-    console.print(goal, markup=False, highlight=False)
+    for goal in goals:
+        console.print(goal, markup=False, highlight=False)
 
 
-def run_benchmark(
-    args: argparse.Namespace, command: str, scratch: Path
-) -> tuple[Setup, Summary]:
-    """Build the shared latency table, search every seed with every strategy, summarise."""
-    space = quick_space(args.space, scratch) if args.quick else args.space
-    graph = compile_space(load_space(space))
-    target = make_target(graph, args.threads)
-    setup = Setup(
-        graph,
-        target,
-        budget_of(args),
-        args.strategies,
-        args.equal_time,
-        scratch,
-        scratch / "latency.json",
-        command,
-    )
-    profiled_table(graph, target, setup.table_path, progress=False)
-    results, shares = [], []
-    for seed in range(args.first_seed, args.first_seed + args.seeds):
-        runs, share = seed_runs(setup, seed)
-        results.append(runs)
-        shares += [share] if share is not None else []
-    return setup, summarise(results, shares, args.reference_ms)
-
-
-def main(argv: Sequence[str] | None = None) -> Summary:
-    """Run the comparison, print the tables, return the summary."""
+def main(argv: Sequence[str] | None = None) -> tuple[Summary, Regret | None]:
+    """Run the comparison (and the regret part), print the tables and goals, return the summaries."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
     command = shlex.join(["python", "benchmarks/search_quality.py", *argv])
     load, start = os.getloadavg()[0], time.perf_counter()
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
     with tempfile.TemporaryDirectory() as scratch, fixed_threads(args.threads):
-        setup, summary = run_benchmark(args, command, Path(scratch))
+        root = Path(scratch)
+        setup = make_setup(
+            load_graph(args.space, args, root), args, root / "main", command
+        )
+        summary = run_space(setup, seeds, args.reference_ms)
+        regret = None
+        if args.regret_seeds:
+            tiny = make_setup(
+                load_graph(args.regret_space, args, root),
+                args,
+                root / "regret",
+                command,
+            )
+            truth = exhaustive_truth(tiny)
+            runs = run_space(tiny, range(args.regret_seeds), None)
+            regret = Regret(args.regret_space.name, truth, runs)
         lines = header(args, setup, summary, load, time.perf_counter() - start)
-    goal = goal_line(summary)
-    parts = tables(summary, args.strategies)
-    (print_markdown if args.markdown else print_rich)(lines, parts, goal)
-    return summary
+    goals = goal_lines(summary, regret)
+    parts = tables(summary, args.strategies, regret)
+    (print_markdown if args.markdown else print_rich)(lines, parts, goals)
+    return summary, regret
 
 
 if __name__ == "__main__":

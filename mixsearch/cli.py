@@ -30,8 +30,10 @@ from mixsearch.pipeline import export_run, run_job
 from mixsearch.progress import progress
 from mixsearch.proxy import TrainConfig
 from mixsearch.resources import example_spaces
+from mixsearch.search.baselines import baselines_note
 from mixsearch.search.context import RunOptions
 from mixsearch.search.darts import DartsConfig
+from mixsearch.search.final import recommendation
 from mixsearch.search.run import run_darts_stage
 from mixsearch.search.workers import HEARTBEAT_SECONDS
 from mixsearch.space.graph import SpaceGraph, compile_space
@@ -154,6 +156,7 @@ def validate(space: str, device: str | None, table_path: str | None) -> None:
         f"{sum(len(c.options) > 1 for c in graph.choices)} open choices, "
         f"{graph.size:,} architectures (choice combinations)."
     )
+    console.print(baselines_note(graph))
     note = feasibility_note(graph, on_device(graph.space.target, device), table_path)
     if note:
         console.print(note)
@@ -384,9 +387,12 @@ def _finish_run(
     job = run_job(graph, target, options, run_dir, _report_line)
     _echo_paths(job.paths)
     winner = job.result.winner
+    spread = f" ± {winner.test_se:.2%}" if winner.test_se is not None else ""
     click.echo(
-        f"winner: {describe(job.winner)}\ntest accuracy {winner.test_acc:.2%}, {winner.latency_ms:.3f} ms "
-        f"measured on {job.result.device}, {winner.flops / 1e6:.2f} MFLOPs, {winner.params:,} params"
+        f"winner: {describe(job.winner)}\ntest accuracy {winner.test_acc:.2%}{spread} over "
+        f"{len(winner.seeds)} seed(s), {winner.latency_ms:.3f} ms measured on {job.result.device}, "
+        f"{winner.flops / 1e6:.2f} MFLOPs, {winner.params:,} params\n"
+        f"{recommendation(winner, job.result.baselines, job.result.constraints.get('latency_ms'))}"
     )
 
 
@@ -439,6 +445,13 @@ def _finish_run(
     show_default=True,
     help="Epochs of the from-scratch trainings: the derived module, the baselines and the ablations.",
 )
+@click.option(
+    "--final-seeds",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="Seeds each of those trainings runs with (accuracy as mean ± standard error).",
+)
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @QUIET_OPTION
 def darts(
@@ -452,6 +465,7 @@ def darts(
     hardware_loss: str,
     latency_weight: float,
     retrain_epochs: int,
+    final_seeds: int,
     seed: int,
     quiet: bool,
 ) -> None:
@@ -462,7 +476,7 @@ def darts(
     """
     graph = _load_graph(space)
     target = on_device(graph.space.target, device)
-    budget = darts_budget(epochs, warmup_epochs, retrain_epochs)
+    budget = darts_budget(epochs, warmup_epochs, retrain_epochs, final_seeds)
     options = RunOptions(
         strategy="darts",
         sampler="",

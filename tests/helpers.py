@@ -10,6 +10,7 @@ from pathlib import Path
 from types import ModuleType
 
 from mixsearch.arch import Arch
+from mixsearch.ops import OPS
 from mixsearch.space.graph import compile_space
 from mixsearch.space.schema import load_space
 
@@ -25,6 +26,11 @@ def sampled_archs(per_space: int = 3) -> list[tuple[str, Arch]]:
         for seed in range(per_space):
             archs.append((f"{path.stem}-{seed}", graph.sample(random.Random(seed))))
     return archs
+
+
+def library_op(name: str, **params):
+    """A host network's attention factory: op `name` of the library with `params`, at any width."""
+    return lambda channels: OPS.get(name).build(channels, params)
 
 
 def import_file(path: Path) -> ModuleType:

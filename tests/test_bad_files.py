@@ -13,8 +13,10 @@ from click.testing import CliRunner
 
 from helpers import tiny_run_space
 from mixsearch.cli import main
+from mixsearch.search.result import RESULT_FORMAT
 
 NODE = {"name": "chan", "op": "se", "params": {}, "from": ["input"], "residual": False}
+CURRENT = RESULT_FORMAT.encode()
 ARCH = {"format": "mixsearch.arch/1", "name": "m", "class_name": "M", "nodes": [NODE]}
 
 
@@ -83,8 +85,8 @@ def test_a_bad_arch_json_names_the_file(tmp_path, content, message):
     "content, message",
     [
         (b"\x00\x01\x02", "unreadable search result"),
-        (b'{"format": "mixsearch.search/1", "trials": [', "unreadable search result"),
-        (b'{"format": "mixsearch.search/1"}', "unreadable search result"),
+        (b'{"format": "%s", "trials": [' % CURRENT, "unreadable search result"),
+        (b'{"format": "%s"}' % CURRENT, "unreadable search result"),
         (b"[]", "not a mixsearch search result"),
         (b'{"format": "mixsearch.search/0"}', "not a mixsearch search result"),
     ],

@@ -79,44 +79,33 @@ def test_latency_predictor_benchmark_runs(capsys, tmp_path, monkeypatch):
         "re-measurement",
     ):
         assert f"| {row}" in printed
-    assert printed.count("| chan=") == 6
+    assert len(re.findall(r"^\| \d+ \| (chan|spat)=", printed, re.M)) == 6
 
 
-@pytest.mark.slow  # 20-30 s: four tiny searches, a random probe and the baselines, on one thread
+@pytest.mark.slow  # 40-60 s: four tiny searches, a random probe, the regret space trained and searched
 def test_search_quality_benchmark_runs(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     search_quality = import_file(ROOT / "benchmarks" / "search_quality.py")
-    argv = [
-        "--quick",
-        "--equal-time",
-        "--trials",
-        "1",
-        "--finalists",
-        "2",
-        "--reference-ms",
-        "50",
-        "--first-seed",
-        "2",
-        "--markdown",
-    ]
+    argv = ["--quick", "--equal-time", "--trials", "6", "--finalists", "2"]
+    argv += ["--reference-ms", "50", "--first-seed", "2", "--markdown"]
 
-    summary = search_quality.main(argv)
+    summary, regret = search_quality.main(argv)
 
     strategies = ["hybrid", "random", "optuna", "darts"]
     assert [row.strategy for row in summary.rows] == strategies
     assert {row.seed for row in summary.rows} == {2}
     for row in summary.rows:
-        for value in (
-            row.winner_test_acc,
-            row.best_trial_val_acc,
-            row.search_seconds,
-            row.winner_latency_ms,
-        ):
+        for value in (row.winner_test_acc, row.search_seconds, row.winner_latency_ms):
             assert math.isfinite(value) and value >= 0
         assert 0 <= row.hypervolume <= 1
     (share,) = summary.equal_time
     assert summary.of("random")[0].trials == summary.of("optuna")[0].trials
     assert summary.of("random")[0].trials == share.trials >= 1
+    # The regret space was trained exhaustively (33 distinct modules) and searched by every strategy.
+    assert len(regret.truth) == 33
+    for row in regret.summary.rows:
+        assert row.winner_key in regret.truth
+        assert 0 <= regret.regret(row) and 1 <= regret.rank(row) <= 33
     printed = capsys.readouterr().out
     assert "command: `python benchmarks/search_quality.py --quick" in printed
     for strategy in strategies:
@@ -125,14 +114,16 @@ def test_search_quality_benchmark_runs(capsys, tmp_path, monkeypatch):
             line for line in printed.splitlines() if line.startswith(f"| {strategy} |")
         )
         cells = [cell.strip() for cell in line.strip("|").split("|")][1:]
-        assert len(cells) == 7
+        assert len(cells) == 6
         for cell in cells:
             assert re.fullmatch(
                 r"-|\d+(/\d+)?|\d+\.\d+( ± \d+(\.\d+)?)?|\d+ ± \d+", cell
             ), cell
     assert "2 finalist(s)" in printed and "reference (1, 50.000 ms)" in printed
-    assert "seeds 2..2;" in printed
-    assert "goal: hybrid beats random on mean winner test acc %" in printed
+    assert "seeds 2..2;" in printed and "paired against random, same seeds:" in printed
+    assert "regret on tiny_exhaustive.yaml" in printed
+    for goal in ("goal dominance", "goal hybrid vs random", "goal regret"):
+        assert goal in printed
 
 
 def test_proxy_fidelity_benchmark_runs(capsys, tmp_path, monkeypatch):

@@ -56,7 +56,7 @@ def test_a_bare_example_name_finds_the_shipped_space_from_any_directory(
     assert find_space("default") == example_spaces()["default"]
     result = CliRunner().invoke(main, ["validate", "default"])
     assert result.exit_code == 0, result.output
-    assert "576 architectures" in result.output
+    assert "1,920 architectures" in result.output
 
 
 def test_a_file_of_that_name_wins_over_the_example(tmp_path, monkeypatch):

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
-from helpers import ROOT, import_file, sampled_archs
+from helpers import ROOT, import_file, library_op, sampled_archs
 from mixsearch.errors import MixsearchError
 from mixsearch.model.discrete import DiscreteModel
 from mixsearch.proxy import (
@@ -18,7 +18,6 @@ from mixsearch.proxy import (
     ProxyConfig,
     ProxyData,
     TrainConfig,
-    baseline_factories,
     evaluate,
     load_imagefolder,
     load_proxy,
@@ -26,8 +25,8 @@ from mixsearch.proxy import (
     train_candidate,
 )
 from mixsearch.proxy import data as proxy_data
-from mixsearch.proxy.host import library_op
 from mixsearch.proxy.train import lr_schedule
+from mixsearch.search.baselines import baseline_factories
 
 SMALL = ProxyConfig(canvas=32, train_size=24, val_size=8, test_size=8)
 

@@ -12,7 +12,7 @@ from PIL import Image
 
 from mixsearch.arch import describe
 from mixsearch.errors import MixsearchError
-from mixsearch.report import render_report, verdict, write_report
+from mixsearch.report import render_report, write_report
 from mixsearch.search.result import SearchResult, Trained, TrialRecord
 from mixsearch.space.graph import compile_space
 from mixsearch.space.schema import load_space
@@ -60,11 +60,27 @@ def trials():
         ),
         replace(complete_trial(3), number=8, state="duplicate", reason="3"),
         TrialRecord(9, "fail", ARCHS[9], reason="out of memory"),
+        replace(complete_trial(4), number=10, baseline="eca"),
     )
 
 
-def trained(label, arch, val, test, latency, flops=400_000, params=3_000, trial=None):
-    return Trained(label, arch, val, test, latency, flops, params, 60.0, trial)
+SEEDS = (11, 12)
+
+
+def trained(label, arch, val, tests, latency, flops=400_000, params=3_000, trial=None):
+    """A module retrained with both SEEDS: validation accuracy `val` on each, test accuracies `tests`."""
+    return Trained(
+        label,
+        arch,
+        SEEDS,
+        (val, val),
+        tuple(tests),
+        latency,
+        flops,
+        params,
+        60.0,
+        trial,
+    )
 
 
 def alpha_history():
@@ -82,19 +98,19 @@ def alpha_history():
 
 def make_result():
     finalists = (
-        trained("trial 3", ARCHS[3], 0.795, 0.7912, 1.523, 420_000, 3_100, 3),
-        trained("trial 5", ARCHS[5], 0.812, 0.8123, 2.104, 610_000, 5_200, 5),
+        trained("trial 3", ARCHS[3], 0.795, (0.7900, 0.7924), 1.523, 420_000, 3_100, 3),
+        trained("trial 5", ARCHS[5], 0.812, (0.8100, 0.8146), 2.104, 610_000, 5_200, 5),
     )
     baselines = (
-        trained("none", ARCHS[10], 0.770, 0.7710, 1.000, 0, 0),
-        trained("se", ARCHS[11], 0.790, 0.7950, 2.250),
-        trained("eca", ARCHS[12], 0.800, 0.8001, 2.104),
-        trained("cbam", ARCHS[13], 0.801, 0.8050, 2.900),
-        trained("coord", ARCHS[14], 0.815, 0.8200, 2.600),
+        trained("none", ARCHS[10], 0.770, (0.7650, 0.7770), 1.000, 0, 0),
+        trained("se", ARCHS[11], 0.790, (0.7900, 0.8000), 2.250),
+        trained("eca", ARCHS[12], 0.800, (0.7950, 0.8052), 2.104),
+        trained("cbam", ARCHS[13], 0.801, (0.8000, 0.8100), 2.900),
+        trained("coord", ARCHS[14], 0.815, (0.8150, 0.8250), 2.600),
     )
     ablation = (
-        trained("without spat", ARCHS[0], 0.799, 0.8010, 1.700),
-        trained("fusion → sum", ARCHS[1], 0.806, 0.8090, 2.050),
+        trained("without spat", ARCHS[0], 0.799, (0.8000, 0.8020), 1.700),
+        trained("fusion → sum", ARCHS[1], 0.806, (0.8080, 0.8100), 2.050),
     )
     return SearchResult(
         space="search_spaces/default.yaml",
@@ -160,7 +176,12 @@ def test_title_winner_paragraph_and_command(run):
     assert text.startswith("# Search report: mixattn\n")
     winner = section(text, "Winner")
     assert " ".join(describe(ARCHS[5]).split()) in " ".join(winner.split())
-    for number in ("81.23% test accuracy", "81.20% validation", "2.104 ms", "0.61 M"):
+    for number in (
+        "81.23 ± 0.23% test accuracy",
+        "81.20% validation",
+        "2.104 ms",
+        "0.61 M",
+    ):
         assert number in " ".join(winner.split())
     assert "5,200 parameters" in winner
     assert "budget quick (trials=10, final_epochs=5)" in " ".join(winner.split())
@@ -191,7 +212,7 @@ def test_finalists_table_stars_the_winner(run):
     finalists = section(text, "Retrained finalists")
     assert len(table_rows(finalists)) == 2
     assert row(finalists, "trial 3")[3:8] == [
-        "79.12%",
+        "79.12 ± 0.12%",
         "79.50%",
         "1.523",
         "0.42 M",
@@ -200,39 +221,47 @@ def test_finalists_table_stars_the_winner(run):
     assert row(finalists, "trial 5 ★")[1] == "5"
 
 
-def test_baselines_table_compares_the_winner_and_gives_a_verdict(run):
+def test_baselines_table_compares_the_winner_seed_by_seed(run):
     _, text = run
     baselines = section(text, "Baselines")
     assert len(table_rows(baselines)) == 5
     assert row(baselines, "se") == [
         "se",
-        "79.50%",
+        "no",
+        "79.50 ± 0.50%",
         "79.00%",
         "2.250",
         "0.40 M",
         "3,000",
-        "+1.73",
+        "+1.73 ± 0.27",
         "0.94×",
+        "beats",
     ]
-    assert row(baselines, "none")[-2:] == ["+4.13", "2.10×"]
-    assert row(baselines, "coord")[-2:] == ["-0.77", "0.81×"]
+    assert row(baselines, "eca")[1] == "yes" and "eca: trial 10" in baselines
+    assert row(baselines, "none")[-3:] == ["+4.13 ± 0.37", "2.10×", "beats"]
+    assert row(baselines, "coord")[-3:] == ["-0.77 ± 0.27", "0.81×", "worse"]
+
+
+def test_the_report_opens_with_a_verdict_per_baseline_and_the_module_to_use(run):
+    _, text = run
+    assert text.index("## Verdict") < text.index("## Winner")
+    verdict = section(text, "Verdict")
     assert (
-        "**Verdict:** The winner beats se, eca, cbam at equal or lower latency; coord is "
-        "more accurate but slower; none is faster but less accurate."
-    ) in baselines
-
-
-def test_verdict_names_a_baseline_that_is_as_good_at_lower_latency():
-    winner = RESULT.winner
-    cheap = trained("eca", ARCHS[12], 0.8, winner.test_acc, winner.latency_ms - 0.1)
-    slower = trained("se", ARCHS[11], 0.8, 0.70, winner.latency_ms + 1)
-    assert verdict(winner, (slower, cheap)) == (
-        "The search did not pay off: baseline eca is better or as good at equal or "
-        "lower latency."
+        "2 final seeds" in verdict
+        and "two-sided confidence of 70% with 2 seeds" in verdict
     )
-    assert verdict(winner, (slower,)) == (
-        "The winner beats every baseline at equal or lower latency."
+    assert (
+        "- The winner beats se by 1.73 ± 0.27 points at 0.9× its latency.\n" in verdict
     )
+    assert (
+        "- The winner is worse than coord by 0.77 ± 0.27 points at 0.8× its latency.\n"
+        in verdict
+    )
+    # coord is better but over the 2.5 ms limit; none of the others within it is better or as good and faster.
+    assert (
+        "**Use the search's winner (trial 5): it beats none, se, eca, and no baseline within 2.5 ms "
+        "as accurate is faster.**"
+    ) in verdict
 
 
 def test_ablation_table_gives_deltas_against_the_best_finalist(run):
@@ -245,13 +274,10 @@ def test_ablation_table_gives_deltas_against_the_best_finalist(run):
 
 def test_a_winner_from_the_ablation_is_named_and_starred_there():
     variant = RESULT.ablation[1]
-    winner = replace(variant, label="trial 5, fusion → sum", val_acc=0.82, trial=1)
+    better = replace(variant, val_accs=(0.82, 0.82))
+    winner = replace(better, label="trial 5, fusion → sum", trial=1)
     text = render_report(
-        replace(
-            RESULT,
-            ablation=(RESULT.ablation[0], replace(variant, val_acc=0.82)),
-            winner=winner,
-        )
+        replace(RESULT, ablation=(RESULT.ablation[0], better), winner=winner)
     )
     paragraph = " ".join(section(text, "Winner").split())
     assert (
@@ -267,7 +293,7 @@ def test_trials_summary_counts_states_lists_failures_and_times_stages(run):
     _, text = run
     summary = section(text, "Trials")
     assert (
-        "10 trials: 6 complete, 2 fail, 1 infeasible, 1 duplicate, 0 surplus, 0 running."
+        "11 trials: 7 complete, 2 fail, 1 infeasible, 1 duplicate, 0 surplus, 0 running."
         in summary
     )
     assert "- trial 6: diverged: loss is nan at epoch 2\n" in summary
@@ -296,7 +322,7 @@ def test_a_run_without_extras_says_so_and_plots_no_alphas(tmp_path):
         "ablations were trained",
     ):
         assert f"No {what} at this budget." in text
-    assert "alphas.png" not in text and "Verdict" not in text
+    assert "alphas.png" not in text and "The winner beats" not in text
 
 
 def test_render_report_embeds_the_given_plot_names():

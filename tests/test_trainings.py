@@ -9,8 +9,9 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
+from mixsearch.arch import ArchNode
 from mixsearch.proxy import ProxyData, TrainConfig, TrainResult
-from mixsearch.search.evaluate import baseline_archs
+from mixsearch.search.baselines import baseline_archs
 from mixsearch.search.trainings import TrainingCache
 from mixsearch.space.sections import Target
 
@@ -28,61 +29,72 @@ def proxy_data(first_label: int = 0) -> ProxyData:
 RESULT = TrainResult(train_loss=0.5, val_acc=0.75, test_acc=0.7, epochs=8, seconds=3.5)
 
 
+def make_cache(directory, data=None, config=TrainConfig(), target=TARGET, threads=1):
+    return TrainingCache(directory, data or proxy_data(), config, target, threads)
+
+
 @pytest.fixture
 def cache(tmp_path):
-    return TrainingCache(tmp_path, proxy_data(), TrainConfig(seed=3), TARGET)
+    return make_cache(tmp_path)
 
 
-def test_a_stored_training_comes_back_for_the_same_nodes_and_epochs(cache, tmp_path):
-    cache.put(ARCH, RESULT)
+def test_a_stored_training_comes_back_for_the_same_function_epochs_and_seed(
+    cache, tmp_path
+):
+    cache.put(ARCH, 3, RESULT)
     renamed = replace(ARCH, name="other", class_name="Other", source="x.yaml")
-    assert cache.get(renamed, 8) == RESULT
-    assert cache.get(ARCH, 7) is None
-    assert cache.get(baseline_archs()["eca"], 8) is None
-    again = TrainingCache(tmp_path, proxy_data(), TrainConfig(seed=3), TARGET)
-    assert again.get(ARCH, 8) == RESULT
+    assert cache.get(renamed, 8, 3) == RESULT
+    assert cache.get(ARCH, 7, 3) is None
+    assert cache.get(ARCH, 8, 4) is None
+    assert cache.get(baseline_archs()["eca"], 8, 3) is None
+    assert make_cache(tmp_path).get(ARCH, 8, 3) == RESULT
+
+
+def test_the_same_function_under_other_node_names_or_with_skipped_nodes_is_a_hit(cache):
+    """SE in the default space is `chan: se` followed by `spat: identity`: the same module as SE alone."""
+    cache.put(ARCH, 3, RESULT)
+    (se,) = ARCH.nodes
+    in_space = replace(
+        ARCH,
+        nodes=(
+            replace(se, name="chan"),
+            ArchNode("spat", "identity", {}, ("chan",)),
+        ),
+    )
+    assert cache.get(in_space, 8, 3) == RESULT
 
 
 def test_how_latency_is_measured_does_not_matter(cache, tmp_path):
     """Only the training is kept; every run measures latency itself, at its own shapes and threads."""
-    cache.put(ARCH, RESULT)
+    cache.put(ARCH, 3, RESULT)
     measured = replace(TARGET, shapes=((1, 8, 8, 8),), threads=2)
-    other = TrainingCache(tmp_path, proxy_data(), TrainConfig(seed=3), measured)
-    assert other.get(ARCH, 8) == RESULT
+    assert make_cache(tmp_path, target=measured).get(ARCH, 8, 3) == RESULT
 
 
 @pytest.mark.parametrize(
     "change",
     [
         dict(data=proxy_data(first_label=1)),
-        dict(config=TrainConfig(seed=4)),
-        dict(config=TrainConfig(seed=3, lr=0.1)),
+        dict(config=TrainConfig(lr=0.1)),
+        dict(threads=2),
     ],
-    ids=["data", "seed", "recipe"],
+    ids=["data", "recipe", "training-threads"],
 )
 def test_another_setting_misses(cache, tmp_path, change):
-    cache.put(ARCH, RESULT)
-    setting = dict(data=proxy_data(), config=TrainConfig(seed=3), target=TARGET)
-    other = TrainingCache(tmp_path, **{**setting, **change})
-    assert other.get(ARCH, 8) is None
+    """Float sums split over another number of threads round differently: another training, like new data."""
+    cache.put(ARCH, 3, RESULT)
+    assert make_cache(tmp_path, **change).get(ARCH, 8, 3) is None
 
 
-def test_another_training_thread_count_misses(cache, tmp_path):
-    """Float sums split over another number of threads round differently: another training."""
-    cache.put(ARCH, RESULT)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(threads + 1)
-    try:
-        other = TrainingCache(tmp_path, proxy_data(), TrainConfig(seed=3), TARGET)
-    finally:
-        torch.set_num_threads(threads)
-    assert other.get(ARCH, 8) is None
+def test_the_recipe_seed_is_not_part_of_the_setting(cache, tmp_path):
+    cache.put(ARCH, 3, RESULT)
+    assert make_cache(tmp_path, config=TrainConfig(seed=99)).get(ARCH, 8, 3) == RESULT
 
 
 def test_a_corrupt_entry_is_ignored_with_a_warning(cache, tmp_path, caplog):
-    cache.put(ARCH, RESULT)
+    cache.put(ARCH, 3, RESULT)
     (entry,) = tmp_path.glob("*.json")
     entry.write_text('{"val_acc": 0.75, "test')
     with caplog.at_level(logging.WARNING):
-        assert cache.get(ARCH, 8) is None
+        assert cache.get(ARCH, 8, 3) is None
     assert "ignoring cached training" in caplog.text

@@ -7,7 +7,7 @@ from mixsearch.proxy.data import (
     load_proxy,
     load_proxy_data,
 )
-from mixsearch.proxy.host import BASELINES, HostNet, baseline_factories
+from mixsearch.proxy.host import HostNet
 from mixsearch.proxy.train import (
     DivergedError,
     TrainConfig,
@@ -20,14 +20,12 @@ from mixsearch.proxy.train import (
 )
 
 __all__ = [
-    "BASELINES",
     "DivergedError",
     "HostNet",
     "ProxyConfig",
     "ProxyData",
     "TrainConfig",
     "TrainResult",
-    "baseline_factories",
     "evaluate",
     "load_imagefolder",
     "load_proxy",

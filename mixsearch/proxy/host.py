@@ -13,8 +13,6 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from mixsearch.ops import OPS
-
 AttentionFactory = Callable[[int], nn.Module]
 
 
@@ -60,31 +58,3 @@ class HostNet(nn.Module):
         for stage, attention in zip(self.stages, self.attention):
             x = attention(stage(x))
         return self.head(x.mean((2, 3)))
-
-
-def library_op(name: str, **params: object) -> AttentionFactory:
-    """A factory building op `name` of the library with `params` (defaults for the rest) at a given width."""
-    info = OPS.get(name)
-    return lambda channels: info.build(channels, dict(params))
-
-
-def serial(*factories: AttentionFactory) -> AttentionFactory:
-    """A factory applying the given modules one after the other (CBAM's channel-then-spatial order)."""
-    return lambda channels: nn.Sequential(*(factory(channels) for factory in factories))
-
-
-# The hand-designed baselines a searched module must beat, each in its published default form: the library ops
-# it applies one after the other (CBAM: channel, then spatial). Searches train them as architectures
-# (`mixsearch.search.evaluate.baseline_archs`), the proxy benchmarks as plain modules (`baseline_factories`).
-BASELINES: dict[str, tuple[str, ...]] = {
-    "none": ("identity",),
-    "se": ("se",),
-    "eca": ("eca",),
-    "cbam": ("cbam_channel", "cbam_spatial"),
-    "coord": ("coord",),
-}
-
-
-def baseline_factories() -> dict[str, AttentionFactory]:
-    """Each of `BASELINES` as a factory of its library ops, one after the other."""
-    return {name: serial(*map(library_op, ops)) for name, ops in BASELINES.items()}

@@ -1,10 +1,10 @@
-"""The report of a search run: `report.md` with the tables and verdict, and the plots it embeds."""
+"""The report of a search run: `report.md` with the verdicts and tables, and the plots it embeds."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from mixsearch.report.markdown import render_report, verdict
+from mixsearch.report.markdown import render_report
 from mixsearch.report.plots import plot_alphas, plot_pareto
 from mixsearch.search.result import SearchResult
 
@@ -12,7 +12,7 @@ REPORT_FILE = "report.md"
 PARETO_PLOT = "pareto.png"
 ALPHAS_PLOT = "alphas.png"
 
-__all__ = ["plot_alphas", "plot_pareto", "render_report", "verdict", "write_report"]
+__all__ = ["plot_alphas", "plot_pareto", "render_report", "write_report"]
 
 
 def write_report(result: SearchResult, run_dir: str | Path) -> list[Path]:

@@ -1,4 +1,4 @@
-"""report.md of a search run: the winner in words and numbers, and whether it beats the baselines.
+"""report.md of a search run: whether the search paid off against each baseline, the module to use, the winner.
 
 The numbers are formatted here and the page is laid out by `templates/report.md.j2`.
 """
@@ -11,6 +11,7 @@ from typing import Any
 
 from mixsearch.arch import INPUT, Arch, ArchNode, describe
 from mixsearch.resources import template_environment
+from mixsearch.search.final import CALL_AT, call_confidence, compare, recommendation
 from mixsearch.search.result import TRIAL_STATES, SearchResult, Trained, TrialRecord
 
 TEMPLATE = "report.md.j2"
@@ -70,7 +71,7 @@ def _pareto_rows(result: SearchResult) -> list[list[str]]:
         record = result.trial(number)
         rows.append(
             _row(
-                f"{number} ★" if number == result.winner.trial else str(number),
+                _trial_cell(record, result.winner.trial),
                 _summary(record.arch),
                 _value(record, "accuracy", _percent),
                 _value(record, "latency_ms", _milliseconds),
@@ -82,10 +83,24 @@ def _pareto_rows(result: SearchResult) -> list[list[str]]:
     return rows
 
 
+def _mean_se(item: Trained) -> str:
+    """Mean test accuracy ± its standard error over the seeds (the mean alone from one seed)."""
+    spread = f" ± {100 * item.test_se:.2f}" if item.test_se is not None else ""
+    return f"{100 * item.test_acc:.2f}{spread}%"
+
+
+def _trial_cell(record: TrialRecord, winner_trial: int | None) -> str:
+    """`7`, `2 (eca baseline)`, a star for the winner's trial."""
+    cell = str(record.number)
+    if record.baseline:
+        cell += f" ({record.baseline} baseline)"
+    return f"{cell} ★" if record.number == winner_trial else cell
+
+
 def _trained_cells(item: Trained) -> list[str]:
-    """Test and val accuracy, measured latency, FLOPs, params of a retrained module."""
+    """Test accuracy (mean ± SE), val accuracy (mean), measured latency, FLOPs, params of a retrained module."""
     return [
-        _percent(item.test_acc),
+        _mean_se(item),
         _percent(item.val_acc),
         _milliseconds(item.latency_ms),
         _mega(item.flops),
@@ -108,17 +123,23 @@ def _finalist_rows(result: SearchResult) -> list[list[str]]:
 
 
 def _baseline_rows(result: SearchResult) -> list[list[str]]:
-    """Each baseline's numbers, then the winner's accuracy gain over it and latency ratio to it."""
-    winner = result.winner
-    return [
-        _row(
-            item.label,
-            *_trained_cells(item),
-            _points(winner.test_acc - item.test_acc),
-            f"{winner.latency_ms / item.latency_ms:.2f}×",
+    """Each baseline's numbers, whether the space holds it, then the winner's paired difference and latency ratio."""
+    held = {record.baseline for record in result.trials if record.baseline}
+    rows = []
+    for item in result.baselines:
+        comparison = compare(result.winner, item)
+        spread = f" ± {100 * comparison.se:.2f}" if comparison.se is not None else ""
+        rows.append(
+            _row(
+                item.label,
+                "yes" if item.label in held else "no",
+                *_trained_cells(item),
+                f"{100 * comparison.difference:+.2f}{spread}",
+                f"{comparison.latency_ratio:.2f}×",
+                comparison.verdict,
+            )
         )
-        for item in result.baselines
-    ]
+    return rows
 
 
 def _ablation_rows(result: SearchResult) -> list[list[str]]:
@@ -146,45 +167,6 @@ def _origin(result: SearchResult) -> str:
     ablated = result.ablated
     same = f"; the architecture of {trial}" if trial else ""
     return f"{winner.label}: from the ablation, where it beat {ablated.label} on validation{same}"
-
-
-def _clause(items: list[Trained], predicate: str) -> str:
-    """`se, eca are <predicate>` (or `is` for one item)."""
-    names = ", ".join(item.label for item in items)
-    return f"{names} {'is' if len(items) == 1 else 'are'} {predicate}"
-
-
-def verdict(winner: Trained, baselines: tuple[Trained, ...]) -> str:
-    """One line saying whether the search paid off against the baselines (test accuracy, measured latency)."""
-    if not baselines:
-        return (
-            "No baselines were trained, so there is nothing to compare the winner with."
-        )
-    rivals = [
-        item
-        for item in baselines
-        if item.test_acc >= winner.test_acc and item.latency_ms <= winner.latency_ms
-    ]
-    if rivals:
-        return (
-            "The search did not pay off: baseline "
-            f"{_clause(rivals, 'better or as good at equal or lower latency')}."
-        )
-    beaten = [
-        item
-        for item in baselines
-        if winner.test_acc >= item.test_acc and winner.latency_ms <= item.latency_ms
-    ]
-    if len(beaten) == len(baselines):
-        return "The winner beats every baseline at equal or lower latency."
-    slower = [item for item in baselines if item.test_acc > winner.test_acc]
-    faster = [item for item in baselines if item not in beaten and item not in slower]
-    trades = [_clause(slower, "more accurate but slower")] if slower else []
-    trades += [_clause(faster, "faster but less accurate")] if faster else []
-    return (
-        f"The winner beats {', '.join(item.label for item in beaten) or 'no baseline'} "
-        f"at equal or lower latency; {'; '.join(trades)}."
-    )
 
 
 def _state_counts(result: SearchResult) -> dict[str, int]:
@@ -224,7 +206,18 @@ def _context(result: SearchResult, alphas_plot: str | None) -> dict[str, Any]:
         "pareto_rows": _pareto_rows(result),
         "finalist_rows": _finalist_rows(result),
         "baseline_rows": _baseline_rows(result),
-        "verdict": verdict(winner, result.baselines),
+        "verdicts": [compare(winner, item).sentence() for item in result.baselines],
+        "recommendation": recommendation(
+            winner, result.baselines, result.constraints.get("latency_ms")
+        ),
+        "seeds": len(winner.seeds),
+        "confidence": call_confidence(len(winner.seeds)),
+        "call_at": CALL_AT,
+        "baseline_trials": [
+            (record.number, record.baseline)
+            for record in result.trials
+            if record.baseline
+        ],
         "ablation_rows": _ablation_rows(result),
         "state_counts": _state_counts(result),
         "failures": [

@@ -97,23 +97,58 @@ def _plot_trials(ax: Axes, result: SearchResult) -> None:
         )
 
 
+def _retrained(result: SearchResult) -> list[Trained]:
+    """Every retrained module once (the winner may also be a finalist or an ablation)."""
+    items = {}
+    for item in (result.winner, *result.finalists, *result.baselines, *result.ablation):
+        items.setdefault(item.arch.dumps(), item)
+    return list(items.values())
+
+
+def _front(items: list[Trained]) -> list[Trained]:
+    """The retrained modules no other is both faster and more accurate than (mean test accuracy), by latency."""
+    front, best = [], -1.0
+    for item in sorted(items, key=lambda i: (i.latency_ms, -i.test_acc)):
+        if item.test_acc > best:
+            front.append(item)
+            best = item.test_acc
+    return front
+
+
 def _plot_retrained(ax: Axes, result: SearchResult) -> None:
-    """Finalists, baselines (named) and the starred winner: test accuracy at measured latency."""
+    """Finalists, ablations, baselines (named) and the starred winner: mean test accuracy with its standard
+    error over the seeds, at measured latency; the front of the retrained modules as a step line.
+    """
     groups: tuple[tuple[tuple[Trained, ...], dict[str, Any], str], ...] = (
         (result.finalists, dict(marker="D", color="tab:green"), "retrained finalists"),
+        (result.ablation, dict(marker="v", color="tab:purple"), "ablations"),
         (result.baselines, dict(marker="s", color="tab:orange"), "baselines"),
-        ((result.winner,), dict(marker="*", color="gold", s=260), "winner"),
+        ((result.winner,), dict(marker="*", color="gold", markersize=18), "winner"),
     )
     for items, style, label in groups:
         if items:
-            ax.scatter(
+            ax.errorbar(
                 [item.latency_ms for item in items],
                 _percentages([item.test_acc for item in items]),
-                edgecolors="black",
+                yerr=_percentages([item.test_se or 0.0 for item in items]),
+                linestyle="none",
+                markeredgecolor="black",
+                ecolor="black",
+                capsize=3,
                 zorder=3,
-                label=f"{label}: test acc., measured latency",
-                **{"s": 45, **style},
+                label=f"{label}: test acc. ± s.e., measured latency",
+                **{"markersize": 7, **style},
             )
+    front = _front(_retrained(result))
+    ax.plot(
+        [item.latency_ms for item in front],
+        _percentages([item.test_acc for item in front]),
+        drawstyle="steps-post",
+        color="tab:orange",
+        linestyle="--",
+        zorder=2,
+        label="front of the retrained modules",
+    )
     for item in result.baselines:
         ax.annotate(
             item.label,

@@ -20,7 +20,8 @@ from mixsearch.hardware.cost import CostModel, format_limits, require_feasible
 from mixsearch.hardware.lut import LatencyTable
 from mixsearch.hardware.predictor import profiled_table
 from mixsearch.proxy import ProxyData, TrainConfig, load_proxy_data
-from mixsearch.search.evaluate import Evaluator, capped, final_seed
+from mixsearch.search.evaluate import Evaluator, capped, final_seeds
+from mixsearch.search.pool import FINAL_THREADS, WorkerSetup
 from mixsearch.search.study import SoleWorkerLock, open_storage, storage_url
 from mixsearch.search.trainings import TrainingCache, default_cache_dir
 from mixsearch.search.workers import HEARTBEAT_SECONDS
@@ -69,7 +70,11 @@ class RunContext:
     counts: CostModel  # counts only: baselines and ablations use ops the table need not hold
     data: ProxyData
     trial_evaluator: Evaluator
-    final_evaluator: Evaluator
+    final_evaluator: (
+        Evaluator  # the final recipe; each final training takes one of `final_seeds`
+    )
+    final_seeds: tuple[int, ...]
+    workers: WorkerSetup  # how a process training finals rebuilds the data and recipe
     trainings: TrainingCache
     storage: optuna.storages.BaseStorage
     lock: SoleWorkerLock
@@ -107,7 +112,8 @@ class RunContext:
                 )
         data = capped(load_proxy_data(graph.space.proxy, options.seed), options.budget)
         trial_config = TrainConfig(seed=options.seed, device=options.device)
-        final_config = replace(trial_config, seed=final_seed(options.seed))
+        seeds = final_seeds(options.seed, options.budget.final_seeds)
+        final_config = replace(trial_config, seed=seeds[0])
         return cls(
             graph=graph,
             target=target,
@@ -120,11 +126,16 @@ class RunContext:
             data=data,
             trial_evaluator=Evaluator(data, trial_config, options.show_progress),
             final_evaluator=Evaluator(data, final_config, options.show_progress),
+            final_seeds=seeds,
+            workers=WorkerSetup(
+                graph.space.proxy, options.seed, options.budget, final_config
+            ),
             trainings=TrainingCache(
                 Path(options.cache_dir or default_cache_dir()),
                 data,
                 final_config,
                 target,
+                FINAL_THREADS,
             ),
             storage=storage,
             lock=SoleWorkerLock(url),

@@ -7,19 +7,17 @@ trial and moves past.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from mixsearch.arch import INPUT, Arch, ArchNode
+from mixsearch.arch import Arch, ArchNode
 from mixsearch.errors import MixsearchError
 from mixsearch.model import DiscreteModel
 from mixsearch.model.supernet import Supernet
 from mixsearch.proxy import (
-    BASELINES,
     DivergedError,
     HostNet,
     ProxyData,
@@ -36,16 +34,20 @@ class CandidateFailed(MixsearchError):
 
 
 FINAL_SEED_OFFSET = 1_000_003
+# Run seeds a final seed list steps by: runs with nearby seeds never share a final seed.
+FINAL_SEED_STRIDE = 1009
 
 
-def final_seed(seed: int) -> int:
-    """The seed of a run's final trainings (finalists, baselines, ablations), never one its trials train with.
+def final_seeds(seed: int, count: int) -> tuple[int, ...]:
+    """The seeds of a run's final trainings (finalists, baselines, ablations), none of them one its trials train
+    with, and the same for every module of the run, so that their per-seed differences pair up.
 
     A from-scratch trial retrained with its own seed and epochs repeats exactly, so the winner's final number
-    would keep the luck it was selected for (the winner's curse) while the baselines get none. A seed of their
-    own gives every final training the same, unselected, chance.
+    would keep the luck it was selected for (the winner's curse) while the baselines get none. Seeds of their
+    own give every final training the same, unselected, chance.
     """
-    return (seed + FINAL_SEED_OFFSET) % 2**32  # numpy's seeds are 32-bit
+    first = FINAL_SEED_OFFSET + FINAL_SEED_STRIDE * seed
+    return tuple((first + k) % 2**32 for k in range(count))  # numpy's seeds are 32-bit
 
 
 def capped(data: ProxyData, budget: Budget) -> ProxyData:
@@ -124,29 +126,8 @@ def inherited_state(supernet_host: nn.Module, arch: Arch) -> dict[str, torch.Ten
     return state
 
 
-def chain_arch(name: str, class_name: str, ops: Sequence[tuple[str, str]]) -> Arch:
-    """Ops (node name, op) applied one after the other: how the baselines are written as architectures."""
-    nodes, previous = [], INPUT
-    for node_name, op in ops:
-        nodes.append(ArchNode(node_name, op, {}, (previous,), False))
-        previous = node_name
-    return Arch(name=name, class_name=class_name, nodes=tuple(nodes), source="baseline")
-
-
-def baseline_archs() -> dict[str, Arch]:
-    """The hand-designed baselines a searched module must beat (`BASELINES`), as architectures."""
-    return {
-        name: chain_arch(
-            name,
-            name.capitalize() + "Baseline",
-            [("attn", ops[0])] if len(ops) == 1 else [(op, op) for op in ops],
-        )
-        for name, ops in BASELINES.items()
-    }
-
-
-def ablations(arch: Arch) -> dict[str, Arch]:
-    """The winner with each branch removed, and with its fusion replaced by a plain sum.
+def ablations(arch: Arch, branches: bool = True) -> dict[str, Arch]:
+    """The winner with its fusion replaced by a plain sum, and (`branches`) with each branch removed.
 
     Removing a branch: a node that only feeds a fusion becomes `none` (zeros: the fusion sees no branch
     there); a node that feeds another op becomes `identity` (the chain skips it). The output node itself is
@@ -157,7 +138,7 @@ def ablations(arch: Arch) -> dict[str, Arch]:
         for name in (node.name for node in arch.nodes)
     }
     variants = {}
-    for node in arch.nodes[:-1]:
+    for node in arch.nodes[:-1] if branches else ():
         if node.op in ("none", "identity"):
             continue
         feeds_fusion_only = all(reader.is_fusion for reader in readers[node.name])

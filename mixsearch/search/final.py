@@ -1,9 +1,10 @@
 """The final stage: finalists, baselines and ablations retrained from scratch, measured together, and the winner.
 
-Every module the report compares is trained with the final budget and a seed no trial trains with
-(`evaluate.final_seed`), or taken from an earlier run's identical training (`trainings.TrainingCache`). Their
-latency is then measured end to end on the target, all of them in the same interleaved rounds, so that a burst of
-load on the machine cannot favour the winner over a baseline or the reverse. The winner is the best on validation
+Every module the report compares is trained with the final budget once per final seed, seeds no trial trains
+with and the same for every module (`evaluate.final_seeds`), or taken from an earlier run's identical training
+(`trainings.TrainingCache`); the trainings run side by side on the CPU's cores (`pool`). Their latency is then
+measured end to end on the target, all of them in the same interleaved rounds, so that a burst of load on the
+machine cannot favour the winner over a baseline or the reverse. The winner is the best on validation
 of the finalists and of those ablations of the best finalist that the space holds and that meet its constraints:
 they are trained anyway, and on the default space the sum fusion often beats the learned one it replaces.
 
@@ -12,6 +13,7 @@ The stage runs once per study: the first worker to get here trains, the others w
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -21,16 +23,23 @@ from mixsearch.errors import MixsearchError
 from mixsearch.hardware.cost import check_constraints
 from mixsearch.hardware.predictor import measure_archs
 from mixsearch.proxy import TrainResult
+from mixsearch.search.baselines import baseline_archs, function_key
 from mixsearch.search.context import RunContext
-from mixsearch.search.evaluate import CandidateFailed, ablations, baseline_archs
-from mixsearch.search.result import Trained, TrialRecord, best_by_validation
+from mixsearch.search.evaluate import CandidateFailed, ablations
+from mixsearch.search.pool import TrainingJob, TrainingPool, available_cores
+from mixsearch.search.result import (
+    Trained,
+    TrialRecord,
+    best_by_validation,
+    standard_error,
+)
 from mixsearch.search.trainings import json_digest
 from mixsearch.search.workers import run_once
 
 GROUPS = ("finalists", "baselines", "ablation")
 # Part of the stage's name in the study: bump it when FinalOutcome's JSON changes, so that a study written by an
 # older mixsearch trains its final stage again instead of reading a result it cannot parse.
-FINAL_FORMAT = 1
+FINAL_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -51,29 +60,40 @@ class FinalOutcome:
 
 @dataclass(frozen=True)
 class _Training:
-    """A final training before its latency is measured (`_measured` makes it a `Trained`)."""
+    """A module trained with every final seed, before its latency is measured (`_measured` makes it a `Trained`)."""
 
     label: str
     arch: Arch
-    result: TrainResult
+    results: tuple[TrainResult, ...]  # one per final seed, in seed order
     trial: int | None = None
 
     @property
     def val_acc(self) -> float:
-        return self.result.val_acc
+        return statistics.fmean(result.val_acc for result in self.results)
 
 
 def final_stage(ctx: RunContext, candidates: list[tuple[Arch, int]]) -> FinalOutcome:
     """Finalists (`candidates`: arch and trial number), baselines and ablations, trained once per study."""
 
     def compute() -> dict[str, Any]:
-        finalists = _finalists(ctx, candidates)
-        ablated = best_by_validation(finalists)
-        groups = [
-            finalists,
-            _train_all(ctx, baseline_archs()),
-            _train_all(ctx, ablations(ablated.arch)),
-        ]
+        workers = _workers(ctx)
+        with TrainingPool(ctx.final_evaluator, ctx.workers, workers) as pool:
+            trainer = _Trainer(ctx, pool)
+            named = {f"trial {number}": (arch, number) for arch, number in candidates}
+            hand_designed = {n: (a, None) for n, a in baseline_archs().items()}
+            first = trainer.train({**named, **hand_designed})
+            finalists = [t for t in first if t.label in named]
+            baselines = [t for t in first if t.label in hand_designed]
+            if not finalists:
+                raise MixsearchError(
+                    "every finalist failed when retrained from scratch"
+                )
+            ablated = best_by_validation(finalists)
+            variants = ablations(ablated.arch, ctx.budget.branch_ablations)
+            ablation = trainer.train(
+                {label: (a, None) for label, a in variants.items()}
+            )
+        groups = [finalists, baselines, ablation]
         measured = iter(_measured(ctx, [t for group in groups for t in group]))
         return FinalOutcome(
             *(tuple(next(measured) for _ in group) for group in groups)
@@ -92,6 +112,66 @@ def final_stage(ctx: RunContext, candidates: list[tuple[Arch, int]]) -> FinalOut
         ctx.lock.sole,
     )
     return FinalOutcome.from_json(stored)
+
+
+def _workers(ctx: RunContext) -> int:
+    """Processes for the final trainings: the budget's, else one per core on the CPU; one on a GPU."""
+    if ctx.options.device != "cpu":
+        return 1
+    return ctx.budget.final_workers or available_cores()
+
+
+class _Trainer:
+    """Trains modules with every final seed (an earlier run's identical training reused), reporting each."""
+
+    def __init__(self, ctx: RunContext, pool: TrainingPool):
+        self.ctx, self.pool = ctx, pool
+
+    def train(self, modules: dict[str, tuple[Arch, int | None]]) -> list[_Training]:
+        """The modules (label -> arch, trial) trained with every seed; one that fails is reported and left out.
+
+        Modules computing the same function (`function_key`: a finalist that is a baseline, say) share their
+        trainings."""
+        ctx, epochs = self.ctx, self.ctx.budget.final_epochs
+        keys = {label: function_key(arch) for label, (arch, _) in modules.items()}
+        results: dict[tuple[str, int], TrainResult] = {}
+        jobs: dict[tuple[str, int], TrainingJob] = {}
+        for label, (arch, _) in modules.items():
+            for seed in ctx.final_seeds:
+                slot = (keys[label], seed)
+                cached = ctx.trainings.get(arch, epochs, seed)
+                if cached is not None:
+                    results[slot] = cached
+                elif slot not in jobs:
+                    jobs[slot] = TrainingJob(label, arch, seed)
+        if results:
+            ctx.report(
+                f"{len(results)} of {len(results) + len(jobs)} trainings done by an earlier run"
+            )
+        failed = set()
+        for done, (job, outcome) in enumerate(
+            self.pool.run(list(jobs.values()), epochs), 1
+        ):
+            where = f"{done}/{len(jobs)} ({job.label}, seed {ctx.final_seeds.index(job.seed) + 1})"
+            if isinstance(outcome, CandidateFailed):
+                failed.add(keys[job.label])
+                ctx.report(f"final training {where}: failed: {outcome}")
+                continue
+            ctx.trainings.put(job.arch, job.seed, outcome)
+            results[keys[job.label], job.seed] = outcome
+            ctx.report(
+                f"final training {where}: test {outcome.test_acc:.2%}, val {outcome.val_acc:.2%}"
+            )
+        trained = []
+        for label, (arch, trial) in modules.items():
+            if keys[label] in failed:
+                continue
+            per_seed = tuple(results[keys[label], seed] for seed in ctx.final_seeds)
+            trained.append(_Training(label, arch, per_seed, trial))
+            accuracies = ", ".join(f"{r.test_acc:.2%}" for r in per_seed)
+            mean = statistics.fmean(r.test_acc for r in per_seed)
+            ctx.report(f"{label}: test {accuracies} (mean {mean:.2%})")
+        return trained
 
 
 def choose_winner(
@@ -124,45 +204,6 @@ def may_win(ctx: RunContext, arch: Arch) -> bool:
     return check_constraints(ctx.costs.cost(arch), ctx.graph.space.constraints).feasible
 
 
-def _finalists(ctx: RunContext, candidates: list[tuple[Arch, int]]) -> list[_Training]:
-    finalists = []
-    for arch, number in candidates:
-        try:
-            finalists.append(_final(ctx, f"trial {number}", arch, number))
-        except CandidateFailed as error:
-            ctx.report(f"finalist trial {number} failed in retraining: {error}")
-    if not finalists:
-        raise MixsearchError("every finalist failed when retrained from scratch")
-    return finalists
-
-
-def _train_all(ctx: RunContext, archs: dict[str, Arch]) -> list[_Training]:
-    trained = []
-    for label, arch in archs.items():
-        try:
-            trained.append(_final(ctx, label, arch))
-        except CandidateFailed as error:
-            ctx.report(f"{label} failed in training: {error}")
-    return trained
-
-
-def _final(
-    ctx: RunContext, label: str, arch: Arch, trial: int | None = None
-) -> _Training:
-    """`arch` trained from scratch with the final budget (or an earlier run's training of it)."""
-    epochs = ctx.budget.final_epochs
-    result = ctx.trainings.get(arch, epochs)
-    reused = result is not None
-    if result is None:
-        result = ctx.final_evaluator.from_scratch(arch, epochs)
-        ctx.trainings.put(arch, result)
-    ctx.report(
-        f"{label}: test {result.test_acc:.2%}, val {result.val_acc:.2%}"
-        + (" (trained by an earlier run)" if reused else "")
-    )
-    return _Training(label, arch, result, trial)
-
-
 def _measured(ctx: RunContext, trainings: list[_Training]) -> list[Trained]:
     """The trainings with their latency on the target, all measured in the same interleaved rounds."""
     latencies = measure_archs(
@@ -178,12 +219,13 @@ def _measured(ctx: RunContext, trainings: list[_Training]) -> list[Trained]:
             Trained(
                 label=training.label,
                 arch=training.arch,
-                val_acc=training.result.val_acc,
-                test_acc=training.result.test_acc,
+                seeds=ctx.final_seeds,
+                val_accs=tuple(result.val_acc for result in training.results),
+                test_accs=tuple(result.test_acc for result in training.results),
                 latency_ms=float(latency),
                 flops=cost.flops,
                 params=cost.params,
-                seconds=training.result.seconds,
+                seconds=sum(result.seconds for result in training.results),
                 trial=training.trial,
             )
         )
@@ -201,3 +243,114 @@ def _trial_of(arch: Arch, trials: tuple[TrialRecord, ...]) -> int | None:
         (t.number for t in trials if t.arch is not None and t.arch.dumps() == text),
         None,
     )
+
+
+# A difference is called (beats / worse) when it exceeds this many standard errors of the paired differences.
+CALL_AT = 2.0
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The winner against one baseline, from their paired per-seed test accuracies (same seeds, same data)."""
+
+    baseline: str
+    difference: float  # mean of winner - baseline over the seeds, in accuracy (0..1)
+    se: float | None  # its standard error; None from one seed
+    latency_ratio: float  # winner's measured latency / the baseline's
+
+    @property
+    def verdict(self) -> str:
+        """beats, ties, worse, or one-seed (too few seeds to tell)."""
+        if self.se is None:
+            return "one-seed"
+        if self.difference > CALL_AT * self.se:
+            return "beats"
+        if self.difference < -CALL_AT * self.se:
+            return "worse"
+        return "ties"
+
+    def sentence(self) -> str:
+        """What the winner does against the baseline: `beats eca by 1.80 ± 0.60 points at 3.1× its latency`,
+        `is worse than ...`, `is indistinguishable from eca (-0.20 ± 0.90 points) ...`, or the one-seed wording.
+        """
+        points = 100 * self.difference
+        at = f"at {self.latency_ratio:.1f}× its latency"
+        if self.se is None:
+            return f"differs from {self.baseline} by {points:+.2f} points on one seed, too few to tell, {at}"
+        spread = f"{abs(points):.2f} ± {100 * self.se:.2f} points"
+        return {
+            "beats": f"beats {self.baseline} by {spread} {at}",
+            "worse": f"is worse than {self.baseline} by {spread} {at}",
+            "ties": (
+                f"is indistinguishable from {self.baseline} ({points:+.2f} ± {100 * self.se:.2f} points) "
+                f"{at}"
+            ),
+        }[self.verdict]
+
+
+def compare(winner: Trained, baseline: Trained) -> Comparison:
+    """The paired comparison of `winner` with `baseline` (both trained with the same seeds)."""
+    if winner.seeds != baseline.seeds:
+        raise ValueError(
+            f"{winner.label} and {baseline.label} were trained with other seeds"
+        )
+    differences = [w - b for w, b in zip(winner.test_accs, baseline.test_accs)]
+    return Comparison(
+        baseline.label,
+        statistics.fmean(differences),
+        standard_error(differences),
+        winner.latency_ms / baseline.latency_ms,
+    )
+
+
+def call_confidence(seeds: int) -> float | None:
+    """How sure a call at `CALL_AT` standard errors is with `seeds` paired seeds (two-sided, Student's t)."""
+    if seeds < 2:
+        return None
+    from scipy.stats import t  # a heavy import that only a report needs
+
+    return float(2 * t.cdf(CALL_AT, df=seeds - 1) - 1)
+
+
+def recommendation(
+    winner: Trained, baselines: tuple[Trained, ...], latency_limit: float | None
+) -> str:
+    """One sentence: the module to use at the latency limit (measured), which may be a baseline.
+
+    A baseline better than the winner wins; else the fastest one the seeds cannot tell from it, when it is
+    faster; else the winner. Modules over the limit are left out."""
+    fits = [
+        b for b in baselines if latency_limit is None or b.latency_ms <= latency_limit
+    ]
+    comparisons = {b.label: compare(winner, b) for b in fits}
+    better = [b for b in fits if comparisons[b.label].verdict == "worse"]
+    if latency_limit is not None and winner.latency_ms > latency_limit:
+        where = f"the search's winner measures {winner.latency_ms:.3f} ms, over the {latency_limit:g} ms limit"
+        pick = max(fits, key=lambda b: b.test_acc, default=None)
+        return (
+            f"Use {pick.label} (a baseline): {where}."
+            if pick
+            else f"No module fits: {where}."
+        )
+    if better:
+        pick = max(better, key=lambda b: b.test_acc)
+        return f"Use {pick.label} (a baseline): the search's winner {comparisons[pick.label].sentence()}."
+    tied = [
+        b
+        for b in fits
+        if comparisons[b.label].verdict == "ties" and b.latency_ms < winner.latency_ms
+    ]
+    if tied:
+        pick = min(tied, key=lambda b: b.latency_ms)
+        return (
+            f"Use {pick.label} (a baseline): the search's winner {comparisons[pick.label].sentence()}, "
+            "so the simpler, faster module does as well."
+        )
+    limit = f" within {latency_limit:g} ms" if latency_limit is not None else ""
+    beaten = [b.label for b in fits if comparisons[b.label].verdict == "beats"]
+    reason = (
+        f"it beats {', '.join(beaten)}, and no baseline{limit} as accurate is faster"
+        if beaten
+        else f"no baseline{limit} is better, or as good and faster"
+    )
+    return f"Use the search's winner ({winner.label}): {reason}."

@@ -13,6 +13,8 @@ on the default space one often beats the finalist it came from: the final stage'
 from __future__ import annotations
 
 import json
+import math
+import statistics
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,7 +23,7 @@ from typing import Any, Protocol, TypeVar
 from mixsearch.arch import Arch
 from mixsearch.errors import MixsearchError, first_line
 
-RESULT_FORMAT = "mixsearch.search/1"
+RESULT_FORMAT = "mixsearch.search/2"  # 2: per-seed final accuracies, baseline trials
 RESULT_FILE = "search.json"
 TRIAL_STATES = ("complete", "fail", "infeasible", "duplicate", "surplus", "running")
 
@@ -34,6 +36,7 @@ class TrialRecord:
     cost breaks a constraint, never trained), duplicate (same arch as trial `reason` names, not retrained),
     surplus (another worker's trial already completed the budget), running. values: accuracy (validation, 0..1)
     and predicted latency_ms / flops / params. constraints: value / limit per constrained metric (> 1 misses).
+    baseline: the hand-designed module this trial is (put into the study before any other), if any.
     """
 
     number: int
@@ -43,6 +46,7 @@ class TrialRecord:
     constraints: dict[str, float] = field(default_factory=dict)
     reason: str | None = None
     seconds: float | None = None
+    baseline: str | None = None
 
     @property
     def feasible(self) -> bool:
@@ -68,29 +72,55 @@ class TrialRecord:
 
 @dataclass(frozen=True)
 class Trained:
-    """A module trained from scratch with the final budget: accuracy, measured latency, counts.
+    """A module trained from scratch with the final budget, once per final seed: accuracies, latency, counts.
 
     label: "trial 12", a baseline name ("se"), an ablation ("without spat") or, for a winner taken from the
-    ablation, both ("trial 12, without ctx"). trial: the trial that trained the same architecture, if any.
-    latency_ms is measured end to end on the target (summed over its shapes), not predicted.
+    ablation, both ("trial 12, without ctx"). seeds, val_accs, test_accs: one entry per final seed, the same
+    seeds for every module of a run. trial: the trial that trained the same architecture, if any. latency_ms is
+    measured end to end on the target (summed over its shapes), not predicted; seconds: all seeds' training.
     """
 
     label: str
     arch: Arch
-    val_acc: float
-    test_acc: float
+    seeds: tuple[int, ...]
+    val_accs: tuple[float, ...]
+    test_accs: tuple[float, ...]
     latency_ms: float
     flops: int
     params: int
     seconds: float
     trial: int | None = None
 
+    @property
+    def val_acc(self) -> float:
+        """Mean validation accuracy over the seeds (what the winner is chosen on)."""
+        return statistics.fmean(self.val_accs)
+
+    @property
+    def test_acc(self) -> float:
+        """Mean test accuracy over the seeds."""
+        return statistics.fmean(self.test_accs)
+
+    @property
+    def test_se(self) -> float | None:
+        """Standard error of the mean test accuracy (None from one seed)."""
+        return standard_error(self.test_accs)
+
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "arch": self.arch.to_json()}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Trained:
-        return cls(**{**data, "arch": Arch.from_json(data["arch"], data["label"])})
+        lists = {key: tuple(data[key]) for key in ("seeds", "val_accs", "test_accs")}
+        arch = Arch.from_json(data["arch"], data["label"])
+        return cls(**{**data, **lists, "arch": arch})
+
+
+def standard_error(values: Sequence[float]) -> float | None:
+    """The standard error of the mean of `values` (None for fewer than two)."""
+    if len(values) < 2:
+        return None
+    return statistics.stdev(values) / math.sqrt(len(values))
 
 
 class Validated(Protocol):

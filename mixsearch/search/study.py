@@ -35,11 +35,13 @@ from mixsearch.hardware.cost import ArchCost, CostModel, check_constraints
 from mixsearch.search.evaluate import CandidateFailed
 from mixsearch.search.result import TrialRecord
 from mixsearch.search.workers import (
+    BASELINE_ATTR,
     HEARTBEAT_SECONDS,
     STALE,
     fail_stale,
     fail_trial,
     heartbeat,
+    queue_again,
     trial_id,
 )
 from mixsearch.space.graph import Choice, SpaceGraph
@@ -187,8 +189,19 @@ def recover_interrupted(study: optuna.Study, storage: BaseStorage) -> int:
     stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     for trial in stale:
         fail_trial(storage, study, trial.number, INTERRUPTED)
-        study.enqueue_trial(trial.params, skip_if_exists=False)
+        queue_again(study, trial)
     return len(stale)
+
+
+def enqueue_baselines(study: optuna.Study, params: dict[str, dict[str, Any]]) -> int:
+    """Queue each hand-designed module (name -> its trial parameters) as a trial marked with its name, ahead of
+    any sampled one; a resumed study does not queue them again. Returns how many were queued.
+    """
+    queued = {t.user_attrs.get(BASELINE_ATTR) for t in study.get_trials(deepcopy=False)}
+    fresh = {name: p for name, p in params.items() if name not in queued}
+    for name, trial_params in fresh.items():
+        study.enqueue_trial(trial_params, user_attrs={BASELINE_ATTR: name})
+    return len(fresh)
 
 
 def counted(trial: FrozenTrial) -> bool:
@@ -343,6 +356,7 @@ def trial_record(trial: FrozenTrial, objectives: tuple[str, ...]) -> TrialRecord
         constraints={key: value + 1.0 for key, value in trial.constraints.items()},
         reason=reason,
         seconds=trial.user_attrs.get("seconds"),
+        baseline=trial.user_attrs.get(BASELINE_ATTR),
     )
 
 

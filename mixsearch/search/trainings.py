@@ -1,11 +1,11 @@
 """From-scratch trainings kept on disk and reused by every run that would repeat one.
 
-A final training (finalist, baseline, ablation) is a function of the architecture's nodes, the epochs, the
-recipe and seed, the proxy data, torch's thread count, the machine (device and torch version), and mixsearch's
-own code. The cache key hashes all of them, so a second run on the same proxy and machine reuses the baselines
-(and any architecture) an earlier run trained, and a killed run resumes without training one twice. Only the
-training's outcome is kept: latency is measured afresh by every run, all its modules in the same rounds. One
-JSON file per training, written atomically, so concurrent workers never clash.
+A final training (finalist, baseline, ablation) is a function of what the architecture computes, the epochs,
+the recipe and seed, the proxy data, torch's thread count, the machine (device and torch version), and
+mixsearch's own code. The cache key hashes all of them, so a second run on the same proxy and machine reuses
+the baselines (and any architecture) an earlier run trained, and a killed run resumes without training one
+twice. Only the training's outcome is kept: latency is measured afresh by every run, all its modules in the
+same rounds. One JSON file per training, written atomically, so concurrent workers never clash.
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import platformdirs
-import torch
 
 import mixsearch
 from mixsearch.arch import Arch
 from mixsearch.hardware.lut import fingerprint
 from mixsearch.proxy import ProxyData, TrainConfig, TrainResult
+from mixsearch.search.baselines import function_key
 from mixsearch.space.sections import Target
 
 logger = logging.getLogger(__name__)
@@ -68,32 +68,38 @@ def json_digest(value: Any) -> str:
 
 
 class TrainingCache:
-    """The from-scratch trainings of one setting (data, recipe, machine, code) in `directory`, keyed by arch."""
+    """The from-scratch trainings of one setting (data, recipe, threads, machine, code) in `directory`, keyed by
+    what the architecture computes (`baselines.function_key`: node names and skipped nodes do not matter), the
+    epochs and the seed."""
 
     def __init__(
-        self, directory: Path, data: ProxyData, config: TrainConfig, target: Target
+        self,
+        directory: Path,
+        data: ProxyData,
+        recipe: TrainConfig,
+        target: Target,
+        threads: int,
     ):
         self.directory = directory
         machine = fingerprint(target)
+        recipe_fields = {k: v for k, v in asdict(recipe).items() if k != "seed"}
         self.setting = json_digest(
             {
                 "code": code_digest(),
                 "data": data_digest(data),
-                "recipe": asdict(config),
-                "torch_threads": torch.get_num_threads(),
+                "recipe": recipe_fields,
+                "torch_threads": threads,
                 "machine": {key: machine[key] for key in TRAINING_MACHINE},
             }
         )
 
-    def _path(self, arch: Arch, epochs: int) -> Path:
-        nodes = [node.to_json() for node in arch.nodes]
-        return (
-            self.directory / f"{json_digest([self.setting, nodes, epochs])[:20]}.json"
-        )
+    def _path(self, arch: Arch, epochs: int, seed: int) -> Path:
+        key = json_digest([self.setting, function_key(arch), epochs, seed])[:20]
+        return self.directory / f"{key}.json"
 
-    def get(self, arch: Arch, epochs: int) -> TrainResult | None:
-        """The outcome of an earlier training of `arch` for `epochs`, if one was kept."""
-        path = self._path(arch, epochs)
+    def get(self, arch: Arch, epochs: int, seed: int) -> TrainResult | None:
+        """The outcome of an earlier training of `arch` for `epochs` with `seed`, if one was kept."""
+        path = self._path(arch, epochs, seed)
         if not path.exists():
             return None
         try:
@@ -102,9 +108,9 @@ class TrainingCache:
             logger.warning("ignoring cached training %s (%s)", path, error)
             return None
 
-    def put(self, arch: Arch, result: TrainResult) -> None:
-        """Keep `result` (a training of `arch` for `result.epochs`); written whole or not at all."""
-        path = self._path(arch, result.epochs)
+    def put(self, arch: Arch, seed: int, result: TrainResult) -> None:
+        """Keep `result` (a training of `arch` for `result.epochs` with `seed`); written whole or not at all."""
+        path = self._path(arch, result.epochs, seed)
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_suffix(f".{os.getpid()}.tmp")
         temporary.write_text(json.dumps(asdict(result)))

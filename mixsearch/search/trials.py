@@ -8,6 +8,7 @@ fine-tuned briefly. The darts strategy has no trials: its one trial is the deriv
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 from optuna import Study
 from optuna.trial import FrozenTrial, TrialState
@@ -15,6 +16,7 @@ from optuna.trial import FrozenTrial, TrialState
 from mixsearch.arch import Arch
 from mixsearch.errors import MixsearchError
 from mixsearch.model.supernet import ArchParameters
+from mixsearch.search.baselines import contained_baselines
 from mixsearch.search.context import Report, RunContext
 from mixsearch.search.darts import DartsSearch
 from mixsearch.search.derive import derive
@@ -22,8 +24,10 @@ from mixsearch.search.result import TrialRecord
 from mixsearch.search.study import (
     TrialLoop,
     counted,
+    enqueue_baselines,
     make_sampler,
     open_study,
+    option_label,
     predicted_costs,
     recover_interrupted,
     trial_record,
@@ -54,8 +58,21 @@ def trials_stage(ctx: RunContext, search: DartsSearch | None) -> TrialsOutcome:
         recovered = recover_interrupted(study, ctx.storage)
         if recovered:
             ctx.report(f"re-queued {recovered} trial(s) a stopped run left unfinished")
+    choices = (
+        narrowed_choices(ctx.graph, search.alphas, options.keep)
+        if search is not None
+        else list(ctx.graph.choices)
+    )
+    choices, params = baseline_trials(
+        ctx.graph, choices, contained_baselines(ctx.graph)
+    )
+    # Counted in the budget like any trial; a budget smaller than the baselines trains the first of them.
+    params = dict(list(params.items())[: budget.trials])
+    if enqueue_baselines(study, params):
+        ctx.report(
+            f"queued the hand-designed modules the space holds: {', '.join(params)}"
+        )
     if search is not None:
-        choices = narrowed_choices(ctx.graph, search.alphas, options.keep)
 
         def score(arch: Arch) -> float:
             return ctx.trial_evaluator.inherited(
@@ -63,7 +80,6 @@ def trials_stage(ctx: RunContext, search: DartsSearch | None) -> TrialsOutcome:
             ).val_acc
 
     else:
-        choices = list(ctx.graph.choices)
 
         def score(arch: Arch) -> float:
             return ctx.trial_evaluator.from_scratch(arch, budget.trial_epochs).val_acc
@@ -81,7 +97,12 @@ def trials_stage(ctx: RunContext, search: DartsSearch | None) -> TrialsOutcome:
         options.heartbeat_seconds,
     )
     loop.run(budget.trials)
-    records = tuple(trial_record(t, options.objectives) for t in study.trials)
+    records = tuple(
+        trial_record(t, options.objectives)
+        for t in study.trials
+        if t.state
+        != TrialState.WAITING  # queued, never run: the budget was spent first
+    )
     front = [t for t in study.best_trials if t.user_attrs.get("trained")]
     if not front:
         raise MixsearchError(
@@ -111,11 +132,44 @@ def finalist_candidates(
     """
     trained = _feasible_trained(study)
     trained.sort(key=lambda t: (-t.values[0], *t.values[1:], t.number))
+    by_number = {record.number: record for record in records}
     candidates: dict[str, tuple[Arch, int]] = {}
     for trial in trained:
-        arch = records[trial.number].arch
+        arch = by_number[trial.number].arch
         candidates.setdefault(arch.dumps(), (arch, trial.number))
     return list(candidates.values())[:count]
+
+
+def baseline_trials(
+    graph: SpaceGraph,
+    choices: list[Choice],
+    contained: dict[str, tuple[dict[str, Any], Arch]],
+) -> tuple[list[Choice], dict[str, dict[str, Any]]]:
+    """The trial parameters of each contained baseline, and `choices` widened to hold them.
+
+    A choice the baseline's architecture uses keeps the baseline's option (hybrid's narrowing never drops a
+    hand-designed module); one it does not use (a dropped branch's op) takes the choice's first option.
+    """
+    needed: dict[str, set[Any]] = {}
+    params: dict[str, dict[str, Any]] = {}
+    for name, (assignment, arch) in contained.items():
+        used = {node.name for node in arch.nodes}
+        trial: dict[str, Any] = {}
+        for choice in choices:
+            if choice.key == "output" or choice.node in used:
+                value = assignment[choice.key]
+                needed.setdefault(choice.key, set()).add(value)
+            else:
+                value = choice.options[0]
+            trial[choice.key] = option_label(value)
+        params[name] = trial
+    full = {choice.key: choice for choice in graph.choices}
+    widened = []
+    for choice in choices:
+        keep = set(choice.options) | needed.get(choice.key, set())
+        options = tuple(o for o in full[choice.key].options if o in keep)
+        widened.append(replace(choice, options=options))
+    return widened, params
 
 
 def narrowed_choices(

@@ -31,6 +31,9 @@ from optuna.trial import FrozenTrial, TrialState
 HEARTBEAT_SECONDS = 10
 STALE = "the worker stopped during the trial (stale heartbeat); queued again"
 RESULT_ATTR = "result"
+# A trial's attributes that say what it is, kept when it is queued again.
+BASELINE_ATTR = "baseline"
+KEPT_ATTRS = (BASELINE_ATTR,)
 
 
 def trial_id(storage: BaseStorage, study: optuna.Study, number: int) -> int:
@@ -46,6 +49,12 @@ def fail_trial(
     identifier = trial_id(storage, study, number)
     storage.set_trial_user_attr(identifier, "fail_reason", reason)
     storage.set_trial_state_values(identifier, TrialState.FAIL)
+
+
+def queue_again(study: optuna.Study, trial: FrozenTrial) -> None:
+    """Queue a trial's parameters again, keeping what it is (a baseline stays marked as one)."""
+    kept = {key: trial.user_attrs[key] for key in KEPT_ATTRS if key in trial.user_attrs}
+    study.enqueue_trial(trial.params, user_attrs=kept, skip_if_exists=False)
 
 
 @contextmanager
@@ -92,7 +101,7 @@ def fail_stale(
         except RuntimeError:
             continue  # another worker got there first, or the trial just finished
         if requeue:
-            study.enqueue_trial(trial.params, skip_if_exists=False)
+            queue_again(study, trial)
         failed.append(trial.number)
     return failed
 

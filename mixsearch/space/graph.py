@@ -230,15 +230,17 @@ class SpaceGraph:
             {choice.key: rng.choice(choice.options) for choice in self.choices}
         )
 
+    def assignments(self) -> Iterator[dict[str, Any]]:
+        """Every choice combination, as {choice key: option}."""
+        keys = [choice.key for choice in self.choices]
+        for combination in itertools.product(*(c.options for c in self.choices)):
+            yield dict(zip(keys, combination))
+
     def enumerate(self) -> Iterator[Arch]:
         """Every distinct architecture of the space (choice combinations that prune to the same Arch once)."""
         seen = set()
-        for combination in itertools.product(
-            *(choice.options for choice in self.choices)
-        ):
-            arch = self.resolve(
-                dict(zip((choice.key for choice in self.choices), combination))
-            )
+        for assignment in self.assignments():
+            arch = self.resolve(assignment)
             text = arch.dumps()
             if text not in seen:
                 seen.add(text)

@@ -171,8 +171,10 @@ class Budget:
     trials: finished trials of the Optuna or random stage; trial_epochs: epochs each trial trains from scratch
     (optuna, random); finetune_epochs: epochs a hybrid trial fine-tunes the weights it inherits from the
     supernet; darts_*: the DARTS stage; final_epochs: the from-scratch retraining of the `finalists` most
-    accurate trials, of the baselines and of the ablations; train_images / eval_images: caps on the proxy splits
-    (None: all of them).
+    accurate trials, of the baselines and of the ablations, each with `final_seeds` seeds of its own (the same
+    seeds for all, so their differences pair up); branch_ablations: besides the fusion replaced by a sum, one
+    ablation per removable branch; train_images / eval_images: caps on the proxy splits (None: all of them);
+    final_workers: processes training the finals on the CPU (None: one per core; each trains on one thread).
     """
 
     name: str
@@ -183,14 +185,18 @@ class Budget:
     darts_warmup_epochs: int
     final_epochs: int
     finalists: int
+    final_seeds: int = 1
+    branch_ablations: bool = True
     train_images: int | None = None
     eval_images: int | None = None
     darts_steps_per_epoch: int | None = None
+    final_workers: int | None = None
 
 
 # `quick` is the smallest budget whose final numbers rank modules the way longer trainings do: shorter finals
-# measure how fast a module starts to learn (benchmarks/proxy_fidelity.py). The proxy needs a few hundred steps
-# on thousands of images before anything is learned, so no budget but `tiny` (for tests) cuts the splits.
+# measure how fast a module starts to learn (benchmarks/proxy_fidelity.py), and one seed cannot tell two modules
+# apart, so it retrains with 2. The proxy needs a few hundred steps on thousands of images before anything is
+# learned, so no budget but `tiny` (for tests: seconds, in-process) cuts the splits.
 BUDGETS = {
     "tiny": Budget(
         "tiny",
@@ -204,16 +210,19 @@ BUDGETS = {
         train_images=128,
         eval_images=128,
         darts_steps_per_epoch=2,
+        final_workers=1,
     ),
     "quick": Budget(
         "quick",
-        trials=8,
+        trials=12,
         trial_epochs=3,
         finetune_epochs=2,
         darts_epochs=5,
         darts_warmup_epochs=2,
         final_epochs=8,
         finalists=1,
+        final_seeds=2,
+        branch_ablations=False,
     ),
     "standard": Budget(
         "standard",
@@ -224,6 +233,7 @@ BUDGETS = {
         darts_warmup_epochs=5,
         final_epochs=12,
         finalists=3,
+        final_seeds=3,
     ),
     "full": Budget(
         "full",
@@ -234,6 +244,7 @@ BUDGETS = {
         darts_warmup_epochs=10,
         final_epochs=30,
         finalists=5,
+        final_seeds=5,
     ),
 }
 
@@ -252,6 +263,7 @@ def darts_budget(
     darts_epochs: int,
     warmup_epochs: int,
     final_epochs: int,
+    final_seeds: int = 2,
     images: int | None = None,
 ) -> Budget:
     """The budget of a DARTS-only search (`mixsearch darts`): its epochs, then one derived module retrained."""
@@ -264,6 +276,7 @@ def darts_budget(
         darts_warmup_epochs=min(warmup_epochs, darts_epochs - 1),
         final_epochs=final_epochs,
         finalists=1,
+        final_seeds=final_seeds,
         train_images=images,
         eval_images=images,
     )
