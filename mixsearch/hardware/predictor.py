@@ -111,12 +111,16 @@ def features(arch: Arch, shape: Shape, table: LatencyTable) -> tuple[float, int]
 
 
 def predict_latency(arch: Arch, target: Target, table: LatencyTable) -> float:
-    """Predicted ms of one forward pass at each target shape, summed over the shapes."""
+    """Predicted ms of one forward pass at each target shape, summed over the shapes.
+
+    Never below the plain sum of the nodes' entries: a module costs at least its ops timed alone, where the
+    fitted line, extrapolated to a module far smaller than those it was fitted on (one identity node), can
+    fall below zero."""
     total = 0.0
     for shape in target.shapes:
         lut_sum, nodes = features(arch, shape, table)
         a, b, c = table.overhead.get(shape_key(shape), IDENTITY_MODEL)
-        total += a * lut_sum + b * nodes + c
+        total += max(a * lut_sum + b * nodes + c, lut_sum)
     return total
 
 
