@@ -26,9 +26,9 @@ import torch
 from mixsearch.hardware.device import torch_device
 from mixsearch.proxy import TrainConfig
 from mixsearch.search.context import RunOptions
-from mixsearch.search.darts import DartsConfig
 from mixsearch.search.result import SearchResult
 from mixsearch.search.run import run_search
+from mixsearch.search.settings import DartsConfig
 from mixsearch.space.graph import SpaceGraph, compile_space
 from mixsearch.space.schema import load_space
 from mixsearch.space.sections import Target, darts_budget
@@ -38,7 +38,7 @@ def search(
     graph: SpaceGraph, args: argparse.Namespace, seed: int, scratch: Path
 ) -> SearchResult:
     """One darts run of `graph` into a fresh folder of `scratch` (trainings cached there, not in the user's cache)."""
-    budget = darts_budget(args.search_epochs, 5, args.train_epochs, args.images)
+    budget = darts_budget(args.search_epochs, 5, args.train_epochs, images=args.images)
     options = RunOptions(
         strategy="darts",
         sampler="",

@@ -27,6 +27,7 @@ minus the true accuracy of its winner (points; goal for hybrid: a mean under 1),
     python benchmarks/search_quality.py --quick                    # tiny budget, shapes and proxy: a smoke test
     python benchmarks/search_quality.py --seeds 3 --regret-seeds 0 # fewer seeds, no regret part
     python benchmarks/search_quality.py --first-seed 3 --seeds 3   # more seeds for an earlier run
+    python benchmarks/search_quality.py --scratch runs/sq           # keep the runs; rerun to resume
 
 Progress lines go to stderr, the tables to stdout.
 """
@@ -34,6 +35,7 @@ Progress lines go to stderr, the tables to stdout.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import shlex
@@ -215,6 +217,13 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         help="seeds of the regret runs (default 3; 0: no regret part)",
     )
     parser.add_argument("--markdown", action="store_true", help="print Markdown")
+    parser.add_argument(
+        "--scratch",
+        type=Path,
+        help="keep the run folders and trainings here (default: a temporary folder); the same command with "
+        "the same folder resumes an interrupted benchmark (its accuracies stand; compare seconds only from "
+        "uninterrupted runs)",
+    )
     parser.add_argument(
         "--quick",
         action="store_true",
@@ -818,8 +827,9 @@ def main(argv: Sequence[str] | None = None) -> tuple[Summary, Regret | None]:
     command = shlex.join(["python", "benchmarks/search_quality.py", *argv])
     load, start = os.getloadavg()[0], time.perf_counter()
     seeds = range(args.first_seed, args.first_seed + args.seeds)
-    with tempfile.TemporaryDirectory() as scratch, fixed_threads(args.threads):
-        root = Path(scratch)
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(fixed_threads(args.threads))
+        root = args.scratch or Path(stack.enter_context(tempfile.TemporaryDirectory()))
         setup = make_setup(
             load_graph(args.space, args, root), args, root / "main", command
         )

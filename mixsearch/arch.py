@@ -67,6 +67,9 @@ class Arch:
     nodes: tuple[ArchNode, ...]
     source: str = ""
     metrics: dict[str, float] = field(default_factory=dict)
+    # Where it comes from, in a sentence for the emitted module's docstring: a search result, a trial of an
+    # unfinished run, a fixed example, a random draw.
+    origin: str = ""
 
     @property
     def output(self) -> str:
@@ -82,6 +85,8 @@ class Arch:
         }
         if self.metrics:
             data["metrics"] = self.metrics
+        if self.origin:
+            data["origin"] = self.origin
         return data
 
     def dumps(self) -> str:
@@ -121,6 +126,7 @@ class Arch:
             nodes=nodes,
             source=str(data.get("source", "")),
             metrics=dict(metrics),
+            origin=str(data.get("origin", "")),
         )
         arch.validate(where)
         return arch

@@ -9,38 +9,26 @@ import logging
 import random
 import shlex
 import shutil
+import signal
 import statistics
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from mixsearch.arch import Arch, describe
-from mixsearch.codegen.emit import emit
-from mixsearch.errors import MixsearchError
-from mixsearch.hardware.cost import feasibility_note, op_costs
-from mixsearch.hardware.device import on_device, torch_device
-from mixsearch.hardware.lut import LatencyTable, op_latency
-from mixsearch.hardware.predictor import check_predictions, profiled_table
-from mixsearch.ops import OPS
-from mixsearch.pipeline import export_run, run_job
-from mixsearch.progress import progress
-from mixsearch.proxy import TrainConfig
-from mixsearch.resources import example_spaces
-from mixsearch.search.baselines import baselines_note
-from mixsearch.search.context import RunOptions
-from mixsearch.search.darts import DartsConfig
-from mixsearch.search.final import recommendation
-from mixsearch.search.run import run_darts_stage
-from mixsearch.search.workers import HEARTBEAT_SECONDS
-from mixsearch.space.graph import SpaceGraph, compile_space
-from mixsearch.space.schema import load_space
+from mixsearch.errors import MixsearchError, Stopped, did_you_mean
+from mixsearch.search.settings import HEARTBEAT_SECONDS, DartsConfig
 from mixsearch.space.sections import (
     BUDGETS,
     OBJECTIVES,
+    QUICK_TIME,
     SAMPLERS,
     STRATEGIES,
     Target,
@@ -48,14 +36,35 @@ from mixsearch.space.sections import (
     get_budget,
     ordered_objectives,
 )
-from mixsearch.yolo import (
-    DEFAULT_BASE,
-    DEFAULT_POSITIONS,
-    DEFAULT_SCALES,
-    UltralyticsExport,
-)
+from mixsearch.yolo import DEFAULT_BASE, DEFAULT_POSITIONS, DEFAULT_SCALES
 
+if TYPE_CHECKING:
+    from mixsearch.arch import Arch
+    from mixsearch.search.context import RunOptions
+    from mixsearch.space.graph import SpaceGraph
+
+# Only what --help shows is imported above: each command imports the stages it runs (torch, Optuna, networkx)
+# when it runs, so that help and `validate` answer at once.
 USAGE_ERROR = 2
+TERMINATED = (
+    128 + signal.SIGTERM
+)  # the exit status of a run stopped by SIGTERM (Ctrl-C: 130)
+
+
+class Choice(click.Choice):
+    """click's Choice, whose error for a misspelled value suggests the closest one."""
+
+    def convert(self, value, param, ctx):
+        try:
+            return super().convert(value, param, ctx)
+        except click.BadParameter:
+            choices = [str(choice) for choice in self.choices]
+            hint = did_you_mean(value, choices)
+            self.fail(
+                f"{value!r} is not one of {', '.join(choices)}; {hint}".rstrip("; "),
+                param,
+                ctx,
+            )
 
 
 class _Group(click.Group):
@@ -83,6 +92,9 @@ def _console() -> Console:
 
 
 def _load_graph(space_path: str) -> SpaceGraph:
+    from mixsearch.space.graph import compile_space
+    from mixsearch.space.schema import load_space
+
     return compile_space(load_space(space_path))
 
 
@@ -127,7 +139,9 @@ TABLE_OPTION = click.option(
     default=None,
     help="Latency table file (default: per-device file in the user cache directory).",
 )
-OUT_DIR_HELP = "Run folder (default: generated/<name>{suffix})."
+OUT_DIR_HELP = (
+    "Run folder (default: runs/<name>-{suffix}-seed<seed>, named for what it is)."
+)
 QUIET_OPTION = click.option(
     "--quiet", is_flag=True, help="No progress bars (the per-stage lines stay)."
 )
@@ -156,10 +170,18 @@ def validate(space: str, device: str | None, table_path: str | None) -> None:
         f"{sum(len(c.options) > 1 for c in graph.choices)} open choices, "
         f"{graph.size:,} architectures (choice combinations)."
     )
+    from mixsearch.search.baselines import baselines_note
+
     console.print(baselines_note(graph))
-    note = feasibility_note(graph, on_device(graph.space.target, device), table_path)
-    if note:
-        console.print(note)
+    if graph.space.constraints.limits() or device is not None:
+        from mixsearch.hardware.cost import feasibility_note
+        from mixsearch.hardware.device import on_device
+
+        note = feasibility_note(
+            graph, on_device(graph.space.target, device), table_path
+        )
+        if note:
+            console.print(note)
 
 
 @main.command()
@@ -194,6 +216,9 @@ def profile(
     seed: int,
 ) -> None:
     """Measure every candidate op of SPACE.yaml at every target shape on the device, cached per device."""
+    from mixsearch.hardware.device import on_device
+    from mixsearch.hardware.predictor import check_predictions, profiled_table
+
     graph = _load_graph(space)
     target = on_device(graph.space.target, device)
     table, measured = profiled_table(
@@ -238,6 +263,8 @@ def _print_checks(checks: list[tuple[Arch, float, float]], shapes: int) -> None:
 )
 def examples(copy_to: str | None) -> None:
     """List the example spaces shipped with mixsearch; any command takes one by name (`mixsearch run default`)."""
+    from mixsearch.resources import example_spaces
+
     spaces = example_spaces()
     if copy_to is not None:
         folder = Path(copy_to)
@@ -262,6 +289,8 @@ def examples(copy_to: str | None) -> None:
 def sample(space: str, seed: int, out: str | None) -> None:
     """Draw a random valid architecture of SPACE.yaml and print or save it as ARCH.json."""
     arch = _load_graph(space).sample(random.Random(seed))
+    origin = f"A random architecture of {space} (`mixsearch sample --seed {seed}`), not a search result."
+    arch = replace(arch, origin=origin)
     if out is None:
         click.echo(arch.dumps(), nl=False)
     else:
@@ -301,6 +330,10 @@ def generate(
     arch_json: str, out_dir: str, scales: str, positions: str, no_ultralytics: bool
 ) -> None:
     """Emit the standalone PyTorch module for a resolved architecture, and YOLOv8 model YAMLs using it."""
+    from mixsearch.arch import Arch
+    from mixsearch.codegen.emit import emit
+    from mixsearch.yolo import UltralyticsExport
+
     export = (
         None
         if no_ultralytics
@@ -334,6 +367,12 @@ def ops(
 
     With --device, also the measured latency of each op there (cached in the device's latency table).
     """
+    from mixsearch.hardware.cost import op_costs
+    from mixsearch.hardware.device import on_device
+    from mixsearch.hardware.lut import LatencyTable, op_latency
+    from mixsearch.ops import OPS
+    from mixsearch.progress import progress
+
     height, width = shape
     target = on_device(Target(), device) if device is not None else None
     latencies = LatencyTable.open(target) if target is not None else None
@@ -372,6 +411,26 @@ def ops(
     _print_table(title, columns, rows, markdown)
 
 
+@contextmanager
+def signal_stops() -> Iterator[None]:
+    """SIGTERM stops the block like Ctrl-C does (`Stopped`, exit status 143), so the run saves what it has."""
+
+    def stop(signum, frame) -> None:
+        raise Stopped(TERMINATED)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_folder(space: str, what: str, seed: int) -> Path:
+    """`runs/mixattn-hybrid-quick-seed0`: a run's default folder says it holds a search result, and which; the
+    same command finds it again to resume."""
+    return Path("runs") / f"{space}-{what}-seed{seed}"
+
+
 def _report_line(line: str) -> None:
     click.echo(line, err=True)
 
@@ -383,8 +442,30 @@ def _command_line() -> str:
 def _finish_run(
     graph: SpaceGraph, target: Target, options: RunOptions, run_dir: Path
 ) -> None:
-    """Run the main job into `run_dir` and print what it wrote and what it found."""
-    job = run_job(graph, target, options, run_dir, _report_line)
+    """Run the main job into `run_dir` and print what it wrote and what it found.
+
+    Ctrl-C or SIGTERM stop it cleanly: it saves the run so far (a partial report, search.json, the best trial's
+    module), says how to resume, and exits with 130 or 143."""
+    from mixsearch.arch import describe
+    from mixsearch.pipeline import JobStopped, run_job
+    from mixsearch.search.final import recommendation
+
+    try:
+        with signal_stops():
+            job = run_job(graph, target, options, run_dir, _report_line)
+    except JobStopped as stop:
+        _echo_paths(stop.paths)
+        click.echo(
+            f"stopped during the {stop.result.stopped} stage; the run so far is in {run_dir} "
+            f"(report.md is marked partial). To resume: {stop.result.command}",
+            err=True,
+        )
+        sys.exit(stop.exit_code)
+    except KeyboardInterrupt as stop:
+        click.echo(
+            "stopped while measuring the latency table; nothing to save yet", err=True
+        )
+        sys.exit(stop.exit_code if isinstance(stop, Stopped) else 130)
     _echo_paths(job.paths)
     winner = job.result.winner
     spread = f" ± {winner.test_se:.2%}" if winner.test_se is not None else ""
@@ -403,7 +484,7 @@ def _finish_run(
     "out_dir",
     type=click.Path(file_okay=False),
     default=None,
-    help=OUT_DIR_HELP.format(suffix="-darts"),
+    help=OUT_DIR_HELP.format(suffix="darts"),
 )
 @DEVICE_OPTION
 @TABLE_OPTION
@@ -421,14 +502,14 @@ def _finish_run(
 )
 @click.option(
     "--order",
-    type=click.Choice(["first", "second"]),
+    type=Choice(["first", "second"]),
     default="first",
     show_default=True,
     help="First-order DARTS, or second-order with the unrolled weight step.",
 )
 @click.option(
     "--hardware-loss",
-    type=click.Choice(["additive", "multiplicative"]),
+    type=Choice(["additive", "multiplicative"]),
     default="additive",
     show_default=True,
 )
@@ -441,14 +522,15 @@ def _finish_run(
 @click.option(
     "--retrain-epochs",
     type=click.IntRange(min=1),
-    default=TrainConfig.epochs,
+    default=BUDGETS["quick"].final_epochs,
     show_default=True,
-    help="Epochs of the from-scratch trainings: the derived module, the baselines and the ablations.",
+    help="Epochs of the from-scratch trainings: the derived module, the baselines and the ablations "
+    "(default: the quick budget's).",
 )
 @click.option(
     "--final-seeds",
     type=click.IntRange(min=1),
-    default=2,
+    default=BUDGETS["quick"].final_seeds,
     show_default=True,
     help="Seeds each of those trainings runs with (accuracy as mean ± standard error).",
 )
@@ -474,6 +556,9 @@ def darts(
     The derived module is retrained from scratch beside the baselines and its ablations, and written out with
     its report, like any run; running the command again resumes it.
     """
+    from mixsearch.hardware.device import on_device, torch_device
+    from mixsearch.search.context import RunOptions
+
     graph = _load_graph(space)
     target = on_device(graph.space.target, device)
     budget = darts_budget(epochs, warmup_epochs, retrain_epochs, final_seeds)
@@ -493,7 +578,7 @@ def darts(
             "latency_weight": latency_weight,
         },
     )
-    folder = Path(out_dir or Path("generated") / f"{graph.space.name}-darts")
+    folder = Path(out_dir or run_folder(graph.space.name, "darts", seed))
     _finish_run(graph, target, options, folder)
 
 
@@ -501,21 +586,21 @@ def darts(
 @SPACE_ARGUMENT
 @click.option(
     "--strategy",
-    type=click.Choice(STRATEGIES),
+    type=Choice(STRATEGIES),
     default=None,
     help="Search strategy (default: the space's search.strategy, else hybrid).",
 )
 @click.option(
     "--sampler",
-    type=click.Choice(SAMPLERS),
+    type=Choice(SAMPLERS),
     default=None,
     help="Optuna sampler for optuna and hybrid (default: the space's, else tpe).",
 )
 @click.option(
     "--budget",
-    type=click.Choice(list(BUDGETS)),
+    type=Choice(list(BUDGETS)),
     default=None,
-    help="Trials and epochs: quick (about 10 min on a 2-core CPU), standard (a GPU), full; tiny is for tests.",
+    help=f"Trials and epochs: quick ({QUICK_TIME}), standard (a GPU), full; tiny is for tests.",
 )
 @click.option(
     "--trials",
@@ -539,7 +624,7 @@ def darts(
     "out_dir",
     type=click.Path(file_okay=False),
     default=None,
-    help=OUT_DIR_HELP.format(suffix=""),
+    help=OUT_DIR_HELP.format(suffix="<strategy>-<budget>"),
 )
 @DEVICE_OPTION
 @TABLE_OPTION
@@ -556,7 +641,7 @@ def darts(
 )
 @click.option(
     "--stage",
-    type=click.Choice(["all", "darts"]),
+    type=Choice(["all", "darts"]),
     default="all",
     show_default=True,
     help="darts: run only the DARTS stage and store it with the study, for the workers that follow.",
@@ -587,6 +672,10 @@ def run(
     quiet: bool,
 ) -> None:
     """Search SPACE.yaml and write the winner, its report and plots; run it again to resume."""
+    from mixsearch.hardware.device import on_device, torch_device
+    from mixsearch.search.context import RunOptions
+    from mixsearch.search.run import run_darts_stage
+
     graph = _load_graph(space)
     target = on_device(graph.space.target, device)
     spec = graph.space.search
@@ -611,7 +700,12 @@ def run(
         show_progress=not quiet,
         heartbeat_seconds=heartbeat,
     )
-    folder = Path(out_dir or Path("generated") / graph.space.name)
+    folder = Path(
+        out_dir
+        or run_folder(
+            graph.space.name, f"{options.strategy}-{options.budget.name}", options.seed
+        )
+    )
     if stage == "darts":
         if options.strategy not in ("hybrid", "darts"):
             raise MixsearchError(
@@ -643,4 +737,16 @@ def run(
 )
 def export(run_dir: str, trial: int | None, pareto: bool, out_dir: str | None) -> None:
     """Emit the module (and Ultralytics files) of the winner, of a trial, or of every Pareto point of a run."""
+    from mixsearch.pipeline import export_run
+
     _echo_paths(export_run(run_dir, trial, pareto, out_dir))
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+def status(run_dir: str) -> None:
+    """What the run in RUN_DIR has done and what remains: while it runs, or after it finished or stopped."""
+    from mixsearch.pipeline import run_status
+
+    for line in run_status(run_dir):
+        click.echo(line)

@@ -2,7 +2,33 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from pathlib import Path
+
+
+def did_you_mean(name: object, choices: Iterable[str]) -> str:
+    """`did you mean 'eca'? ` for the closest of `choices` to a misspelled `name` (empty when none is close)."""
+    if not isinstance(name, str):
+        return ""
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}? " if close else ""
+
+
+def unknown(
+    what: str,
+    name: object,
+    choices: Iterable[str],
+    listing: str = "known",
+    where: str = "",
+) -> str:
+    """`unknown op 'ecaa'; did you mean 'eca'? known: se, eca, ...`: the message for a name that is not one of
+    `choices` (`where`: ` in top level`, ` for se`)."""
+    choices = list(choices)
+    return (
+        f"unknown {what} {name!r}{where}; {did_you_mean(name, choices)}"
+        f"{listing}: {', '.join(choices) or 'none'}"
+    )
 
 
 def first_line(error: BaseException) -> str:
@@ -35,3 +61,11 @@ class ArchError(MixsearchError):
 
 class ExportError(MixsearchError):
     """A problem with what to export: an unknown base model, scale or insertion position."""
+
+
+class Stopped(KeyboardInterrupt):
+    """The run was asked to stop (Ctrl-C, or SIGTERM): it saves what it has, then exits with `exit_code`."""
+
+    def __init__(self, exit_code: int = 130):
+        super().__init__(exit_code)
+        self.exit_code = exit_code

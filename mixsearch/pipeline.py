@@ -4,20 +4,35 @@ winner (`codegen`) and writes the report (`report`); `export_run` emits modules 
 
 from __future__ import annotations
 
+import os
+import socket
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+
+import optuna
 
 from mixsearch.arch import Arch
 from mixsearch.codegen.emit import emit
 from mixsearch.errors import MixsearchError
 from mixsearch.report import write_report
 from mixsearch.search.context import Report, RunOptions
-from mixsearch.search.result import SearchResult
-from mixsearch.search.run import run_search
+from mixsearch.search.result import RESULT_FILE, SearchResult
+from mixsearch.search.run import RunStopped, run_search
+from mixsearch.search.study import counted, open_storage
+from mixsearch.search.tracker import PROGRESS_FILE, read_progress
 from mixsearch.space.graph import SpaceGraph, compile_space
 from mixsearch.space.schema import load_space
 from mixsearch.space.sections import Target
 from mixsearch.yolo import UltralyticsExport
+
+
+class JobStopped(Exception):
+    """The job stopped before its end; what it saved of the partial run is in `paths`."""
+
+    def __init__(self, result: SearchResult, paths: list[Path], exit_code: int):
+        super().__init__(f"stopped during the {result.stopped} stage")
+        self.result, self.paths, self.exit_code = result, paths, exit_code
 
 
 @dataclass(frozen=True)
@@ -36,19 +51,46 @@ def run_job(
     run_dir: str | Path,
     report: Report = lambda line: None,
 ) -> JobResult:
-    """Search `graph`, then write `search.json`, the winner's files and the report into `run_dir`."""
-    result = run_search(graph, target, options, run_dir, report)
-    winner = winner_arch(result)
-    paths = [
-        result.save(run_dir),
-        *emit(winner, run_dir, graph.space.export),
-        *write_report(result, run_dir),
-    ]
-    return JobResult(result, winner, paths)
+    """Search `graph`, then write `search.json`, the winner's files and the report into `run_dir`.
+
+    Stopped (Ctrl-C, SIGTERM), it writes the same files for the run so far, the report marked partial and the
+    module that of the best trial so far, then raises JobStopped."""
+    try:
+        result = run_search(graph, target, options, run_dir, report)
+    except RunStopped as stop:
+        paths = _write(stop.result, run_dir, graph.space.export)
+        raise JobStopped(stop.result, paths, stop.exit_code) from None
+    return JobResult(
+        result, best_arch(result), _write(result, run_dir, graph.space.export)
+    )
 
 
-def winner_arch(result: SearchResult) -> Arch:
-    """The winner's architecture carrying its measured numbers (the emitted module's header shows them)."""
+def _write(
+    result: SearchResult, run_dir: str | Path, export: UltralyticsExport
+) -> list[Path]:
+    """search.json, the report and, when the run has one, the module of its winner or best trial so far."""
+    paths = [result.save(run_dir)]
+    arch = best_arch(result)
+    if arch is not None:
+        paths += emit(arch, run_dir, export)
+    return paths + write_report(result, run_dir)
+
+
+def best_arch(result: SearchResult) -> Arch | None:
+    """The winner's architecture carrying its measured numbers and where it comes from; for a stopped run, its
+    best trial so far (None before any trial finished)."""
+    when = result.date[:10]
+    if result.winner is None:
+        if result.best_trial is None:
+            return None
+        record = result.trial(result.best_trial)
+        origin = (
+            f"The best trial so far of a search stopped during its {result.stopped} stage "
+            f"(`{result.command}`, {when}): trial {record.number}, "
+            f"{record.values['accuracy']:.2%} validation accuracy after its trial's short training, not "
+            "retrained. Run the command again to finish the search."
+        )
+        return replace(record.arch, metrics={}, origin=origin)
     winner = result.winner
     metrics = {
         "test_acc": round(winner.test_acc, 4),
@@ -57,7 +99,12 @@ def winner_arch(result: SearchResult) -> Arch:
         "flops": winner.flops,
         "params": winner.params,
     }
-    return replace(winner.arch, metrics=metrics)
+    origin = (
+        f"A search result: the winner of `{result.command}` ({result.strategy} strategy, "
+        f"{result.budget['name']} budget, seed {result.seed}) on {when}; its report.md says how it compares "
+        "with the hand-designed modules."
+    )
+    return replace(winner.arch, metrics=metrics, origin=origin)
 
 
 def export_run(
@@ -74,7 +121,12 @@ def export_run(
         raise MixsearchError("give --trial N or --pareto, not both")
     result = SearchResult.load(run_dir)
     if trial is None and not pareto:
-        targets = [("winner", result.winner.arch)]
+        best = best_arch(result)
+        if best is None:
+            raise MixsearchError(
+                f"{run_dir}: the run stopped before any trial finished"
+            )
+        targets = [("winner" if result.winner else "best-trial", best)]
     else:
         numbers = list(result.pareto) if pareto else [trial]
         targets = [(f"trial-{n}", _trial_arch(result, n)) for n in numbers]
@@ -101,4 +153,83 @@ def _trial_arch(result: SearchResult, number: int) -> Arch:
         raise MixsearchError(
             f"trial {number} has no architecture ({record.state}: {record.reason})"
         )
-    return record.arch
+    accuracy = record.values.get("accuracy")
+    score = (
+        f", {accuracy:.2%} validation accuracy in its trial"
+        if accuracy is not None
+        else ""
+    )
+    origin = (
+        f"Trial {number} of the search `{result.command}` ({result.date[:10]}){score}: an exported trial, "
+        "not retrained."
+    )
+    return replace(record.arch, origin=origin)
+
+
+def run_status(run_dir: str | Path) -> list[str]:
+    """What the run in `run_dir` has done and what remains, from its folder and its study: while it runs (on
+    this machine or another that shares the folder) and after it finished or stopped."""
+    run_dir = Path(run_dir)
+    progress = read_progress(run_dir)
+    result = SearchResult.load(run_dir) if (run_dir / RESULT_FILE).exists() else None
+    if progress is None and result is None:
+        raise MixsearchError(
+            f"{run_dir}: no run here (no {PROGRESS_FILE}, no {RESULT_FILE})"
+        )
+    lines = []
+    if result is not None and not result.partial:
+        winner = result.winner
+        lines.append(
+            f"finished {result.date}: winner {winner.label}, {winner.test_acc:.2%} test accuracy, "
+            f"{winner.latency_ms:.3f} ms; see {run_dir / 'report.md'}"
+        )
+    elif result is not None:
+        lines.append(
+            f"stopped during the {result.stopped} stage ({result.date}); to resume: {result.command}"
+        )
+    if progress is not None:
+        lines += [
+            f"{stage['name']}: {stage['state']} ({stage['seconds']:,.0f} s)"
+            for stage in progress["stages"]
+        ]
+        if progress.get("detail"):
+            lines.append(progress["detail"])
+        lines.append(_trial_count(progress))
+        if result is None:
+            lines.append(_liveness(progress))
+    return lines
+
+
+def _trial_count(progress: dict) -> str:
+    """Trials counted towards the budget, read from the study itself."""
+    try:
+        storage = open_storage(progress["storage"])
+        study = optuna.load_study(study_name=progress["study"], storage=storage)
+    except (KeyError, MixsearchError):
+        return "trials: none yet"
+    done = sum(counted(trial) for trial in study.get_trials(deepcopy=False))
+    return f"trials: {done} of {progress['trial_budget']} counted"
+
+
+def _liveness(progress: dict) -> str:
+    """Whether the process is still there: its last update, and on this host whether its pid lives."""
+    age = time.time() - progress["updated"]
+    left = progress.get("estimate_left_s")
+    estimate = f"; about {left / 60:.0f} min left" if left else ""
+    if progress["host"] == socket.gethostname() and not _alive(progress["pid"]):
+        return (
+            f"the process (pid {progress['pid']}) is gone, last update {age:.0f} s ago: it stopped without "
+            f"saving; to resume: {progress['command']}"
+        )
+    return f"running: last update {age:.0f} s ago (pid {progress['pid']} on {progress['host']}){estimate}"
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process with this pid runs on this host (signal 0 checks without sending anything)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        pass
+    return True

@@ -1,4 +1,5 @@
-"""Progress bars for long loops, on stderr so that tables and JSON on stdout stay clean."""
+"""Progress bars for long loops, on stderr so that tables and JSON on stdout stay clean; only on a terminal, so
+that output to a log file or a pipe stays plain lines."""
 
 from __future__ import annotations
 
@@ -13,11 +14,11 @@ _STDERR = Console(stderr=True)
 
 
 def progress(items: Iterable[T], description: str, enabled: bool = True) -> Iterable[T]:
-    """`items`, with a progress bar on stderr while they are consumed (none when disabled)."""
+    """`items`, with a progress bar on stderr while they are consumed (none when disabled or not a terminal)."""
     return track(
         items,
         description=description,
         console=_STDERR,
-        disable=not enabled,
+        disable=not (enabled and _STDERR.is_terminal),
         transient=True,
     )

@@ -10,8 +10,10 @@ from __future__ import annotations
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import jinja2
+if TYPE_CHECKING:
+    import jinja2
 
 TEMPLATES_PACKAGE = "mixsearch.templates"
 SPACES_PACKAGE = "mixsearch.search_spaces"
@@ -31,6 +33,8 @@ def templates_dir() -> Path:
 @cache
 def template_environment() -> jinja2.Environment:
     """The one Jinja environment of every template (module file, Ultralytics files, report)."""
+    import jinja2  # only the commands that write files need it
+
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates_dir()),
         trim_blocks=True,

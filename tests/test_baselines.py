@@ -14,7 +14,7 @@ from mixsearch.search import pool
 from mixsearch.search.baselines import baseline_archs, contained_baselines, function_key
 from mixsearch.search.context import RunOptions
 from mixsearch.search.result import SearchResult
-from mixsearch.search.run import run_search
+from mixsearch.search.run import RunStopped, run_search
 from mixsearch.search.trials import baseline_trials
 from mixsearch.space.graph import compile_space
 from mixsearch.space.schema import load_space, parse_space
@@ -127,8 +127,9 @@ def test_finals_run_every_seed_and_a_killed_final_stage_resumes_seed_by_seed(
 
     monkeypatch.setattr(pool, "_train", counting)
     kill_after = 5
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(RunStopped) as stopped:
         run_search(graph, graph.space.target, options, tmp_path / "run")
+    assert stopped.value.result.stopped == "final training"
     finished = trained[:kill_after]
     trained.clear()
     kill_after = None

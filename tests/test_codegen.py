@@ -101,8 +101,11 @@ def test_emitted_file_holds_only_the_ops_it_uses(arch_id, arch):
     code = render_module(arch)
     from mixsearch.ops import OPS
 
-    used = {OPS.get(node.op).resolve(node.params)[0].__name__ for node in arch.nodes}
-    every = {cls.__name__ for info in OPS for cls in info.variants.values()}
+    used = {
+        OPS.get(node.op).class_name(OPS.get(node.op).resolve(node.params)[0])
+        for node in arch.nodes
+    }
+    every = {info.class_name(variant) for info in OPS for variant in info.variants}
     defined = {name for name in every if f"class {name}(" in code}
     assert defined == used
 

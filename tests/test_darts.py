@@ -9,9 +9,10 @@ from mixsearch.errors import MixsearchError
 from mixsearch.hardware.cost import CostModel
 from mixsearch.model import DiscreteModel
 from mixsearch.model.supernet import ArchParameters, Supernet
-from mixsearch.search.darts import DartsConfig, DartsSearch
+from mixsearch.search.darts import DartsSearch
 from mixsearch.search.derive import derive
 from mixsearch.search.expected_cost import ExpectedCost
+from mixsearch.search.settings import DartsConfig
 from mixsearch.space.graph import compile_space
 from mixsearch.space.schema import parse_space
 from mixsearch.space.sections import Constraints, Target

@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import optuna
@@ -30,7 +31,6 @@ from mixsearch.ops import OPS, OpInfo
 from mixsearch.proxy import TrainConfig, load_proxy_data
 from mixsearch.search.baselines import baseline_archs
 from mixsearch.search.context import RunOptions
-from mixsearch.search.darts import DartsConfig
 from mixsearch.search.evaluate import (
     Evaluator,
     ablations,
@@ -40,6 +40,7 @@ from mixsearch.search.evaluate import (
 from mixsearch.search.final import FinalOutcome, choose_winner
 from mixsearch.search.result import SearchResult, Trained, TrialRecord
 from mixsearch.search.run import darts_config
+from mixsearch.search.settings import DartsConfig
 from mixsearch.search.study import trial_record
 from mixsearch.search.trials import finalist_candidates, narrowed_choices
 from mixsearch.space.graph import compile_space
@@ -301,13 +302,19 @@ def test_export_emits_the_winner_any_trial_and_the_pareto_front(space, tmp_path)
     assert result.exit_code == 0, result.output
     for number in run.pareto:
         exported = Arch.load(out / "export" / f"trial-{number}" / "arch.json")
-        assert exported.dumps() == run.trial(number).arch.dumps()
+        assert f"Trial {number} of the search" in exported.origin
+        assert replace(exported, origin="") == replace(
+            run.trial(number).arch, origin=""
+        )
         assert (out / "export" / f"trial-{number}" / "tinymix.py").exists()
     single = invoke("export", str(out), "--trial", "1", "--out", str(tmp_path / "one"))
     assert single.exit_code == 0 and (tmp_path / "one" / "tinymix.py").exists()
     winner = invoke("export", str(out))
     assert winner.exit_code == 0, winner.output
-    assert Arch.load(out / "export" / "winner" / "arch.json") == run.winner.arch
+    exported = Arch.load(out / "export" / "winner" / "arch.json")
+    assert exported.nodes == run.winner.arch.nodes
+    assert exported.metrics["test_acc"] == round(run.winner.test_acc, 4)
+    assert "A search result: the winner of" in exported.origin
     missing = invoke("export", str(out), "--trial", "99")
     assert missing.exit_code == 2 and "no trial 99" in missing.output
     nowhere = invoke("export", str(tmp_path / "nowhere"))

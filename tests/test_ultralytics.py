@@ -231,7 +231,7 @@ def test_generate_writes_the_module_yamls_and_train_script(tmp_path):
     ]
     text = (tmp_path / "yolov8m-serial_cbam.yaml").read_text()
     assert (
-        "SerialCbam (serial_cbam.py), found by mixsearch, after layer 12, neck.p3_out."
+        "SerialCbam (serial_cbam.py), emitted by mixsearch, after layer 12, neck.p3_out."
         in text
     )
     assert "- [-1, 1, SerialCbam, [384]] # 13 SerialCbam after layer 12" in text

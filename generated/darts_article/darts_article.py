@@ -1,4 +1,8 @@
-"""DartsArticle: an attention module found by mixsearch.
+"""DartsArticle: an attention module emitted by mixsearch.
+
+A fixed example of the darts_article space (search_spaces/darts_article.yaml), written
+by hand to show what the space expresses: not a search result (a `mixsearch run` writes
+its winner to runs/).
 
 3 nodes, 2 branches fused by `softmax_weights`; ops used: se, cbam_spatial.
 

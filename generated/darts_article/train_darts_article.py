@@ -1,4 +1,4 @@
-"""Train YOLOv8 with DartsArticle, the attention module mixsearch found.
+"""Train YOLOv8 with DartsArticle, an attention module emitted by mixsearch.
 
     python train_darts_article.py DATA.yaml [--model MODEL.yaml] [KEY=VALUE ...]
     python train_darts_article.py my_data.yaml --model yolov8s-darts_article.yaml epochs=100 imgsz=640

@@ -1,4 +1,8 @@
-"""MixAttn: an attention module found by mixsearch.
+"""MixAttn: an attention module emitted by mixsearch.
+
+A fixed example of the default space (search_spaces/default.yaml), written by hand to
+show what the space expresses: not a search result (a `mixsearch run` writes its winner
+to runs/).
 
 4 nodes, 3 branches fused by `sum`; ops used: se, cbam_spatial, simam.
 

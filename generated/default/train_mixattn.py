@@ -1,4 +1,4 @@
-"""Train YOLOv8 with MixAttn, the attention module mixsearch found.
+"""Train YOLOv8 with MixAttn, an attention module emitted by mixsearch.
 
     python train_mixattn.py DATA.yaml [--model MODEL.yaml] [KEY=VALUE ...]
     python train_mixattn.py my_data.yaml --model yolov8s-mixattn.yaml epochs=100 imgsz=640

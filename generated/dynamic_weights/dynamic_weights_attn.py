@@ -1,4 +1,8 @@
-"""DynamicWeightsAttn: an attention module found by mixsearch.
+"""DynamicWeightsAttn: an attention module emitted by mixsearch.
+
+A fixed example of the dynamic_weights space (search_spaces/dynamic_weights.yaml),
+written by hand to show what the space expresses: not a search result (a `mixsearch run`
+writes its winner to runs/).
 
 4 nodes, 3 branches fused by `dynamic_weights`; ops used: se, cbam_spatial,
 global_context.

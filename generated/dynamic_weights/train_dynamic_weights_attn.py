@@ -1,4 +1,4 @@
-"""Train YOLOv8 with DynamicWeightsAttn, the attention module mixsearch found.
+"""Train YOLOv8 with DynamicWeightsAttn, an attention module emitted by mixsearch.
 
     python train_dynamic_weights_attn.py DATA.yaml [--model MODEL.yaml] [KEY=VALUE ...]
     python train_dynamic_weights_attn.py my_data.yaml --model yolov8s-dynamic_weights_attn.yaml epochs=100 imgsz=640

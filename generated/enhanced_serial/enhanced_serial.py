@@ -1,4 +1,8 @@
-"""EnhancedSerial: an attention module found by mixsearch.
+"""EnhancedSerial: an attention module emitted by mixsearch.
+
+A fixed example of the enhanced_serial space (search_spaces/enhanced_serial.yaml),
+written by hand to show what the space expresses: not a search result (a `mixsearch run`
+writes its winner to runs/).
 
 3 nodes, a chain of 3 ops; ops used: cbam_channel, cbam_spatial, conv.
 

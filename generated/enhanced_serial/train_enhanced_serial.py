@@ -1,4 +1,4 @@
-"""Train YOLOv8 with EnhancedSerial, the attention module mixsearch found.
+"""Train YOLOv8 with EnhancedSerial, an attention module emitted by mixsearch.
 
     python train_enhanced_serial.py DATA.yaml [--model MODEL.yaml] [KEY=VALUE ...]
     python train_enhanced_serial.py my_data.yaml --model yolov8s-enhanced_serial.yaml epochs=100 imgsz=640

@@ -1,4 +1,8 @@
-"""FixedWeightsAttn: an attention module found by mixsearch.
+"""FixedWeightsAttn: an attention module emitted by mixsearch.
+
+A fixed example of the fixed_weights space (search_spaces/fixed_weights.yaml), written
+by hand to show what the space expresses: not a search result (a `mixsearch run` writes
+its winner to runs/).
 
 3 nodes, 2 branches fused by `fixed_weights`; ops used: cbam_channel, cbam_spatial.
 
@@ -60,19 +64,40 @@ class CbamSpatial(nn.Module):
         return x * torch.sigmoid(self.conv(mean_max_maps(x)))
 
 
+TASK_PRESETS = {
+    "classification": (0.8, 0.2),
+    "detection": (0.5, 0.5),
+    "segmentation": (0.3, 0.7),
+}
+
+
+def fixed_weight_values(
+    num_inputs: int, weights: Tuple[float, ...], preset: str
+) -> List[float]:
+    """The un-normalised weight of each input: `weights` when given, else the preset's (equal: all 1)."""
+    if weights:
+        values = list(weights)
+    elif preset == "equal":
+        values = [1.0] * num_inputs
+    else:
+        values = list(TASK_PRESETS[preset])
+    if len(values) != num_inputs:
+        raise ValueError(
+            f"fixed weights need one weight per input ({num_inputs}), got {len(values)}"
+        )
+    if min(values) < 0 or sum(values) <= 0:
+        raise ValueError(
+            f"fixed weights must be >= 0 with a positive sum, got {values}"
+        )
+    return values
+
+
 def weighted_sum(xs: List[torch.Tensor], weights: List[torch.Tensor]) -> torch.Tensor:
     """xs[0] * weights[0] + xs[1] * weights[1] + ...: branches mixed by scalar or per-sample weights."""
     out = xs[0] * weights[0]
     for i in range(1, len(xs)):
         out = out + xs[i] * weights[i]
     return out
-
-
-TASK_PRESETS = {
-    "classification": (0.8, 0.2),
-    "detection": (0.5, 0.5),
-    "segmentation": (0.3, 0.7),
-}
 
 
 class FixedWeights(nn.Module):
@@ -86,20 +111,7 @@ class FixedWeights(nn.Module):
         preset: str = "equal",
     ):
         super().__init__()
-        if weights:
-            values = list(weights)
-        elif preset == "equal":
-            values = [1.0] * num_inputs
-        else:
-            values = list(TASK_PRESETS[preset])
-        if len(values) != num_inputs:
-            raise ValueError(
-                f"fixed weights need one weight per input ({num_inputs}), got {len(values)}"
-            )
-        if min(values) < 0 or sum(values) <= 0:
-            raise ValueError(
-                f"fixed weights must be >= 0 with a positive sum, got {values}"
-            )
+        values = fixed_weight_values(num_inputs, weights, preset)
         # A buffer, so that it follows the module's device and dtype; not in the state_dict: it is no weight.
         normalised = torch.tensor([v / sum(values) for v in values])
         self.register_buffer("weights", normalised, persistent=False)

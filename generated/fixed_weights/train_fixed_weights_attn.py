@@ -1,4 +1,4 @@
-"""Train YOLOv8 with FixedWeightsAttn, the attention module mixsearch found.
+"""Train YOLOv8 with FixedWeightsAttn, an attention module emitted by mixsearch.
 
     python train_fixed_weights_attn.py DATA.yaml [--model MODEL.yaml] [KEY=VALUE ...]
     python train_fixed_weights_attn.py my_data.yaml --model yolov8s-fixed_weights_attn.yaml epochs=100 imgsz=640

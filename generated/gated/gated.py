@@ -1,4 +1,8 @@
-"""Gated: an attention module found by mixsearch.
+"""Gated: an attention module emitted by mixsearch.
+
+A fixed example of the gated space (search_spaces/gated.yaml), written by hand to show
+what the space expresses: not a search result (a `mixsearch run` writes its winner to
+runs/).
 
 4 nodes, 3 branches fused by `gate`; ops used: se, cbam_spatial, global_context.
 

@@ -1,4 +1,4 @@
-"""Train YOLOv8 with Gated, the attention module mixsearch found.
+"""Train YOLOv8 with Gated, an attention module emitted by mixsearch.
 
     python train_gated.py DATA.yaml [--model MODEL.yaml] [KEY=VALUE ...]
     python train_gated.py my_data.yaml --model yolov8s-gated.yaml epochs=100 imgsz=640

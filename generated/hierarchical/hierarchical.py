@@ -1,4 +1,8 @@
-"""Hierarchical: an attention module found by mixsearch.
+"""Hierarchical: an attention module emitted by mixsearch.
+
+A fixed example of the hierarchical space (search_spaces/hierarchical.yaml), written by
+hand to show what the space expresses: not a search result (a `mixsearch run` writes its
+winner to runs/).
 
 9 nodes, 2 branches fused by `concat_conv`; ops used: conv, se, cbam_spatial.
 

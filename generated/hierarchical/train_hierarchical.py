@@ -1,4 +1,4 @@
-"""Train YOLOv8 with Hierarchical, the attention module mixsearch found.
+"""Train YOLOv8 with Hierarchical, an attention module emitted by mixsearch.
 
     python train_hierarchical.py DATA.yaml [--model MODEL.yaml] [KEY=VALUE ...]
     python train_hierarchical.py my_data.yaml --model yolov8s-hierarchical.yaml epochs=100 imgsz=640

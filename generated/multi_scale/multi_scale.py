@@ -1,4 +1,8 @@
-"""MultiScale: an attention module found by mixsearch.
+"""MultiScale: an attention module emitted by mixsearch.
+
+A fixed example of the multi_scale space (search_spaces/multi_scale.yaml), written by
+hand to show what the space expresses: not a search result (a `mixsearch run` writes its
+winner to runs/).
 
 3 nodes, 2 branches fused by `softmax_weights`; ops used: multi_pool_channel,
 multi_scale_spatial.

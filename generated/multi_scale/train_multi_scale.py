@@ -1,4 +1,4 @@
-"""Train YOLOv8 with MultiScale, the attention module mixsearch found.
+"""Train YOLOv8 with MultiScale, an attention module emitted by mixsearch.
 
     python train_multi_scale.py DATA.yaml [--model MODEL.yaml] [KEY=VALUE ...]
     python train_multi_scale.py my_data.yaml --model yolov8s-multi_scale.yaml epochs=100 imgsz=640

@@ -1,4 +1,8 @@
-"""ParallelSoftmax: an attention module found by mixsearch.
+"""ParallelSoftmax: an attention module emitted by mixsearch.
+
+A fixed example of the parallel_softmax space (search_spaces/parallel_softmax.yaml),
+written by hand to show what the space expresses: not a search result (a `mixsearch run`
+writes its winner to runs/).
 
 4 nodes, 3 branches fused by `softmax_weights`; ops used: se, cbam_spatial,
 global_context.

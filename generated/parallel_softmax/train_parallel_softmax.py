@@ -1,4 +1,4 @@
-"""Train YOLOv8 with ParallelSoftmax, the attention module mixsearch found.
+"""Train YOLOv8 with ParallelSoftmax, an attention module emitted by mixsearch.
 
     python train_parallel_softmax.py DATA.yaml [--model MODEL.yaml] [KEY=VALUE ...]
     python train_parallel_softmax.py my_data.yaml --model yolov8s-parallel_softmax.yaml epochs=100 imgsz=640

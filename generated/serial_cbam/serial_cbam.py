@@ -1,4 +1,8 @@
-"""SerialCbam: an attention module found by mixsearch.
+"""SerialCbam: an attention module emitted by mixsearch.
+
+A fixed example of the serial_cbam space (search_spaces/serial_cbam.yaml), written by
+hand to show what the space expresses: not a search result (a `mixsearch run` writes its
+winner to runs/).
 
 2 nodes, a chain of 2 ops; ops used: cbam_channel, cbam_spatial.
 

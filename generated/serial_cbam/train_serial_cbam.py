@@ -1,4 +1,4 @@
-"""Train YOLOv8 with SerialCbam, the attention module mixsearch found.
+"""Train YOLOv8 with SerialCbam, an attention module emitted by mixsearch.
 
     python train_serial_cbam.py DATA.yaml [--model MODEL.yaml] [KEY=VALUE ...]
     python train_serial_cbam.py my_data.yaml --model yolov8s-serial_cbam.yaml epochs=100 imgsz=640

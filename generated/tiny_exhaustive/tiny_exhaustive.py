@@ -1,4 +1,8 @@
-"""TinyExhaustive: an attention module found by mixsearch.
+"""TinyExhaustive: an attention module emitted by mixsearch.
+
+A fixed example of the tiny_exhaustive space (search_spaces/tiny_exhaustive.yaml),
+written by hand to show what the space expresses: not a search result (a `mixsearch run`
+writes its winner to runs/).
 
 3 nodes, 2 branches fused by `sum`; ops used: eca, cbam_spatial.
 

@@ -1,4 +1,4 @@
-"""Train YOLOv8 with TinyExhaustive, the attention module mixsearch found.
+"""Train YOLOv8 with TinyExhaustive, an attention module emitted by mixsearch.
 
     python train_tiny_exhaustive.py DATA.yaml [--model MODEL.yaml] [KEY=VALUE ...]
     python train_tiny_exhaustive.py my_data.yaml --model yolov8s-tiny_exhaustive.yaml epochs=100 imgsz=640

@@ -5,18 +5,27 @@ for an ARCH.json written by hand.
 
 from __future__ import annotations
 
+import ast
 import builtins
 import keyword
 import re
-
-import torch
-from torch import nn
+from functools import cache
+from importlib.resources import files
 
 from mixsearch.arch import INPUT, RESIDUAL_PREFIX, Arch
 from mixsearch.errors import ArchError
-from mixsearch.ops import OPS
 
-_MODULE_ATTRIBUTES = set(dir(nn.Module()))
+# The public attributes of `torch.nn.Module` (names with '_' are reserved anyway); a test keeps it complete.
+MODULE_ATTRIBUTES = frozenset(
+    """T_destination add_module apply bfloat16 buffers call_super_init children compile cpu cuda double
+    dump_patches eval extra_repr float forward get_buffer get_extra_state get_parameter get_submodule half ipu
+    load_state_dict modules mtia named_buffers named_children named_modules named_parameters parameters
+    register_backward_hook register_buffer register_forward_hook register_forward_pre_hook
+    register_full_backward_hook register_full_backward_pre_hook register_load_state_dict_post_hook
+    register_load_state_dict_pre_hook register_module register_parameter register_state_dict_post_hook
+    register_state_dict_pre_hook requires_grad_ set_extra_state set_submodule share_memory state_dict to
+    to_empty train training type xpu zero_grad""".split()
+)
 # Names the emitted file itself defines or imports, and the generated class's own locals.
 _GENERATED_NAMES = {
     "torch",
@@ -33,8 +42,19 @@ _GENERATED_NAMES = {
 }
 
 
-def _op_class_names() -> set[str]:
-    return {cls.__name__ for info in OPS for cls in info.variants.values()}
+@cache
+def library_names() -> frozenset[str]:
+    """Every module-level name of the op library's files (classes, helpers, constants): an emitted file may
+    define any of them. Read from the sources, so no torch is imported."""
+    names = set()
+    for source in files("mixsearch.ops").iterdir():
+        if source.name.endswith(".py"):
+            for node in ast.parse(source.read_text(encoding="utf-8")).body:
+                if isinstance(node, (ast.ClassDef, ast.FunctionDef)):
+                    names.add(node.name)
+                elif isinstance(node, ast.Assign):
+                    names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    return frozenset(names)
 
 
 def identifier_problem(name: object) -> str | None:
@@ -52,11 +72,10 @@ def identifier_problem(name: object) -> str | None:
     if (
         name in _GENERATED_NAMES
         or hasattr(builtins, name)
-        or hasattr(torch, name)
-        or name in _MODULE_ATTRIBUTES
-        or name in _op_class_names()
+        or name in MODULE_ATTRIBUTES
+        or name in library_names()
     ):
-        return f"{name!r} would shadow a Python, torch or generated name"
+        return f"{name!r} would shadow a Python, nn.Module or generated name"
     return None
 
 
@@ -66,13 +85,8 @@ def class_name_problem(name: object) -> str | None:
         return "class name must be CamelCase letters and digits starting with a capital"
     if not re.fullmatch(r"[A-Z][A-Za-z0-9]*", name):
         return f"class name {name!r} must be CamelCase letters and digits starting with a capital"
-    if (
-        name in _op_class_names()
-        or hasattr(torch, name)
-        or hasattr(nn, name)
-        or hasattr(builtins, name)
-    ):
-        return f"class name {name!r} would shadow a torch or generated name"
+    if name in library_names() or hasattr(builtins, name):
+        return f"class name {name!r} would shadow a Python or generated name"
     return None
 
 

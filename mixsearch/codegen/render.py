@@ -34,8 +34,9 @@ class _NodeView:
 
 
 def _node_class(node: ArchNode) -> type:
-    cls, _ = OPS.get(node.op).resolve(node.params)
-    return cls
+    info = OPS.get(node.op)
+    variant, _ = info.resolve(node.params)
+    return info.load(variant)
 
 
 def _constructor(node: ArchNode) -> str:
@@ -90,6 +91,7 @@ def render_module(arch: Arch, where: str = "arch") -> str:
         .render(
             class_name=arch.class_name,
             summary=textwrap.fill(describe(arch), DOC_WIDTH),
+            origin=textwrap.fill(arch.origin, DOC_WIDTH),
             node_lines=[_describe_node(node) for node in arch.nodes],
             metrics=metrics,
             space_name=arch.name,

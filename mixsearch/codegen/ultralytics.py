@@ -68,7 +68,7 @@ def render_model_yaml(
     places = ", ".join(position_label(insertion.position) for insertion in insertions)
     title = (
         f"{table.base.title}{scale} with {arch.class_name} ({arch.name}.py), "
-        f"found by mixsearch, after {places}."
+        f"emitted by mixsearch, after {places}."
     )
     rows = [(layer.section, _row(index, layer)) for index, layer in enumerate(layers)]
     return (
@@ -96,7 +96,7 @@ def render_train_script(arch: Arch, model_files: Sequence[str], base: YoloBase) 
         template_environment()
         .get_template("ultralytics_train.py.j2")
         .render(
-            title=f"{base.title} with {arch.class_name}, the attention module mixsearch found",
+            title=f"{base.title} with {arch.class_name}, an attention module emitted by mixsearch",
             script=f"train_{arch.name}",
             module=arch.name,
             class_name=arch.class_name,

@@ -1,27 +1,11 @@
 """The op library: attention ops and fusion functions, one table, one factory.
 
 Ops are small dependency-free `nn.Module` classes. The discrete model, the supernet and the code generator all
-build them from this table, so an op's computation is written exactly once.
+build them from this table, so an op's computation is written exactly once. The table names classes by import
+path: importing it (and checking a space against it) imports no torch.
 """
 
-from mixsearch.ops import (
-    basic,
-    bottleneck_spatial,
-    cbam,
-    coord_attention,
-    eca,
-    ema,
-    fusion,
-    gather_excite,
-    global_context,
-    multi_pool,
-    multi_scale_spatial,
-    non_local,
-    simam,
-    squeeze_excite,
-    triplet,
-    window_attention,
-)
+from mixsearch.ops.checks import TASK_PRESETS, fixed_weight_values, gather_conv_levels
 from mixsearch.ops.registry import OpInfo, ParamSpec, Registry
 
 OPS = Registry(
@@ -30,79 +14,89 @@ OPS = Registry(
         OpInfo(
             "se",
             "channel",
-            {"default": squeeze_excite.SqueezeExcite},
+            {"default": "mixsearch.ops.squeeze_excite.SqueezeExcite"},
             minimum={"reduction": 1},
         ),
-        OpInfo("ese", "channel", {"default": squeeze_excite.EffectiveSqueezeExcite}),
+        OpInfo(
+            "ese",
+            "channel",
+            {"default": "mixsearch.ops.squeeze_excite.EffectiveSqueezeExcite"},
+        ),
         OpInfo(
             "eca",
             "channel",
-            {"default": eca.EfficientChannelAttention},
+            {"default": "mixsearch.ops.eca.EfficientChannelAttention"},
             minimum={"gamma": 1},
         ),
         OpInfo(
             "cbam_channel",
             "channel",
             {
-                "paper": cbam.CbamChannel,
-                "light": cbam.CbamChannelLight,
-                "ultralytics": cbam.CbamChannelUltralytics,
+                "paper": "mixsearch.ops.cbam.CbamChannel",
+                "light": "mixsearch.ops.cbam.CbamChannelLight",
+                "ultralytics": "mixsearch.ops.cbam.CbamChannelUltralytics",
             },
             minimum={"reduction": 1},
         ),
         OpInfo(
             "multi_pool_channel",
             "channel",
-            {"default": multi_pool.MultiPoolChannel},
+            {"default": "mixsearch.ops.multi_pool.MultiPoolChannel"},
             minimum={"reduction": 1, "p": 1.0},
         ),
         # spatial attention
         OpInfo(
             "cbam_spatial",
             "spatial",
-            {"paper": cbam.CbamSpatial, "timm": cbam.CbamSpatialNorm},
+            {
+                "paper": "mixsearch.ops.cbam.CbamSpatial",
+                "timm": "mixsearch.ops.cbam.CbamSpatialNorm",
+            },
             allowed={"kernel": (3, 5, 7)},
         ),
         OpInfo(
             "bottleneck_spatial",
             "spatial",
-            {"default": bottleneck_spatial.BottleneckSpatial},
+            {"default": "mixsearch.ops.bottleneck_spatial.BottleneckSpatial"},
             minimum={"reduction": 1},
         ),
         OpInfo(
             "multi_scale_spatial",
             "spatial",
-            {"default": multi_scale_spatial.MultiScaleSpatial},
+            {"default": "mixsearch.ops.multi_scale_spatial.MultiScaleSpatial"},
             allowed={"max_kernel": (3, 5, 7)},
         ),
         OpInfo(
             "coord",
             "spatial",
             {
-                "paper": coord_attention.CoordAttention,
-                "timm": coord_attention.CoordAttentionTimm,
+                "paper": "mixsearch.ops.coord_attention.CoordAttention",
+                "timm": "mixsearch.ops.coord_attention.CoordAttentionTimm",
             },
             minimum={"reduction": 1},
         ),
         OpInfo(
             "triplet",
             "spatial",
-            {"default": triplet.TripletAttention},
+            {"default": "mixsearch.ops.triplet.TripletAttention"},
             allowed={"kernel": (3, 5, 7)},
         ),
         # context attention
         OpInfo(
             "nonlocal",
             "context",
-            {"paper": non_local.NonLocal, "timm": non_local.NonLocalTimm},
+            {
+                "paper": "mixsearch.ops.non_local.NonLocal",
+                "timm": "mixsearch.ops.non_local.NonLocalTimm",
+            },
             minimum={"reduction": 1},
         ),
         OpInfo(
             "global_context",
             "context",
             {
-                "add": global_context.GlobalContext,
-                "scale": global_context.GlobalContextScale,
+                "add": "mixsearch.ops.global_context.GlobalContext",
+                "scale": "mixsearch.ops.global_context.GlobalContextScale",
             },
             minimum={"reduction": 1},
         ),
@@ -110,61 +104,74 @@ OPS = Registry(
             "gather_excite",
             "context",
             {
-                "pool": gather_excite.GatherExcite,
-                "conv": gather_excite.GatherExciteConv,
+                "pool": "mixsearch.ops.gather_excite.GatherExcite",
+                "conv": "mixsearch.ops.gather_excite.GatherExciteConv",
             },
             allowed={"extent": (0, 2, 4, 8)},
             minimum={"reduction": 1},
+            checks={"conv": lambda _, kwargs: gather_conv_levels(kwargs["extent"])},
         ),
         OpInfo(
-            "simam", "context", {"default": simam.SimAM}, minimum={"e_lambda": 1e-8}
+            "simam",
+            "context",
+            {"default": "mixsearch.ops.simam.SimAM"},
+            minimum={"e_lambda": 1e-8},
         ),
         OpInfo(
             "ema",
             "context",
-            {"default": ema.EfficientMultiScaleAttention},
+            {"default": "mixsearch.ops.ema.EfficientMultiScaleAttention"},
             minimum={"groups": 1},
         ),
         OpInfo(
             "window_attention",
             "context",
-            {"default": window_attention.WindowSelfAttention},
+            {"default": "mixsearch.ops.window_attention.WindowSelfAttention"},
             minimum={"window": 1, "head_dim": 1},
         ),
         # structural
-        OpInfo("identity", "structural", {"default": basic.Identity}),
-        OpInfo("none", "structural", {"default": basic.Zero}),
+        OpInfo("identity", "structural", {"default": "mixsearch.ops.basic.Identity"}),
+        OpInfo("none", "structural", {"default": "mixsearch.ops.basic.Zero"}),
         OpInfo(
             "conv",
             "structural",
-            {"default": basic.Conv},
+            {"default": "mixsearch.ops.basic.Conv"},
             allowed={"kernel": (1, 3, 5, 7)},
         ),
         # fusion functions
-        OpInfo("sum", "fusion", {"default": fusion.Sum}),
-        OpInfo("mean", "fusion", {"default": fusion.Mean}),
-        OpInfo("last", "fusion", {"default": fusion.Last}),
+        OpInfo("sum", "fusion", {"default": "mixsearch.ops.fusion.Sum"}),
+        OpInfo("mean", "fusion", {"default": "mixsearch.ops.fusion.Mean"}),
+        OpInfo("last", "fusion", {"default": "mixsearch.ops.fusion.Last"}),
         OpInfo(
             "fixed_weights",
             "fusion",
-            {"default": fusion.FixedWeights},
-            allowed={"preset": ("equal", *fusion.TASK_PRESETS)},
+            {"default": "mixsearch.ops.fusion.FixedWeights"},
+            allowed={"preset": ("equal", *TASK_PRESETS)},
+            checks={
+                "default": lambda num_inputs, kwargs: fixed_weight_values(
+                    num_inputs, kwargs["weights"], kwargs["preset"]
+                )
+            },
         ),
-        OpInfo("softmax_weights", "fusion", {"default": fusion.SoftmaxWeights}),
+        OpInfo(
+            "softmax_weights",
+            "fusion",
+            {"default": "mixsearch.ops.fusion.SoftmaxWeights"},
+        ),
         OpInfo(
             "dynamic_weights",
             "fusion",
-            {"default": fusion.DynamicWeights},
+            {"default": "mixsearch.ops.fusion.DynamicWeights"},
             minimum={"reduction": 1},
         ),
-        OpInfo("gate", "fusion", {"default": fusion.Gate}),
-        OpInfo("product", "fusion", {"default": fusion.Product}),
-        OpInfo("max", "fusion", {"default": fusion.Max}),
-        OpInfo("concat_conv", "fusion", {"default": fusion.ConcatConv}),
+        OpInfo("gate", "fusion", {"default": "mixsearch.ops.fusion.Gate"}),
+        OpInfo("product", "fusion", {"default": "mixsearch.ops.fusion.Product"}),
+        OpInfo("max", "fusion", {"default": "mixsearch.ops.fusion.Max"}),
+        OpInfo("concat_conv", "fusion", {"default": "mixsearch.ops.fusion.ConcatConv"}),
         OpInfo(
             "cross_level",
             "fusion",
-            {"default": fusion.CrossLevel},
+            {"default": "mixsearch.ops.fusion.CrossLevel"},
             minimum={"blend": 0.0},
         ),
     ]

@@ -8,13 +8,8 @@ from typing import List, Tuple
 import torch
 from torch import nn
 
+from mixsearch.ops.checks import fixed_weight_values
 from mixsearch.ops.helpers import ConvBnAct, reduced_channels, weighted_sum
-
-TASK_PRESETS = {
-    "classification": (0.8, 0.2),
-    "detection": (0.5, 0.5),
-    "segmentation": (0.3, 0.7),
-}
 
 
 class Sum(nn.Module):
@@ -65,20 +60,7 @@ class FixedWeights(nn.Module):
         preset: str = "equal",
     ):
         super().__init__()
-        if weights:
-            values = list(weights)
-        elif preset == "equal":
-            values = [1.0] * num_inputs
-        else:
-            values = list(TASK_PRESETS[preset])
-        if len(values) != num_inputs:
-            raise ValueError(
-                f"fixed weights need one weight per input ({num_inputs}), got {len(values)}"
-            )
-        if min(values) < 0 or sum(values) <= 0:
-            raise ValueError(
-                f"fixed weights must be >= 0 with a positive sum, got {values}"
-            )
+        values = fixed_weight_values(num_inputs, weights, preset)
         # A buffer, so that it follows the module's device and dtype; not in the state_dict: it is no weight.
         normalised = torch.tensor([v / sum(values) for v in values])
         self.register_buffer("weights", normalised, persistent=False)

@@ -11,12 +11,11 @@ Variants (the `variant` parameter of `gather_excite`), as timm `GatherExcite` co
   each with BatchNorm, ReLU between them; then the MLP, nearest upsampling and a sigmoid.
 """
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mixsearch.ops.checks import gather_conv_levels
 from mixsearch.ops.helpers import reduced_channels
 
 
@@ -56,12 +55,8 @@ class GatherExciteConv(nn.Module):
 
     def __init__(self, channels: int, extent: int = 2, reduction: int = 16):
         super().__init__()
-        if extent < 2 or extent & (extent - 1):
-            raise ValueError(
-                f"gather_excite conv variant needs extent a power of two >= 2, got {extent}"
-            )
         layers = []
-        for i in range(int(math.log2(extent))):
+        for i in range(gather_conv_levels(extent)):
             if i > 0:
                 layers.append(nn.ReLU(inplace=True))
             layers.append(

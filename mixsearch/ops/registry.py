@@ -2,26 +2,33 @@
 
 An op maps B x C x H x W to the same shape and is built as `cls(channels, **params)`; a fusion function maps a list
 of such tensors to one and is built as `cls(channels, num_inputs, **params)`. Searchable parameters, their types
-and defaults come from the constructor signature, so the class is the single source of truth.
+and defaults come from the constructor signature, so the class is the single source of truth; it is read from
+the class's source, so that checking a space needs no torch.
 """
 
 from __future__ import annotations
 
+import ast
 import dataclasses
-import inspect
+import importlib
+import importlib.util
 import math
 import reprlib
-import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
-
-from torch import nn
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from mixsearch.arch import Arch, ArchNode
 from mixsearch.errors import ArchError
 
+if TYPE_CHECKING:
+    from torch import nn
+
 SIGNATURE_ARGS = {"channels", "num_inputs"}
+# No int setting of an op needs more: a bound keeps sizes derived from settings (ECA's kernel) buildable.
+INT_LIMIT = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,14 @@ class ParamSpec:
         numbers = value if isinstance(value, tuple) else (value,)
         if any(isinstance(v, float) and not math.isfinite(v) for v in numbers):
             raise ValueError(f"{self.name} must be finite, got {short_repr(value)}")
+        if (
+            isinstance(value, int)
+            and not isinstance(value, bool)
+            and abs(value) > INT_LIMIT
+        ):
+            raise ValueError(
+                f"{self.name} must be at most {INT_LIMIT} in size, got {short_repr(value)}"
+            )
         if self.allowed is not None and value not in self.allowed:
             raise ValueError(
                 f"{self.name} must be one of {list(self.allowed)}, got {short_repr(value)}"
@@ -99,20 +114,29 @@ def short_repr(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+Variant = str | type
+"""An op class, or its dotted import path (`mixsearch.ops.eca.EfficientChannelAttention`), imported only to build."""
+
+
 @dataclass(frozen=True)
 class OpInfo:
     """An op or fusion function of the library.
 
     `variants` maps the value of a `variant` parameter to the class computing that published form; an op without
-    variants has the single entry `{"default": cls}`.
+    variants has the single entry `{"default": ...}`. Parameters, defaults and description are read from the
+    class's source, so checking a space never imports torch. `checks` holds, per variant, a check of the settings
+    (given the number of inputs) that the parameter specs cannot express; the class calls the same function.
     """
 
     name: str
     kind: str
-    variants: dict[str, type[nn.Module]]
+    variants: dict[str, Variant]
     allowed: dict[str, tuple] = field(default_factory=dict)
     minimum: dict[str, float] = field(default_factory=dict)
     min_inputs: int = 2
+    checks: dict[str, Callable[[int, dict[str, Any]], object]] = field(
+        default_factory=dict
+    )
 
     @property
     def is_fusion(self) -> bool:
@@ -125,12 +149,25 @@ class OpInfo:
     @property
     def description(self) -> str:
         """First line of the default class's docstring."""
-        doc = inspect.getdoc(self.variants[self.default_variant]) or ""
+        doc = _class_source(self.variants[self.default_variant]).docstring
         return doc.splitlines()[0] if doc else ""
+
+    def class_name(self, variant: str) -> str:
+        """The name of a variant's class, without importing it."""
+        ref = self.variants[variant]
+        return ref.rsplit(".", 1)[1] if isinstance(ref, str) else ref.__name__
+
+    def load(self, variant: str) -> type[nn.Module]:
+        """A variant's class (importing its module, and so torch)."""
+        ref = self.variants[variant]
+        if not isinstance(ref, str):
+            return ref
+        module, name = ref.rsplit(".", 1)
+        return getattr(importlib.import_module(module), name)
 
     def params(self, variant: str | None = None) -> dict[str, ParamSpec]:
         """Searchable parameters of one variant (all variants' when None), plus `variant` itself if it has several."""
-        classes = (
+        refs = (
             list(self.variants.values())
             if variant is None
             else [self.variants[variant]]
@@ -140,14 +177,14 @@ class OpInfo:
             specs["variant"] = ParamSpec(
                 "variant", str, self.default_variant, tuple(self.variants)
             )
-        for cls in classes:
-            for name, spec in _signature_params(cls).items():
+        for ref in refs:
+            for name, (kind, default) in _class_source(ref).params.items():
                 specs.setdefault(
                     name,
                     ParamSpec(
                         name,
-                        spec.type,
-                        spec.default,
+                        kind,
+                        default,
                         self.allowed.get(name),
                         self.minimum.get(name),
                     ),
@@ -164,8 +201,9 @@ class OpInfo:
             parts.append(f"{spec.name}={spec.default!r}{allowed}")
         return "; ".join(parts) or "-"
 
-    def resolve(self, params: dict[str, Any]) -> tuple[type[nn.Module], dict[str, Any]]:
-        """Check `params` and return the class to build and its keyword arguments (defaults filled in)."""
+    def resolve(self, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """Check `params` and return the variant and its keyword arguments, defaults filled in (ValueError says
+        what is wrong)."""
         params = dict(params)
         variant = params.pop("variant", self.default_variant)
         if variant not in self.variants:
@@ -183,37 +221,107 @@ class OpInfo:
         kwargs.update(
             {name: specs[name].check(value) for name, value in params.items()}
         )
-        return self.variants[variant], kwargs
+        return variant, kwargs
 
-    def canonical_params(self, params: dict[str, Any]) -> dict[str, Any]:
-        """`params` checked and completed with defaults, with `variant` first when the op has several."""
-        _, kwargs = self.resolve(params)
+    def check(
+        self, params: dict[str, Any], num_inputs: int = 1
+    ) -> tuple[str, dict[str, Any]]:
+        """`resolve`, plus the variant's check for a node with `num_inputs` inputs: what building would reject."""
+        variant, kwargs = self.resolve(params)
+        if variant in self.checks:
+            self.checks[variant](num_inputs, kwargs)
+        return variant, kwargs
+
+    def canonical_params(
+        self, params: dict[str, Any], num_inputs: int | None = None
+    ) -> dict[str, Any]:
+        """`params` checked (for `num_inputs` inputs, when given) and completed with defaults, with `variant` first
+        when the op has several."""
+        if num_inputs is None:
+            variant, kwargs = self.resolve(params)
+        else:
+            variant, kwargs = self.check(params, num_inputs)
         if len(self.variants) > 1:
-            return {"variant": params.get("variant", self.default_variant), **kwargs}
+            return {"variant": variant, **kwargs}
         return kwargs
 
     def build(
         self, channels: int, params: dict[str, Any], num_inputs: int = 1
     ) -> nn.Module:
         """Instantiate the op (or fusion function over `num_inputs` tensors) for `channels` channels."""
-        cls, kwargs = self.resolve(params)
+        variant, kwargs = self.check(params, num_inputs)
         if channels < 8:
             raise ValueError(f"{self.name} needs at least 8 channels, got {channels}")
+        cls = self.load(variant)
         if self.is_fusion:
             return cls(channels, num_inputs, **kwargs)
         return cls(channels, **kwargs)
 
 
-def _signature_params(cls: type) -> dict[str, ParamSpec]:
-    hints = typing.get_type_hints(cls.__init__)
-    specs = {}
-    for name, parameter in inspect.signature(cls.__init__).parameters.items():
-        if name == "self" or name in SIGNATURE_ARGS:
+@dataclass(frozen=True)
+class ClassSource:
+    """What the library needs of an op class without importing it: its docstring and constructor parameters."""
+
+    docstring: str
+    params: dict[str, tuple[type, Any]]
+
+
+# How a constructor annotation reads in the source, and the type a space's value must have.
+ANNOTATION_TYPES = {"int": int, "float": float, "bool": bool, "str": str}
+
+
+@cache
+def _module_classes(module: str) -> dict[str, ast.ClassDef]:
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        raise ValueError(f"cannot find the source of module {module!r}")
+    tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
+    return {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
+
+
+@cache
+def _class_source(ref: Variant) -> ClassSource:
+    """The docstring and constructor parameters of a class, read from its module's source; a class without an
+    `__init__` of its own takes its base's (a base defined in the same module)."""
+    module, name = (
+        ref.rsplit(".", 1)
+        if isinstance(ref, str)
+        else (ref.__module__, ref.__qualname__)
+    )
+    classes = _module_classes(module)
+    node = classes[name]
+    init = _init_of(node, classes)
+    params = _init_params(init) if init is not None else {}
+    return ClassSource(ast.get_docstring(node) or "", params)
+
+
+def _init_of(
+    node: ast.ClassDef, classes: dict[str, ast.ClassDef]
+) -> ast.FunctionDef | None:
+    for item in node.body:
+        if isinstance(item, ast.FunctionDef) and item.name == "__init__":
+            return item
+    for base in node.bases:
+        if isinstance(base, ast.Name) and base.id in classes:
+            return _init_of(classes[base.id], classes)
+    return None
+
+
+def _init_params(init: ast.FunctionDef) -> dict[str, tuple[type, Any]]:
+    args = init.args.args
+    defaults = [None] * (len(args) - len(init.args.defaults)) + init.args.defaults
+    params = {}
+    for arg, default in zip(args, defaults):
+        if arg.arg == "self" or arg.arg in SIGNATURE_ARGS:
             continue
-        hint = hints.get(name, type(parameter.default))
-        base = typing.get_origin(hint) or hint
-        specs[name] = ParamSpec(name, base, parameter.default)
-    return specs
+        value = ast.literal_eval(default) if default is not None else None
+        annotation = ast.unparse(arg.annotation) if arg.annotation else ""
+        if annotation.startswith(("Tuple", "tuple")):
+            kind = tuple
+        else:
+            kind = ANNOTATION_TYPES.get(annotation, type(value))
+        params[arg.arg] = (kind, value)
+    return params
 
 
 class Registry:
@@ -275,7 +383,7 @@ class Registry:
                 f"{where}: fusion {node.op!r} needs at least {info.min_inputs} inputs"
             )
         try:
-            params = info.canonical_params(node.params)
+            params = info.canonical_params(node.params, len(node.inputs))
         except ValueError as error:
             raise ArchError(f"{where}: {error}") from None
         return dataclasses.replace(node, params=params)

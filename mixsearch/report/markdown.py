@@ -15,6 +15,7 @@ from mixsearch.search.final import CALL_AT, call_confidence, compare, recommenda
 from mixsearch.search.result import TRIAL_STATES, SearchResult, Trained, TrialRecord
 
 TEMPLATE = "report.md.j2"
+PARTIAL_TEMPLATE = "partial_report.md.j2"
 MISSING = "–"
 
 
@@ -71,7 +72,10 @@ def _pareto_rows(result: SearchResult) -> list[list[str]]:
         record = result.trial(number)
         rows.append(
             _row(
-                _trial_cell(record, result.winner.trial),
+                _trial_cell(
+                    record,
+                    result.winner.trial if result.winner else result.best_trial,
+                ),
                 _summary(record.arch),
                 _value(record, "accuracy", _percent),
                 _value(record, "latency_ms", _milliseconds),
@@ -238,7 +242,38 @@ def render_report(
     pareto_plot: str = "pareto.png",
     alphas_plot: str | None = "alphas.png",
 ) -> str:
-    """The Markdown report of `result`, embedding the plot files (alphas only when there is a history)."""
+    """The Markdown report of `result`, embedding the plot files (alphas only when there is a history); a
+    stopped run's report is marked partial and shows what it had."""
     plot = alphas_plot if result.alpha_history else None
+    if result.partial:
+        template = template_environment().get_template(PARTIAL_TEMPLATE)
+        return template.render(
+            pareto_plot=pareto_plot, **_partial_context(result, plot)
+        )
     template = template_environment().get_template(TEMPLATE)
     return template.render(pareto_plot=pareto_plot, **_context(result, plot))
+
+
+def _partial_context(result: SearchResult, alphas_plot: str | None) -> dict[str, Any]:
+    """What a stopped run's report shows: stages done, the trials so far, the best of them."""
+    best = result.trial(result.best_trial) if result.best_trial is not None else None
+    return {
+        "result": result,
+        "budget": _budget(result.budget),
+        "best": best,
+        "best_summary": _summary(best.arch) if best else MISSING,
+        "best_accuracy": _value(best, "accuracy", _percent) if best else MISSING,
+        "best_latency": _value(best, "latency_ms", _milliseconds) if best else MISSING,
+        "pareto_rows": _pareto_rows(result),
+        "state_counts": _state_counts(result),
+        "stages": _stage_rows(result),
+        "alphas_plot": alphas_plot,
+    }
+
+
+def _stage_rows(result: SearchResult) -> list[list[str]]:
+    """Each stage that ran: done, or stopped (the stage the run was in), and its seconds."""
+    return [
+        [stage, "stopped" if stage == result.stopped else "done", f"{seconds:,.1f}"]
+        for stage, seconds in result.stage_seconds.items()
+    ]

@@ -100,7 +100,8 @@ def _plot_trials(ax: Axes, result: SearchResult) -> None:
 def _retrained(result: SearchResult) -> list[Trained]:
     """Every retrained module once (the winner may also be a finalist or an ablation)."""
     items = {}
-    for item in (result.winner, *result.finalists, *result.baselines, *result.ablation):
+    winner = (result.winner,) if result.winner is not None else ()
+    for item in (*winner, *result.finalists, *result.baselines, *result.ablation):
         items.setdefault(item.arch.dumps(), item)
     return list(items.values())
 
@@ -123,7 +124,11 @@ def _plot_retrained(ax: Axes, result: SearchResult) -> None:
         (result.finalists, dict(marker="D", color="tab:green"), "retrained finalists"),
         (result.ablation, dict(marker="v", color="tab:purple"), "ablations"),
         (result.baselines, dict(marker="s", color="tab:orange"), "baselines"),
-        ((result.winner,), dict(marker="*", color="gold", markersize=18), "winner"),
+        (
+            (result.winner,) if result.winner is not None else (),
+            dict(marker="*", color="gold", markersize=18),
+            "winner",
+        ),
     )
     for items, style, label in groups:
         if items:
@@ -140,6 +145,8 @@ def _plot_retrained(ax: Axes, result: SearchResult) -> None:
                 **{"markersize": 7, **style},
             )
     front = _front(_retrained(result))
+    if not front:
+        return
     ax.plot(
         [item.latency_ms for item in front],
         _percentages([item.test_acc for item in front]),

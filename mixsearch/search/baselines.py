@@ -10,14 +10,14 @@ its study as an ordinary trial, so every strategy starts from the hand-designed 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
-
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from mixsearch.arch import INPUT, Arch, ArchNode
-from mixsearch.model import DiscreteModel
 from mixsearch.ops import OPS
 from mixsearch.space.graph import SpaceGraph
+
+if TYPE_CHECKING:
+    from torch import nn
 
 BASELINES: dict[str, tuple[str, ...]] = {
     "none": ("identity",),
@@ -52,6 +52,8 @@ def baseline_archs() -> dict[str, Arch]:
 
 def baseline_factories() -> dict[str, Callable[[int], nn.Module]]:
     """Each of `BASELINES` as a module factory for a host network (channels -> module)."""
+    from mixsearch.model import DiscreteModel  # torch: listing the baselines needs none
+
     return {
         name: (lambda channels, arch=arch: DiscreteModel(arch, channels))
         for name, arch in baseline_archs().items()

@@ -21,10 +21,11 @@ from mixsearch.hardware.lut import LatencyTable
 from mixsearch.hardware.predictor import profiled_table
 from mixsearch.proxy import ProxyData, TrainConfig, load_proxy_data
 from mixsearch.search.evaluate import Evaluator, capped, final_seeds
-from mixsearch.search.pool import FINAL_THREADS, WorkerSetup
+from mixsearch.search.pool import FINAL_THREADS, WorkerSetup, available_cores
+from mixsearch.search.settings import HEARTBEAT_SECONDS
 from mixsearch.search.study import SoleWorkerLock, open_storage, storage_url
+from mixsearch.search.tracker import RunTracker
 from mixsearch.search.trainings import TrainingCache, default_cache_dir
-from mixsearch.search.workers import HEARTBEAT_SECONDS
 from mixsearch.space.graph import SpaceGraph
 from mixsearch.space.sections import Budget, Target
 
@@ -70,16 +71,16 @@ class RunContext:
     counts: CostModel  # counts only: baselines and ablations use ops the table need not hold
     data: ProxyData
     trial_evaluator: Evaluator
-    final_evaluator: (
-        Evaluator  # the final recipe; each final training takes one of `final_seeds`
-    )
+    # The final recipe; each final training takes one of `final_seeds`.
+    final_evaluator: Evaluator
     final_seeds: tuple[int, ...]
     workers: WorkerSetup  # how a process training finals rebuilds the data and recipe
+    final_workers: int  # processes training the finals side by side
     trainings: TrainingCache
     storage: optuna.storages.BaseStorage
     lock: SoleWorkerLock
     study_name: str
-    stage_seconds: dict[str, float] = field(default_factory=dict)
+    tracker: RunTracker
 
     @classmethod
     def build(
@@ -97,8 +98,17 @@ class RunContext:
         storage = open_storage(
             url
         )  # first: a bad storage fails before anything is measured
-        stage_seconds: dict[str, float] = {}
-        with timed_stage("latency table", stage_seconds, report):
+        study_name = options.study_name or f"{graph.space.name}-{options.strategy}"
+        workers = final_workers(options)
+        tracker = RunTracker(
+            run_dir,
+            options.strategy,
+            options.budget,
+            workers,
+            report,
+            {"command": options.command, "study": study_name, "storage": url},
+        )
+        with timed_stage("latency table", tracker):
             table, _ = profiled_table(
                 graph, target, options.table_path, progress=options.show_progress
             )
@@ -139,25 +149,40 @@ class RunContext:
             ),
             storage=storage,
             lock=SoleWorkerLock(url),
-            study_name=options.study_name or f"{graph.space.name}-{options.strategy}",
-            stage_seconds=stage_seconds,
+            study_name=study_name,
+            final_workers=workers,
+            tracker=tracker,
         )
 
     @property
     def budget(self) -> Budget:
         return self.options.budget
 
+    @property
+    def stage_seconds(self) -> dict[str, float]:
+        return self.tracker.seconds
+
     def stage(self, name: str):
-        """A block timed as stage `name` (announced on the report, its seconds added to `stage_seconds`)."""
-        return timed_stage(name, self.stage_seconds, self.report)
+        """A block timed as stage `name` (announced with its place in the run, its seconds recorded)."""
+        return timed_stage(name, self.tracker)
+
+
+def final_workers(options: RunOptions) -> int:
+    """Processes for the final trainings: the budget's, else one per core on the CPU; one on a GPU."""
+    if options.device != "cpu":
+        return 1
+    return options.budget.final_workers or available_cores()
 
 
 @contextmanager
-def timed_stage(name: str, seconds: dict[str, float], report: Report) -> Iterator[None]:
-    """Announce stage `name`, then add the block's wall time to `seconds[name]`."""
-    report(f"== {name}")
+def timed_stage(name: str, tracker: RunTracker) -> Iterator[None]:
+    """Stage `name`: announced, its wall time recorded, also when it is cut short."""
+    tracker.start(name)
     start = time.perf_counter()
     try:
         yield
+    except KeyboardInterrupt:
+        tracker.stopped = name
+        raise
     finally:
-        seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - start
+        tracker.finish(name, time.perf_counter() - start)

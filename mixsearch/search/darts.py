@@ -37,6 +37,7 @@ from mixsearch.errors import MixsearchError, first_line
 from mixsearch.model.supernet import ArchParameters, Supernet
 from mixsearch.progress import progress
 from mixsearch.search.expected_cost import ExpectedCost
+from mixsearch.search.settings import DartsConfig
 from mixsearch.space.graph import SpaceGraph
 
 logger = logging.getLogger(__name__)
@@ -53,38 +54,6 @@ DAMAGED_FILE_ERRORS = (
 )
 HISTORY = "alpha_history.json"
 HostFactory = Callable[[Callable[[int], nn.Module]], nn.Module]
-
-
-@dataclass(frozen=True)
-class DartsConfig:
-    """Hyper-parameters of one DARTS search (defaults follow the DARTS paper, scaled to a small proxy)."""
-
-    epochs: int = 20
-    warmup_epochs: int = 5
-    batch_size: int = 64
-    weight_lr: float = 0.05
-    weight_momentum: float = 0.9
-    weight_decay: float = 3e-4
-    alpha_lr: float = 3e-3
-    alpha_weight_decay: float = 1e-3
-    order: str = "first"
-    hardware_loss: str = "additive"
-    latency_weight: float = 0.2
-    flops_weight: float = 0.0
-    hardware_beta: float = 0.6
-    beta_decay: float = 0.05
-    grad_clip: float = 5.0
-    max_steps_per_epoch: int | None = None
-    seed: int = 0
-    device: str = "cpu"
-
-    def __post_init__(self) -> None:
-        if self.order not in ("first", "second"):
-            raise ValueError(f"order must be 'first' or 'second', got {self.order!r}")
-        if self.hardware_loss not in ("additive", "multiplicative"):
-            raise ValueError(
-                f"hardware_loss must be 'additive' or 'multiplicative', got {self.hardware_loss!r}"
-            )
 
 
 @dataclass
@@ -235,22 +204,25 @@ class DartsSearch:
             alpha.grad = grad
         self.alpha_optimizer.step()
 
-    def _weight_step(self, xw, yw) -> float:
+    def _weight_step(self, xw, yw) -> tuple[float, int]:
+        """One SGD step on the weights; the batch's loss and how many it classified right."""
         self.weight_optimizer.zero_grad()
-        loss = self._task_loss(xw, yw)
+        logits = self.model(xw)
+        loss = F.cross_entropy(logits, yw)
         loss.backward()
         nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         self.weight_optimizer.step()
-        return loss.item()
+        return loss.item(), int((logits.argmax(1) == yw).sum())
 
-    def _epoch(self, epoch: int, show_progress: bool) -> float:
+    def _epoch(self, epoch: int, show_progress: bool) -> tuple[float, float]:
+        """One epoch of the bilevel search: mean training loss and training accuracy of the weight steps."""
         self.model.train()
         pairs = zip(
             self._loader(self.weight_set, epoch, 0),
             self._loader(self.alpha_set, epoch, 1),
         )
         batches = list(itertools.islice(pairs, self.config.max_steps_per_epoch))
-        losses = []
+        losses, correct, seen = [], 0, 0
         searching = epoch >= self.config.warmup_epochs
         for (xw, yw), (xa, ya) in progress(
             batches, f"DARTS epoch {epoch + 1}", show_progress
@@ -261,23 +233,33 @@ class DartsSearch:
                     self._alpha_step_second_order(xw, yw, xa, ya, epoch)
                 else:
                     self._alpha_step_first_order(xa, ya, epoch)
-            losses.append(self._weight_step(xw, yw))
+            loss, right = self._weight_step(xw, yw)
+            losses.append(loss)
+            correct, seen = correct + right, seen + len(yw)
         self.scheduler.step()
-        return sum(losses) / max(len(losses), 1)
+        return sum(losses) / max(len(losses), 1), correct / max(seen, 1)
 
     def run(
         self,
         resume: bool = False,
         show_progress: bool = True,
         stop_after: int | None = None,
+        on_epoch: Callable[[str], None] = lambda line: None,
     ) -> DartsState:
-        """Train for the configured epochs (continuing a checkpoint when `resume`); `stop_after` ends early."""
+        """Train for the configured epochs (continuing a checkpoint when `resume`); `stop_after` ends early.
+
+        `on_epoch` gets a line per finished epoch: `DARTS epoch 3/5: loss 1.234, train accuracy 45.6%`.
+        """
         if resume:
             self._load_checkpoint()
         for epoch in range(self.state.epochs_done, self.config.epochs):
             if stop_after is not None and epoch >= stop_after:
                 break
-            loss = self._epoch(epoch, show_progress)
+            loss, accuracy = self._epoch(epoch, show_progress)
+            on_epoch(
+                f"DARTS epoch {epoch + 1}/{self.config.epochs}: loss {loss:.3f}, "
+                f"train accuracy {accuracy:.1%}"
+            )
             self.state.epochs_done = epoch + 1
             self.state.history.append(
                 {

@@ -26,7 +26,7 @@ from mixsearch.proxy import TrainResult
 from mixsearch.search.baselines import baseline_archs, function_key
 from mixsearch.search.context import RunContext
 from mixsearch.search.evaluate import CandidateFailed, ablations
-from mixsearch.search.pool import TrainingJob, TrainingPool, available_cores
+from mixsearch.search.pool import TrainingJob, TrainingPool
 from mixsearch.search.result import (
     Trained,
     TrialRecord,
@@ -76,8 +76,7 @@ def final_stage(ctx: RunContext, candidates: list[tuple[Arch, int]]) -> FinalOut
     """Finalists (`candidates`: arch and trial number), baselines and ablations, trained once per study."""
 
     def compute() -> dict[str, Any]:
-        workers = _workers(ctx)
-        with TrainingPool(ctx.final_evaluator, ctx.workers, workers) as pool:
+        with TrainingPool(ctx.final_evaluator, ctx.workers, ctx.final_workers) as pool:
             trainer = _Trainer(ctx, pool)
             named = {f"trial {number}": (arch, number) for arch, number in candidates}
             hand_designed = {n: (a, None) for n, a in baseline_archs().items()}
@@ -112,13 +111,6 @@ def final_stage(ctx: RunContext, candidates: list[tuple[Arch, int]]) -> FinalOut
         ctx.lock.sole,
     )
     return FinalOutcome.from_json(stored)
-
-
-def _workers(ctx: RunContext) -> int:
-    """Processes for the final trainings: the budget's, else one per core on the CPU; one on a GPU."""
-    if ctx.options.device != "cpu":
-        return 1
-    return ctx.budget.final_workers or available_cores()
 
 
 class _Trainer:
@@ -158,6 +150,7 @@ class _Trainer:
                 ctx.report(f"final training {where}: failed: {outcome}")
                 continue
             ctx.trainings.put(job.arch, job.seed, outcome)
+            ctx.tracker.note(f"final trainings of this group: {done}/{len(jobs)}")
             results[keys[job.label], job.seed] = outcome
             ctx.report(
                 f"final training {where}: test {outcome.test_acc:.2%}, val {outcome.val_acc:.2%}"

@@ -8,9 +8,10 @@ by side finish sooner than two in a row on two threads. On a GPU the trainings r
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.pool
 import os
+import signal
 from collections.abc import Iterator
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 
 import torch
@@ -47,8 +48,10 @@ _worker_evaluator: Evaluator | None = None
 
 
 def _start_worker(setup: WorkerSetup) -> None:
-    """A worker process's start: one thread, and the run's proxy data rebuilt from its (cached) source."""
+    """A worker process's start: one thread, the run's proxy data rebuilt from its (cached) source, and Ctrl-C
+    left to the parent, which stops the workers itself."""
     global _worker_evaluator
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(FINAL_THREADS)
     data = capped(load_proxy_data(setup.proxy, setup.data_seed), setup.budget)
     _worker_evaluator = Evaluator(data, setup.recipe)
@@ -59,8 +62,14 @@ def _train(evaluator: Evaluator, job: TrainingJob, epochs: int) -> TrainResult:
     return seeded.from_scratch(job.arch, epochs)
 
 
-def _train_in_worker(job: TrainingJob, epochs: int) -> TrainResult:
-    return _train(_worker_evaluator, job, epochs)
+def _train_in_worker(
+    task: tuple[TrainingJob, int],
+) -> tuple[TrainingJob, TrainResult | CandidateFailed]:
+    job, epochs = task
+    try:
+        return job, _train(_worker_evaluator, job, epochs)
+    except CandidateFailed as error:
+        return job, error
 
 
 def available_cores() -> int:
@@ -72,18 +81,20 @@ def available_cores() -> int:
 
 class TrainingPool:
     """Runs `TrainingJob`s `workers` at a time: in processes built from `setup` when more than one, else with
-    `evaluator` here."""
+    `evaluator` here. Leaving the pool (a finished stage, or Ctrl-C) stops its processes at once.
+    """
 
     def __init__(self, evaluator: Evaluator, setup: WorkerSetup, workers: int):
         self.evaluator, self.setup, self.workers = evaluator, setup, max(1, workers)
-        self._executor: ProcessPoolExecutor | None = None
+        self._processes: multiprocessing.pool.Pool | None = None
 
     def __enter__(self) -> TrainingPool:
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(cancel_futures=True)
+        if self._processes is not None:
+            self._processes.terminate()
+            self._processes.join()
 
     def run(
         self, jobs: list[TrainingJob], epochs: int
@@ -97,21 +108,12 @@ class TrainingPool:
                     except CandidateFailed as error:
                         yield job, error
             return
-        futures: dict[Future, TrainingJob] = {
-            self._pool().submit(_train_in_worker, job, epochs): job for job in jobs
-        }
-        for future in as_completed(futures):
-            try:
-                yield futures[future], future.result()
-            except CandidateFailed as error:
-                yield futures[future], error
+        tasks = [(job, epochs) for job in jobs]
+        yield from self._pool().imap_unordered(_train_in_worker, tasks)
 
-    def _pool(self) -> ProcessPoolExecutor:
-        if self._executor is None:
-            self._executor = ProcessPoolExecutor(
-                self.workers,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_start_worker,
-                initargs=(self.setup,),
+    def _pool(self) -> multiprocessing.pool.Pool:
+        if self._processes is None:
+            self._processes = multiprocessing.get_context("spawn").Pool(
+                self.workers, initializer=_start_worker, initargs=(self.setup,)
             )
-        return self._executor
+        return self._processes

@@ -140,7 +140,11 @@ def best_by_validation(items: Sequence[ValidatedT]) -> ValidatedT:
 
 @dataclass(frozen=True)
 class SearchResult:
-    """Everything a run found; `ablation` varies `ablated`, `winner` is the best of both (module docstring)."""
+    """Everything a run found; `ablation` varies `ablated`, `winner` is the best of both (module docstring).
+
+    A run stopped before its end (Ctrl-C, SIGTERM) saves a partial result: `stopped` names the stage it was in,
+    `winner` is None, and `best_trial` is the most accurate trained trial so far, never retrained.
+    """
 
     space: str
     name: str
@@ -155,12 +159,19 @@ class SearchResult:
     trials: tuple[TrialRecord, ...]
     pareto: tuple[int, ...]
     finalists: tuple[Trained, ...]
-    winner: Trained
+    winner: Trained | None
     baselines: tuple[Trained, ...]
     ablation: tuple[Trained, ...]
     alpha_history: tuple[dict[str, Any], ...] = ()
     alpha_options: dict[str, list[str]] = field(default_factory=dict)
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    date: str = ""  # when the run ended (ISO 8601, UTC)
+    stopped: str | None = None  # the stage a stopped run was in
+    best_trial: int | None = None  # a stopped run's most accurate trained trial
+
+    @property
+    def partial(self) -> bool:
+        return self.stopped is not None
 
     @property
     def ablated(self) -> Trained:
@@ -187,7 +198,7 @@ class SearchResult:
             "pareto": list(self.pareto),
             "trials": [record.to_json() for record in self.trials],
             "finalists": [item.to_json() for item in self.finalists],
-            "winner": self.winner.to_json(),
+            "winner": self.winner.to_json() if self.winner is not None else None,
             "baselines": [item.to_json() for item in self.baselines],
             "ablation": [item.to_json() for item in self.ablation],
         }
@@ -213,7 +224,7 @@ class SearchResult:
                 "pareto": tuple(data["pareto"]),
                 "trials": tuple(map(TrialRecord.from_json, data["trials"])),
                 "finalists": tuple(map(Trained.from_json, data["finalists"])),
-                "winner": Trained.from_json(data["winner"]),
+                "winner": Trained.from_json(data["winner"]) if data["winner"] else None,
                 "baselines": tuple(map(Trained.from_json, data["baselines"])),
                 "ablation": tuple(map(Trained.from_json, data["ablation"])),
                 "alpha_history": tuple(data.get("alpha_history", ())),

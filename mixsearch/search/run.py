@@ -22,14 +22,16 @@ Strategies:
 from __future__ import annotations
 
 from dataclasses import asdict, replace
+from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 
+from mixsearch.errors import Stopped
 from mixsearch.model.supernet import ArchParameters
 from mixsearch.proxy import HostNet
 from mixsearch.search.context import Report, RunContext, RunOptions
-from mixsearch.search.darts import DartsConfig, DartsSearch
+from mixsearch.search.darts import DartsSearch
 from mixsearch.search.expected_cost import ExpectedCost
 from mixsearch.search.final import choose_winner, final_stage, may_win
 from mixsearch.search.result import (
@@ -38,14 +40,23 @@ from mixsearch.search.result import (
     TrialRecord,
     best_by_validation,
 )
+from mixsearch.search.settings import DartsConfig
 from mixsearch.search.study import option_label
 from mixsearch.search.trainings import json_digest
-from mixsearch.search.trials import derived_trial, trials_stage
+from mixsearch.search.trials import derived_trial, study_snapshot, trials_stage
 from mixsearch.search.workers import decode_state, encode_state, run_once
 from mixsearch.space.graph import SpaceGraph
 from mixsearch.space.sections import Constraints, Target
 
 DARTS_DIR = "darts"
+
+
+class RunStopped(Exception):
+    """A run stopped before its end (Ctrl-C, SIGTERM); `result` is what it had, `exit_code` the shell's."""
+
+    def __init__(self, result: SearchResult, exit_code: int):
+        super().__init__(f"stopped during the {result.stopped} stage")
+        self.result, self.exit_code = result, exit_code
 
 
 def run_search(
@@ -55,12 +66,26 @@ def run_search(
     run_dir: str | Path,
     report: Report = lambda line: None,
 ) -> SearchResult:
-    """Search `graph` with `options.strategy`, writing resumable state into `run_dir`."""
+    """Search `graph` with `options.strategy`, writing resumable state into `run_dir`.
+
+    Stopped (KeyboardInterrupt, `errors.Stopped`) after its context is built, it raises RunStopped with the
+    partial result: the trials so far and the best of them, not retrained."""
     ctx = RunContext.build(graph, target, options, run_dir, report)
+    done: dict[str, DartsSearch] = {}
+    try:
+        return _search(ctx, done)
+    except KeyboardInterrupt as stop:
+        code = stop.exit_code if isinstance(stop, Stopped) else 130
+        raise RunStopped(_partial(ctx, done.get("search")), code) from None
+
+
+def _search(ctx: RunContext, done: dict[str, DartsSearch]) -> SearchResult:
+    """The stages in order; `done` receives the DARTS search when it finishes (a stopped run reports it)."""
+    options = ctx.options
     search = None
     if options.strategy in ("hybrid", "darts"):
         with ctx.stage("DARTS"):
-            search = darts_stage(ctx)
+            search = done["search"] = darts_stage(ctx)
     if options.strategy == "darts":
         trials = derived_trial(ctx, search)
     else:
@@ -71,6 +96,23 @@ def run_search(
     records = trials.records
     if options.strategy == "darts":
         records = (_scored(records[0], best_by_validation(final.finalists)),)
+    return replace(
+        _result(ctx, search, records, trials.pareto),
+        finalists=final.finalists,
+        winner=choose_winner(final, lambda arch: may_win(ctx, arch), records),
+        baselines=final.baselines,
+        ablation=final.ablation,
+    )
+
+
+def _result(
+    ctx: RunContext,
+    search: DartsSearch | None,
+    records: tuple[TrialRecord, ...],
+    pareto: tuple[int, ...],
+) -> SearchResult:
+    """The run's result without its final stage (`_search` adds it; a stopped run has none)."""
+    options, graph = ctx.options, ctx.graph
     return SearchResult(
         space=graph.space.path,
         name=graph.space.name,
@@ -83,15 +125,23 @@ def run_search(
         constraints=graph.space.constraints.limits(),
         objectives=options.objectives,
         trials=records,
-        pareto=trials.pareto,
-        finalists=final.finalists,
-        winner=choose_winner(final, lambda arch: may_win(ctx, arch), records),
-        baselines=final.baselines,
-        ablation=final.ablation,
+        pareto=pareto,
+        finalists=(),
+        winner=None,
+        baselines=(),
+        ablation=(),
         alpha_history=tuple(search.state.history) if search is not None else (),
         alpha_options=alpha_option_labels(search.alphas) if search else {},
         stage_seconds=ctx.stage_seconds,
+        date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
+
+
+def _partial(ctx: RunContext, search: DartsSearch | None) -> SearchResult:
+    """What a stopped run has: the study's trials so far and the most accurate trained one."""
+    snapshot = study_snapshot(ctx)
+    result = _result(ctx, search, snapshot.records, snapshot.pareto)
+    return replace(result, stopped=ctx.tracker.stopped, best_trial=snapshot.best)
 
 
 def run_darts_stage(
@@ -116,7 +166,9 @@ def darts_stage(ctx: RunContext) -> DartsSearch:
     )
 
     def compute() -> str:
-        search.run(resume=True, show_progress=ctx.options.show_progress)
+        search.run(
+            resume=True, show_progress=ctx.options.show_progress, on_epoch=ctx.report
+        )
         return encode_state(
             {
                 "model": search.model.state_dict(),

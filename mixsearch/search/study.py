@@ -34,9 +34,10 @@ from mixsearch.errors import MixsearchError, first_line
 from mixsearch.hardware.cost import ArchCost, CostModel, check_constraints
 from mixsearch.search.evaluate import CandidateFailed
 from mixsearch.search.result import TrialRecord
+from mixsearch.search.settings import HEARTBEAT_SECONDS
 from mixsearch.search.workers import (
     BASELINE_ATTR,
-    HEARTBEAT_SECONDS,
+    KEPT_ATTRS,
     STALE,
     fail_stale,
     fail_trial,
@@ -282,8 +283,17 @@ class TrialLoop:
             trial.set_user_attr("skipped", SURPLUS)
             raise optuna.TrialPruned(SURPLUS)
         identifier = trial_id(self.storage, self.study, trial.number)
-        with heartbeat(self.storage, identifier, self.heartbeat_seconds):
-            return self._evaluate(trial)
+        try:
+            with heartbeat(self.storage, identifier, self.heartbeat_seconds):
+                return self._evaluate(trial)
+        except KeyboardInterrupt:
+            # Optuna fails the trial; the run that resumes trains it again, first.
+            trial.set_user_attr("fail_reason", INTERRUPTED)
+            kept = {k: trial.user_attrs[k] for k in KEPT_ATTRS if k in trial.user_attrs}
+            self.study.enqueue_trial(
+                trial.params, user_attrs=kept, skip_if_exists=False
+            )
+            raise
 
     def _evaluate(self, trial: optuna.Trial) -> tuple[float, ...]:
         arch = suggest_arch(trial, self.graph, self.choices)

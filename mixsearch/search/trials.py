@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+import optuna
 from optuna import Study
 from optuna.trial import FrozenTrial, TrialState
 
@@ -112,6 +113,33 @@ def trials_stage(ctx: RunContext, search: DartsSearch | None) -> TrialsOutcome:
     return TrialsOutcome(
         records, pareto, finalist_candidates(study, records, budget.finalists)
     )
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A study as it stands: its trials' records, its trained Pareto front, its most accurate trained trial."""
+
+    records: tuple[TrialRecord, ...]
+    pareto: tuple[int, ...]
+    best: int | None
+
+
+def study_snapshot(ctx: RunContext) -> Snapshot:
+    """The run's study as it stands now (empty before the trials stage made it)."""
+    try:
+        study = optuna.load_study(study_name=ctx.study_name, storage=ctx.storage)
+    except KeyError:
+        return Snapshot((), (), None)
+    objectives = ctx.options.objectives
+    records = tuple(
+        trial_record(t, objectives)
+        for t in study.trials
+        if t.state != TrialState.WAITING
+    )
+    trained = _feasible_trained(study)
+    front = [t.number for t in study.best_trials if t.user_attrs.get("trained")]
+    best = max(trained, key=lambda t: t.values[0]).number if trained else None
+    return Snapshot(records, tuple(sorted(front)), best)
 
 
 def derived_trial(ctx: RunContext, search: DartsSearch) -> TrialsOutcome:

@@ -28,7 +28,8 @@ import torch
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
-HEARTBEAT_SECONDS = 10
+from mixsearch.search.settings import HEARTBEAT_SECONDS
+
 STALE = "the worker stopped during the trial (stale heartbeat); queued again"
 RESULT_ATTR = "result"
 # A trial's attributes that say what it is, kept when it is queued again.

@@ -17,7 +17,7 @@ from typing import Any
 import networkx as nx
 
 from mixsearch.arch import INPUT, Arch, ArchNode
-from mixsearch.errors import SpaceError
+from mixsearch.errors import SpaceError, did_you_mean
 from mixsearch.space.schema import NodeSpec, OpConfig, SearchSpace
 
 
@@ -67,8 +67,10 @@ class SpaceGraph:
             for slot, line in zip(node.inputs, node.input_lines):
                 for source in slot:
                     if source not in graph:
+                        hint = did_you_mean(source, self.nodes).rstrip(" ")
                         self._fail(
-                            f"node {node.name!r} reads {source!r}, which is not a node",
+                            f"node {node.name!r} reads {source!r}, which is not a node"
+                            + (f"; {hint}" if hint else ""),
                             line,
                         )
                     if source == node.name:
@@ -80,8 +82,10 @@ class SpaceGraph:
         """The output candidates: `output:` (a node or a choice of nodes), else the one node feeding nothing."""
         for name in self.space.outputs:
             if name not in self.nodes:
+                hint = did_you_mean(name, self.nodes).rstrip(" ")
                 self._fail(
-                    f"output {name!r} is not a node of the graph",
+                    f"output {name!r} is not a node of the graph"
+                    + (f"; {hint}" if hint else ""),
                     self.space.output_line,
                 )
         if self.space.outputs:

@@ -24,7 +24,7 @@ from typing import Any
 
 from mixsearch.arch import op_label
 from mixsearch.codegen.names import class_name_problem, identifier_problem
-from mixsearch.errors import SpaceError
+from mixsearch.errors import SpaceError, unknown
 from mixsearch.ops import OPS
 from mixsearch.ops.registry import short_repr as _show
 from mixsearch.resources import example_spaces, find_space
@@ -244,7 +244,7 @@ class _Parser:
         for key in mapping:
             if key not in allowed:
                 raise SpaceError(
-                    f"unknown key {key!r} in {where}; accepted: {', '.join(allowed)}",
+                    unknown("key", key, allowed, "accepted", f" in {where}"),
                     line=mapping.line_of(key),
                 )
 
@@ -390,9 +390,7 @@ class _Parser:
         if op not in OPS:
             kind = "fusion function" if is_fusion else "op"
             known = OPS.names(lambda info: info.is_fusion == is_fusion)
-            raise SpaceError(
-                f"unknown {kind} {op!r}; known: {', '.join(known)}", line=line
-            )
+            raise SpaceError(unknown(kind, op, known), line=line)
         info = OPS.get(op)
         if info.is_fusion != is_fusion:
             hint = "use it under 'fuse'" if info.is_fusion else "use it under 'op'"
@@ -405,18 +403,9 @@ class _Parser:
         for combo in itertools.product(*choices.values()):
             config = self._config(info, dict(zip(choices, combo)))
             try:
-                info.build(
-                    VALIDATION_CHANNELS, config.param_dict, num_inputs=num_inputs
-                )
-            except (ValueError, TypeError, ArithmeticError, RuntimeError) as error:
-                # Values the parameter checks let through can still fail to build (a huge
-                # int overflowing a tensor size): still the user's input, so one located line.
-                reason = (
-                    str(error).strip().splitlines()[0] if str(error).strip() else ""
-                )
-                raise SpaceError(
-                    f"{config.label()}: {reason or type(error).__name__}", line=line
-                ) from None
+                info.check(config.param_dict, num_inputs)
+            except ValueError as error:
+                raise SpaceError(f"{config.label()}: {error}", line=line) from None
             if config not in configs:
                 configs.append(config)
         return configs
@@ -442,7 +431,7 @@ class _Parser:
             key_line = params.line_of(key)
             if key not in specs:
                 raise SpaceError(
-                    f"unknown parameter {key!r} for {info.name}; accepted: {', '.join(specs) or 'none'}",
+                    unknown("parameter", key, specs, "accepted", f" for {info.name}"),
                     line=key_line,
                 )
             spec = specs[key]

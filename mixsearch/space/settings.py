@@ -21,7 +21,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from mixsearch.errors import ExportError, MixsearchError, SpaceError
+from mixsearch.errors import ExportError, MixsearchError, SpaceError, unknown
 from mixsearch.ops.registry import short_repr
 from mixsearch.space.located_yaml import LocatedDict, LocatedList
 from mixsearch.space.sections import (
@@ -70,7 +70,7 @@ def _mapping(value: Any, line: int, section: str, keys: tuple[str, ...]) -> Loca
     for key in value:
         if key not in keys:
             raise SpaceError(
-                f"unknown key {key!r} in {section}; accepted: {', '.join(keys)}",
+                unknown("key", key, keys, "accepted", f" in {section}"),
                 line=value.line_of(key),
             )
     return value

@@ -1,0 +1,42 @@
+"""Plain settings of the search stage, in a module of their own so that the command line can show them as
+defaults without importing torch or Optuna.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Seconds between a study worker's heartbeats; a trial silent for 3x this is failed and queued again.
+HEARTBEAT_SECONDS = 10
+
+
+@dataclass(frozen=True)
+class DartsConfig:
+    """Hyper-parameters of one DARTS search (defaults follow the DARTS paper, scaled to a small proxy)."""
+
+    epochs: int = 20
+    warmup_epochs: int = 5
+    batch_size: int = 64
+    weight_lr: float = 0.05
+    weight_momentum: float = 0.9
+    weight_decay: float = 3e-4
+    alpha_lr: float = 3e-3
+    alpha_weight_decay: float = 1e-3
+    order: str = "first"
+    hardware_loss: str = "additive"
+    latency_weight: float = 0.2
+    flops_weight: float = 0.0
+    hardware_beta: float = 0.6
+    beta_decay: float = 0.05
+    grad_clip: float = 5.0
+    max_steps_per_epoch: int | None = None
+    seed: int = 0
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if self.order not in ("first", "second"):
+            raise ValueError(f"order must be 'first' or 'second', got {self.order!r}")
+        if self.hardware_loss not in ("additive", "multiplicative"):
+            raise ValueError(
+                f"hardware_loss must be 'additive' or 'multiplicative', got {self.hardware_loss!r}"
+            )

@@ -1,0 +1,189 @@
+"""A run a person can watch and stop: Ctrl-C or SIGTERM leaves a partial report, search.json and the best trial's
+module, `mixsearch status` says where a run is, export works on an unfinished run, and misspelled option values
+get a suggestion."""
+
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import black
+import pytest
+import torch
+from click.testing import CliRunner
+
+from helpers import import_file, tiny_run_space
+from mixsearch.cli import main
+from mixsearch.search.result import SearchResult
+
+# Larger proxy splits than the other run tests: each training takes a second or two, time enough to stop it.
+SPACE = tiny_run_space("stoppable", train_size=2048)
+
+
+@pytest.fixture
+def space(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    path = tmp_path / "stoppable.yaml"
+    path.write_text(SPACE)
+    return path
+
+
+def _default_sigint() -> None:
+    """In the child: Ctrl-C's default, even when pytest runs as a background job (which ignores SIGINT, and
+    children inherit that)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def start_run(space: Path, out: Path, *extra: str) -> subprocess.Popen:
+    command = [sys.executable, "-m", "mixsearch", "run", str(space), "--budget", "tiny"]
+    command += ["--strategy", "random", "--out", str(out), "--quiet", *extra]
+    return subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
+        preexec_fn=_default_sigint,
+    )
+
+
+def stop_when(
+    process: subprocess.Popen, marker: str, signum: int, timeout: float = 240
+) -> str:
+    """Read the run's stderr until a line holds `marker`, send `signum`, and return everything it printed."""
+    selector = selectors.DefaultSelector()
+    selector.register(process.stderr, selectors.EVENT_READ)
+    seen, deadline = [], time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if selector.select(timeout=1) and (line := process.stderr.readline()):
+            seen.append(line)
+            if marker in line:
+                process.send_signal(signum)
+                break
+        elif process.poll() is not None:
+            break
+    rest, errors = process.communicate(timeout=120)
+    return "".join(seen) + errors
+
+
+def check_module(path: Path) -> None:
+    """The checks of a finished run's module: black-formatted, importable, scriptable, shape-preserving."""
+    text = path.read_text()
+    assert black.format_str(text, mode=black.Mode()) == text
+    module = import_file(path)
+    cls = next(value for name, value in vars(module).items() if name == "Stoppable")
+    model = cls(16).eval()
+    x = torch.randn(2, 16, 8, 8)
+    assert torch.jit.script(model)(x).shape == x.shape
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "marker, signum, code, stage",
+    [
+        ("trial 1 [", signal.SIGINT, 130, "trials"),
+        ("final training 1/", signal.SIGTERM, 143, "final training"),
+    ],
+    ids=["sigint-during-trials", "sigterm-during-final-trainings"],
+)
+def test_a_stopped_run_leaves_a_partial_report_its_result_and_a_module(
+    space, tmp_path, marker, signum, code, stage
+):
+    out = tmp_path / "run"
+    process = start_run(space, out, "--trials", "4")
+    printed = stop_when(process, marker, signum)
+    assert process.returncode == code, printed
+    assert f"stopped during the {stage} stage" in printed and "To resume:" in printed
+    assert "Traceback" not in printed
+    result = SearchResult.load(out)
+    assert result.partial and result.stopped == stage and result.winner is None
+    assert result.best_trial is not None
+    report = (out / "report.md").read_text()
+    assert report.startswith("# Search report: stoppable (partial)")
+    assert f"stopped during its {stage} stage" in report and "Not retrained" in report
+    check_module(out / "stoppable.py")
+    assert (
+        "The best trial so far of a search stopped"
+        in (out / "stoppable.py").read_text()
+    )
+    # Export works on the unfinished run, and says what it exports.
+    exported = CliRunner().invoke(main, ["export", str(out)])
+    assert exported.exit_code == 0, exported.output
+    assert (
+        "best trial so far"
+        in (out / "export" / "best-trial" / "stoppable.py").read_text()
+    )
+    # Status says where it stopped; running the same command again finishes it.
+    status = CliRunner().invoke(main, ["status", str(out)])
+    assert (
+        status.exit_code == 0 and f"stopped during the {stage} stage" in status.output
+    )
+    again = start_run(space, out, "--trials", "4")
+    again.communicate(timeout=600)
+    assert again.returncode == 0
+    finished = SearchResult.load(out)
+    assert not finished.partial and finished.winner is not None
+    counted = [t for t in finished.trials if t.state == "complete" and t.reason is None]
+    assert len(counted) == 4
+    assert all("interrupted" in t.reason for t in finished.trials if t.state == "fail")
+    assert CliRunner().invoke(main, ["status", str(out)]).output.startswith("finished")
+
+
+@pytest.mark.slow
+def test_status_of_a_running_run_shows_its_stages_and_trials(space, tmp_path):
+    out = tmp_path / "run"
+    process = start_run(space, out, "--trials", "6")
+    selector = selectors.DefaultSelector()
+    selector.register(process.stderr, selectors.EVENT_READ)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        if selector.select(timeout=1) and "trial 2 [" in process.stderr.readline():
+            break
+    status = CliRunner().invoke(main, ["status", str(out)])
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=120)
+    assert status.exit_code == 0, status.output
+    lines = status.output.splitlines()
+    assert "latency table: done" in lines[0] and "trials: running" in status.output
+    assert "final training: pending" in status.output
+    assert any(line.startswith("trials: ") and "of 6 counted" in line for line in lines)
+    assert "running: last update" in status.output
+
+
+def test_status_of_a_folder_without_a_run_is_a_clean_error(tmp_path):
+    result = CliRunner().invoke(main, ["status", str(tmp_path)])
+    assert result.exit_code == 2 and "no run here" in result.output
+
+
+@pytest.mark.slow
+def test_stage_lines_say_where_the_run_is_and_what_is_left(space, tmp_path):
+    process = start_run(
+        space, tmp_path / "run", "--trials", "3", "--strategy", "hybrid"
+    )
+    _, printed = process.communicate(timeout=600)
+    assert process.returncode == 0, printed
+    for position, stage in enumerate(
+        ("latency table", "DARTS", "trials", "final training"), 1
+    ):
+        assert f"[{position}/4] {stage}" in printed
+    assert "DARTS epoch 2/2: loss" in printed and "train accuracy" in printed
+    assert "left in the run)" in printed  # an estimate once a stage that trains is done
+    assert "\x1b[" not in printed and "\r" not in printed  # plain lines into a pipe
+
+
+@pytest.mark.parametrize(
+    "args, suggestion",
+    [
+        (["run", "default", "--strategy", "hybird"], "did you mean 'hybrid'?"),
+        (["run", "default", "--budget", "quik"], "did you mean 'quick'?"),
+        (["run", "default", "--objectives", "flop"], "did you mean 'flops'?"),
+    ],
+)
+def test_a_misspelled_option_value_gets_a_suggestion(args, suggestion):
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2 and suggestion in result.output
