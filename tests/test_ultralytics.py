@@ -6,6 +6,7 @@ tests that build models skip without it (`pip install -e .[ultralytics]`). Every
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import shutil
@@ -22,6 +23,7 @@ from click.testing import CliRunner
 from helpers import ROOT, import_file
 from mixsearch.arch import Arch
 from mixsearch.cli import main
+from mixsearch.codegen.names import library_names
 from mixsearch.codegen.render import write_module
 from mixsearch.codegen.ultralytics import model_file_name, write_ultralytics
 from mixsearch.errors import ExportError
@@ -345,14 +347,35 @@ def structure(
     return rows
 
 
+def emitted_names(module) -> dict[str, object]:
+    """The classes and functions an emitted file defines (not those it imports)."""
+    return {
+        name: value
+        for name, value in vars(module).items()
+        if (inspect.isclass(value) or inspect.isfunction(value))
+        and value.__module__ == module.__name__
+    }
+
+
+def test_no_library_name_shadows_an_ultralytics_name(tasks):
+    modules = pytest.importorskip("ultralytics.nn.modules")
+    taken = {
+        name for name in (*vars(tasks), *vars(modules)) if not name.startswith("_")
+    }
+    assert sorted(library_names() & taken) == []
+
+
 @pytest.mark.parametrize("scale", SCALES)
 @pytest.mark.parametrize("arch", ARCHS, ids=[arch.name for arch in ARCHS])
 def test_emitted_yaml_builds_and_runs_in_ultralytics(
     tasks, one_thread, emitted, base_model, monkeypatch, arch, scale
 ):
     folder = emitted[arch.name]
-    cls = getattr(import_file(folder / f"{arch.name}.py"), arch.class_name)
-    monkeypatch.setattr(tasks, arch.class_name, cls, raising=False)
+    module = import_file(folder / f"{arch.name}.py")
+    # As users do: the file pasted into ultralytics/nn/modules/ and every name it defines imported into tasks.
+    for name, value in emitted_names(module).items():
+        monkeypatch.setattr(tasks, name, value, raising=False)
+    cls = getattr(module, arch.class_name)
     yaml_path = folder / model_file_name(arch, scale)
     model = tasks.DetectionModel(str(yaml_path), verbose=False).eval()
     assert model.yaml["scale"] == scale  # taken from the file name
@@ -388,6 +411,7 @@ sys.path.insert(0, str(Path(sys.argv[0]).parent))
 runpy.run_path(sys.argv[0], run_name="__main__")
 """
 RELOAD_AND_VALIDATE = NO_NETWORK + """
+import inspect
 import json
 folder, script, class_name, weights, data, project = sys.argv[1:]
 sys.path.insert(0, folder)

@@ -79,7 +79,7 @@ class ConvBnAct(nn.Module):
         return self.act(self.bn(self.conv(x)))
 
 
-class Conv(nn.Module):
+class ConvStage(nn.Module):
     """k x k conv + BN + ReLU keeping the channel count: a level of the recursive / hierarchical family."""
 
     def __init__(self, channels: int, kernel: int = 3):
@@ -100,7 +100,7 @@ class EnhancedSerial(nn.Module):
         super().__init__()
         self.chan = CbamChannel(c1, reduction=8)
         self.spat = CbamSpatial(c1, kernel=3)
-        self.refine = Conv(c1, kernel=1)
+        self.refine = ConvStage(c1, kernel=1)
         self.gamma_refine = nn.Parameter(torch.tensor(0.1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

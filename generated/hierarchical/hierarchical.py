@@ -53,7 +53,7 @@ class ConvBnAct(nn.Module):
         return self.act(self.bn(self.conv(x)))
 
 
-class Conv(nn.Module):
+class ConvStage(nn.Module):
     """k x k conv + BN + ReLU keeping the channel count: a level of the recursive / hierarchical family."""
 
     def __init__(self, channels: int, kernel: int = 3):
@@ -134,11 +134,11 @@ class Hierarchical(nn.Module):
 
     def __init__(self, c1: int):
         super().__init__()
-        self.conv1 = Conv(c1, kernel=3)
+        self.conv1 = ConvStage(c1, kernel=3)
         self.chan1 = SqueezeExcite(c1, reduction=16)
         self.spat1 = CbamSpatial(c1, kernel=7)
         self.level1 = Sum(c1, num_inputs=2)
-        self.conv2 = Conv(c1, kernel=3)
+        self.conv2 = ConvStage(c1, kernel=3)
         self.chan2 = SqueezeExcite(c1, reduction=16)
         self.spat2 = CbamSpatial(c1, kernel=7)
         self.level2 = Sum(c1, num_inputs=2)

@@ -135,7 +135,7 @@ OPS = Registry(
         OpInfo(
             "conv",
             "structural",
-            {"default": "mixsearch.ops.basic.Conv"},
+            {"default": "mixsearch.ops.basic.ConvStage"},
             allowed={"kernel": (1, 3, 5, 7)},
         ),
         # fusion functions

@@ -30,7 +30,7 @@ class Zero(nn.Module):
         return torch.zeros_like(x)
 
 
-class Conv(nn.Module):
+class ConvStage(nn.Module):
     """k x k conv + BN + ReLU keeping the channel count: a level of the recursive / hierarchical family."""
 
     def __init__(self, channels: int, kernel: int = 3):

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 
-def make_divisible(value: float, divisor: int = 8, min_value: int = 8) -> int:
+def divisible_channels(value: float, divisor: int = 8, min_value: int = 8) -> int:
     """Round `value` to the nearest multiple of `divisor`, never below `min_value` nor 10% under `value`."""
     rounded = max(min_value, int(value + divisor / 2) // divisor * divisor)
     if rounded < 0.9 * value:

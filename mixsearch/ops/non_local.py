@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mixsearch.ops.helpers import make_divisible, reduced_channels
+from mixsearch.ops.helpers import divisible_channels, reduced_channels
 
 
 class NonLocal(nn.Module):
@@ -40,7 +40,7 @@ class NonLocalTimm(nn.Module):
 
     def __init__(self, channels: int, reduction: int = 8):
         super().__init__()
-        hidden = make_divisible(channels / reduction)
+        hidden = divisible_channels(channels / reduction)
         self.scale = channels**-0.5
         self.query = nn.Conv2d(channels, hidden, 1)
         self.key = nn.Conv2d(channels, hidden, 1)
