@@ -142,6 +142,15 @@ TABLE_OPTION = click.option(
 OUT_DIR_HELP = (
     "Run folder (default: runs/<name>-{suffix}-seed<seed>, named for what it is)."
 )
+ONNX_OPTION = click.option(
+    "--onnx",
+    "onnx_channels",
+    type=click.IntRange(min=8),
+    default=None,
+    metavar="CHANNELS",
+    help="Also write <name>.onnx beside <name>.py for CHANNELS input channels (batch and size dynamic), "
+    "checked in onnxruntime; needs pip install 'mixsearch[deploy]'.",
+)
 QUIET_OPTION = click.option(
     "--quiet", is_flag=True, help="No progress bars (the per-stage lines stay)."
 )
@@ -326,8 +335,14 @@ def sample(space: str, seed: int, out: str | None) -> None:
     is_flag=True,
     help="Emit only <name>.py, no Ultralytics model YAMLs or training script.",
 )
+@ONNX_OPTION
 def generate(
-    arch_json: str, out_dir: str, scales: str, positions: str, no_ultralytics: bool
+    arch_json: str,
+    out_dir: str,
+    scales: str,
+    positions: str,
+    no_ultralytics: bool,
+    onnx_channels: int | None,
 ) -> None:
     """Emit the standalone PyTorch module for a resolved architecture, and YOLOv8 model YAMLs using it."""
     from mixsearch.arch import Arch
@@ -343,6 +358,16 @@ def generate(
     )
     arch = Arch.load(arch_json)
     _echo_paths(emit(arch, out_dir, export, with_arch=False, where=arch_json))
+    _write_onnx(arch, Path(out_dir), onnx_channels)
+
+
+def _write_onnx(arch: Arch, folder: Path, channels: int | None) -> None:
+    """`--onnx`: the emitted module of `arch` in `folder` as ONNX, for `channels` input channels."""
+    if channels is not None:
+        from mixsearch.codegen.deploy import write_onnx
+
+        module = folder / f"{arch.name}.py"
+        _echo_paths([write_onnx(module, arch.class_name, channels)])
 
 
 @main.command()
@@ -440,7 +465,11 @@ def _command_line() -> str:
 
 
 def _finish_run(
-    graph: SpaceGraph, target: Target, options: RunOptions, run_dir: Path
+    graph: SpaceGraph,
+    target: Target,
+    options: RunOptions,
+    run_dir: Path,
+    onnx_channels: int | None = None,
 ) -> None:
     """Run the main job into `run_dir` and print what it wrote and what it found.
 
@@ -467,6 +496,7 @@ def _finish_run(
         )
         sys.exit(stop.exit_code if isinstance(stop, Stopped) else 130)
     _echo_paths(job.paths)
+    _write_onnx(job.winner, run_dir, onnx_channels)
     winner = job.result.winner
     spread = f" ± {winner.test_se:.2%}" if winner.test_se is not None else ""
     click.echo(
@@ -653,6 +683,7 @@ def darts(
     show_default=True,
     help="Seconds between a worker's heartbeats; a trial silent for 3x this is failed and queued again.",
 )
+@ONNX_OPTION
 @QUIET_OPTION
 def run(
     space: str,
@@ -669,6 +700,7 @@ def run(
     study_name: str | None,
     stage: str,
     heartbeat: int,
+    onnx_channels: int | None,
     quiet: bool,
 ) -> None:
     """Search SPACE.yaml and write the winner, its report and plots; run it again to resume."""
@@ -714,7 +746,7 @@ def run(
         run_darts_stage(graph, target, options, folder, _report_line)
         click.echo("DARTS stage done and stored with the study")
         return
-    _finish_run(graph, target, options, folder)
+    _finish_run(graph, target, options, folder, onnx_channels)
 
 
 @main.command()

@@ -28,10 +28,11 @@ class NonLocal(nn.Module):
         self.value = nn.Conv2d(channels, channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        query = self.query(x).flatten(2).transpose(1, 2)
-        key = self.key(x).flatten(2).transpose(1, 2)
-        value = self.value(x).flatten(2).transpose(1, 2)
-        context = F.scaled_dot_product_attention(query, key, value)
+        # B x 1 x HW x C': one head, in the 4-D layout every runtime's attention kernel takes (ONNX's too).
+        query = self.query(x).flatten(2).transpose(1, 2).unsqueeze(1)
+        key = self.key(x).flatten(2).transpose(1, 2).unsqueeze(1)
+        value = self.value(x).flatten(2).transpose(1, 2).unsqueeze(1)
+        context = F.scaled_dot_product_attention(query, key, value).squeeze(1)
         return x + context.transpose(1, 2).reshape_as(x)
 
 
