@@ -11,6 +11,7 @@ runs (other jobs starting or stopping) moves the table, the fit and the evaluati
     python benchmarks/latency_predictor.py                  # full run: default space, CPU, 60 architectures
     python benchmarks/latency_predictor.py --markdown       # the tables as Markdown, for the README
     python benchmarks/latency_predictor.py --device cuda    # the same on the GPU
+    python benchmarks/latency_predictor.py --runtime onnxruntime   # latency in ONNX Runtime (compile: torch.compile)
     python benchmarks/latency_predictor.py --quick          # tiny shapes and few architectures: a smoke test
 
 Reported per predictor: the share of architectures predicted within +-10% of their measured latency, the median
@@ -59,7 +60,7 @@ from mixsearch.hardware.predictor import (  # noqa: E402
 from mixsearch.progress import progress  # noqa: E402
 from mixsearch.space.graph import SpaceGraph, compile_space  # noqa: E402
 from mixsearch.space.schema import load_space  # noqa: E402
-from mixsearch.space.sections import Target  # noqa: E402
+from mixsearch.space.sections import RUNTIMES, Target  # noqa: E402
 
 DEFAULT_SPACE = ROOT / "search_spaces" / "default.yaml"
 DEFAULT_ARCHS = 60
@@ -144,6 +145,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     )
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument(
+        "--runtime",
+        choices=RUNTIMES,
+        help="where latency is measured (default: the space's target runtime)",
+    )
+    parser.add_argument(
         "--threads", type=int, help="torch intra-op threads (default: the target's)"
     )
     parser.add_argument(
@@ -225,6 +231,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 def make_target(graph: SpaceGraph, args: argparse.Namespace) -> Target:
     target = replace(graph.space.target, device=args.device)
+    if args.runtime is not None:
+        target = replace(target, runtime=args.runtime)
     if args.threads is not None:
         target = replace(target, threads=args.threads)
     if args.shapes:
@@ -347,7 +355,8 @@ def header(
     return [
         f"command: {shlex.join(['python', 'benchmarks/latency_predictor.py', *argv])}",
         f"versions: Python {platform.python_version()}, mixsearch {mixsearch.__version__}, torch {torch.__version__}",
-        f"device: {args.device} ({device_name(target)}), {threads} thread(s); 1-min load average {load:.2f} at start, "
+        f"device: {args.device} ({device_name(target)}), runtime {table.fingerprint['runtime']}, {threads} "
+        f"thread(s); 1-min load average {load:.2f} at start, "
         f"{os.getloadavg()[0]:.2f} at end",
         f"space: {args.space.name}, shapes {shapes} (latency summed over them); table: {where}",
         f"protocol: {args.warmup} warm-up + {args.repeats} timed calls per measurement, in {args.rounds} interleaved "

@@ -7,7 +7,9 @@ trace and one export cover them all and each output is compared on its own.
 
 from __future__ import annotations
 
+import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,9 +20,13 @@ from torch import nn
 from helpers import ROOT, import_file
 from mixsearch.arch import Arch
 from mixsearch.cli import main
-from mixsearch.codegen.deploy import ONNX_TOLERANCE, run_onnx, to_onnx
-from mixsearch.errors import MixsearchError
+from mixsearch.errors import MixsearchError, SpaceError
+from mixsearch.hardware.device import on_device
+from mixsearch.hardware.lut import default_table_path
+from mixsearch.onnx_io import ONNX_TOLERANCE, run_onnx, to_onnx
 from mixsearch.ops import OPS
+from mixsearch.space import settings
+from mixsearch.space.schema import parse_space
 
 pytest.importorskip("onnxruntime")
 CHANNELS = 16
@@ -201,3 +207,56 @@ def test_generate_writes_the_onnx_file_on_request(tmp_path):
         6,
         6,
     )
+
+
+# --- latency in the runtime that ships ----------------------------------------------------------------------
+
+RUNTIME_SPACE = """
+name: rt
+target: {device: cpu, runtime: RUNTIME, shapes: [[1, 16, 12, 12]]}
+graph:
+  chan: {op: [se, eca], from: input}
+  spat: {op: [cbam_spatial, identity], from: chan}
+  out: {fuse: [sum, softmax_weights], from: [chan, spat], residual: [false, true]}
+"""
+
+
+@pytest.mark.slow
+def test_profile_measures_in_onnxruntime_and_keys_the_table_by_runtime(tmp_path):
+    space = tmp_path / "rt.yaml"
+    space.write_text(RUNTIME_SPACE.replace("RUNTIME", "onnxruntime"))
+    table = tmp_path / "table.json"
+    args = [
+        "profile",
+        str(space),
+        "--table",
+        str(table),
+        "--fit",
+        "3",
+        "--repeats",
+        "3",
+    ]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    saved = json.loads(table.read_text())
+    assert saved["fingerprint"]["runtime"].startswith("onnxruntime ")
+    assert all(
+        ms > 0 for entries in saved["entries"].values() for ms in entries.values()
+    )
+    eager = parse_space(RUNTIME_SPACE.replace("RUNTIME", "eager")).target
+    onnx = parse_space(space.read_text()).target
+    assert default_table_path(eager) != default_table_path(onnx)
+
+
+def test_a_runtime_without_its_package_is_one_clear_error(monkeypatch):
+    monkeypatch.setitem(
+        settings.RUNTIME_PACKAGES, "onnxruntime", ("no_such_package", "pip install x")
+    )
+    with pytest.raises(SpaceError, match="needs the no_such_package package: pip"):
+        parse_space(RUNTIME_SPACE.replace("RUNTIME", "onnxruntime"), "rt.yaml")
+
+
+def test_onnxruntime_latency_needs_the_cpu_and_no_bfloat16():
+    target = parse_space(RUNTIME_SPACE.replace("RUNTIME", "onnxruntime")).target
+    with pytest.raises(MixsearchError, match="bfloat16"):
+        on_device(replace(target, dtype="bfloat16"))

@@ -42,6 +42,7 @@ def on_device(target: Target, device: str | None = None) -> Target:
         torch_device(target)
     except ValueError as error:
         raise MixsearchError(str(error)) from None
+    check_runtime(target)
     return target
 
 
@@ -73,3 +74,17 @@ def example_input(target: Target, shape: Shape) -> torch.Tensor:
     return x.to(torch_device(target), torch_dtype(target)).contiguous(
         memory_format=memory_format(target)
     )
+
+
+def check_runtime(target: Target) -> None:
+    """MixsearchError for a runtime this target cannot measure in (onnxruntime: the CPU, float32 or float16)."""
+    if target.runtime != "onnxruntime":
+        return
+    if torch_device(target).type != "cpu":
+        raise MixsearchError(
+            "target runtime onnxruntime is measured on the CPU only; use device: cpu"
+        )
+    if target.dtype == "bfloat16":
+        raise MixsearchError(
+            "target runtime onnxruntime takes float32 or float16 inputs, not bfloat16"
+        )

@@ -10,6 +10,7 @@ ignored with a warning and rebuilt.
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 import logging
 import platform
@@ -35,6 +36,7 @@ from mixsearch.hardware.latency import (
     measure_interleaved,
     measure_latency,
 )
+from mixsearch.hardware.runtime import runnable
 from mixsearch.ops import OPS
 from mixsearch.space.sections import Shape, Target
 
@@ -66,7 +68,7 @@ def _cpu_name() -> str:
 
 
 def fingerprint(target: Target) -> dict[str, Any]:
-    """What makes latencies comparable: device name, torch version, dtype, threads and memory format."""
+    """What makes latencies comparable: device name, torch version, dtype, threads, memory format, runtime."""
     device = torch_device(target)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name()
     return {
@@ -76,7 +78,15 @@ def fingerprint(target: Target) -> dict[str, Any]:
         "dtype": target.dtype,
         "threads": measurement_threads(target),
         "channels_last": target.channels_last,
+        "runtime": _runtime_version(target.runtime),
     }
+
+
+def _runtime_version(runtime: str) -> str:
+    """The runtime and, beyond torch's own, its package version: `onnxruntime 1.30.0`."""
+    if runtime != "onnxruntime":
+        return runtime
+    return f"onnxruntime {importlib.metadata.version('onnxruntime')}"
 
 
 def default_table_path(target: Target) -> Path:
@@ -187,8 +197,8 @@ def op_measurement(op: str, params: dict[str, Any], num_inputs: int) -> Measurem
         x = example_input(target, shape)
         if OPS.get(op).is_fusion:
             xs = [x] + [example_input(target, shape) for _ in range(num_inputs - 1)]
-            return lambda: module(xs)
-        return lambda: module(x)
+            return runnable(module, xs, target)
+        return runnable(module, x, target)
 
     return Measurement(op_key(op, params, num_inputs), build)
 
@@ -206,11 +216,21 @@ def residual_measurement() -> Measurement:
     """Timing of the learned residual `out + gamma * x`."""
 
     def build(target: Target, shape: Shape) -> Callable[[], object]:
-        out, x = example_input(target, shape), example_input(target, shape)
-        gamma = torch.tensor(0.1, device=x.device, dtype=x.dtype)
-        return lambda: out + gamma * x
+        inputs = [example_input(target, shape), example_input(target, shape)]
+        return runnable(prepare_module(_Residual(), target), inputs, target)
 
     return Measurement(RESIDUAL_KEY, build)
+
+
+class _Residual(nn.Module):
+    """`out + gamma * x` for [out, x], as a module so that every runtime can run it."""
+
+    def __init__(self):
+        super().__init__()
+        self.gamma = nn.Parameter(torch.tensor(0.1))
+
+    def forward(self, xs: list[torch.Tensor]) -> torch.Tensor:
+        return xs[0] + self.gamma * xs[1]
 
 
 def measure(

@@ -35,6 +35,7 @@ from mixsearch.hardware.lut import (
     residual_measurement,
     shape_key,
 )
+from mixsearch.hardware.runtime import runnable
 from mixsearch.model import DiscreteModel
 from mixsearch.progress import progress as show_progress
 from mixsearch.space.graph import SpaceGraph
@@ -130,8 +131,7 @@ def arch_calls(archs: list[Arch], target: Target) -> list[Callable[[], object]]:
     for arch in archs:
         for shape in target.shapes:
             model = prepare_module(DiscreteModel(arch, shape[1]), target)
-            x = example_input(target, shape)
-            calls.append(lambda model=model, x=x: model(x))
+            calls.append(runnable(model, example_input(target, shape), target))
     return calls
 
 

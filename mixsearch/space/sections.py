@@ -20,6 +20,10 @@ from mixsearch.errors import unknown as unknown_name
 
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
 DTYPE_NAMES = ("float32", "float16", "bfloat16")
+# Where latency is measured: eager PyTorch, torch.compile (inductor, whole graph), or ONNX Runtime.
+RUNTIMES = ("eager", "compile", "onnxruntime")
+# The package each runtime needs beyond torch, and how to install it.
+RUNTIME_PACKAGES = {"onnxruntime": ("onnxruntime", "pip install 'mixsearch[deploy]'")}
 # YOLOv8n's P3/P4/P5 feature maps at 640 x 640: where the module sits by default.
 DEFAULT_SHAPES = ((1, 64, 80, 80), (1, 128, 40, 40), (1, 256, 20, 20))
 MIN_CHANNELS = 8
@@ -31,7 +35,8 @@ Shape = tuple[int, int, int, int]
 class Target:
     """The target device and input shapes; latency and FLOPs of a module are summed over `shapes`.
 
-    threads: CPU threads while measuring latency (None: one on the CPU, see `hardware.device`).
+    threads: CPU threads while measuring latency (None: one on the CPU, see `hardware.device`); runtime: what
+    the module runs in where it is deployed, and so where its latency is measured (`RUNTIMES`).
     """
 
     device: str = "auto"
@@ -39,6 +44,7 @@ class Target:
     shapes: tuple[Shape, ...] = DEFAULT_SHAPES
     channels_last: bool = False
     threads: int | None = None
+    runtime: str = "eager"
 
 
 # --- constraints: what the module may cost --------------------------------------------------------------------

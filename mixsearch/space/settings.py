@@ -6,6 +6,7 @@ target:
   shapes: [[1, 64, 80, 80], [1, 128, 40, 40], [1, 256, 20, 20]]   # where the module sits (YOLOv8n P3-P5)
   channels_last: false
   threads: 2              # CPU threads for latency measurement (default: 1 on the CPU)
+  runtime: eager          # eager | compile (torch.compile) | onnxruntime: where latency is measured
 constraints: {latency_ms: 1.5, flops: 2.0e8, params: 1.0e5}        # any subset; sums over the shapes
 export:                   # what `mixsearch generate` writes beside the module (see mixsearch.yolo)
   ultralytics: {base: yolov8, scales: [n, s], positions: [backbone.p3, backbone.p4, neck.p3_out, 12]}
@@ -15,6 +16,7 @@ search: {strategy: hybrid, sampler: tpe, budget: quick}   # how `mixsearch run` 
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from dataclasses import fields, replace
 from functools import partial
@@ -33,6 +35,8 @@ from mixsearch.space.sections import (
     OBJECTIVES,
     PROXY_DATASETS,
     PROXY_FIELD_CHECKS,
+    RUNTIME_PACKAGES,
+    RUNTIMES,
     SAMPLERS,
     STRATEGIES,
     Constraints,
@@ -112,7 +116,22 @@ def parse_target(value: Any, line: int) -> Target:
                 line=section.line_of("threads"),
             )
         fields["threads"] = threads
+    if "runtime" in section:
+        fields["runtime"] = _runtime(section["runtime"], section.line_of("runtime"))
     return Target(**fields)
+
+
+def _runtime(runtime: Any, line: int) -> str:
+    if runtime not in RUNTIMES:
+        raise SpaceError(unknown("target runtime", runtime, RUNTIMES), line=line)
+    if runtime in RUNTIME_PACKAGES:
+        package, install = RUNTIME_PACKAGES[runtime]
+        if importlib.util.find_spec(package) is None:
+            raise SpaceError(
+                f"target runtime {runtime} needs the {package} package: {install}",
+                line=line,
+            )
+    return runtime
 
 
 def _shapes(value: Any, line: int) -> tuple[tuple[int, int, int, int], ...]:
