@@ -49,9 +49,10 @@ def to_onnx(model: Any, example: Any, path: Path, dynamic: bool = True) -> Path:
         dims = {0: torch.export.Dim("batch"), 2: torch.export.Dim("height")}
         dims[3] = torch.export.Dim("width")
         shapes = (dims,)
-    # The exporter narrates each of its steps on stdout, its optimiser on the log.
+    # The exporter narrates each of its steps on stdout, its optimiser passes on the log (warnings included,
+    # about its own choices: not the user's to act on).
     for name in QUIET_LOGGERS:
-        logging.getLogger(name).setLevel(logging.WARNING)
+        logging.getLogger(name).setLevel(logging.ERROR)
     with contextlib.redirect_stdout(io.StringIO()):
         program = torch.onnx.export(
             model, (example,), dynamo=True, dynamic_shapes=shapes, verbose=False
