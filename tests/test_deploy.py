@@ -23,6 +23,7 @@ from mixsearch.cli import main
 from mixsearch.errors import MixsearchError, SpaceError
 from mixsearch.hardware.device import on_device
 from mixsearch.hardware.lut import default_table_path
+from mixsearch.hardware.runtime import runnable
 from mixsearch.onnx_io import ONNX_TOLERANCE, run_onnx, to_onnx
 from mixsearch.ops import OPS
 from mixsearch.space import settings
@@ -260,3 +261,19 @@ def test_onnxruntime_latency_needs_the_cpu_and_no_bfloat16():
     target = parse_space(RUNTIME_SPACE.replace("RUNTIME", "onnxruntime")).target
     with pytest.raises(MixsearchError, match="bfloat16"):
         on_device(replace(target, dtype="bfloat16"))
+
+
+def test_compile_runtime_compiles_more_instances_of_one_op_than_dynamos_limit(
+    monkeypatch,
+):
+    """A latency table compiles one instance per entry; dynamo's recompile limit must not fail the later ones."""
+    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 2)
+    monkeypatch.setattr(torch._dynamo.config, "accumulated_recompile_limit", 2)
+    torch._dynamo.reset()
+    target = parse_space(RUNTIME_SPACE.replace("RUNTIME", "compile")).target
+    eca = OPS.get("eca")
+    for channels in (8, 16, 32):
+        module = eca.build(channels, {}, num_inputs=1).eval()
+        x = torch.randn(1, channels, 4, 4)
+        with torch.inference_mode():
+            torch.testing.assert_close(runnable(module, x, target)(), module(x))

@@ -13,21 +13,36 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from mixsearch.hardware.device import measurement_threads
+from mixsearch.hardware.device import measurement_threads, torch_device
 from mixsearch.onnx_io import feeds, session, to_onnx
 from mixsearch.space.sections import Target
 
 Inputs = torch.Tensor | list[torch.Tensor]
 
+# Dynamo recompiles a forward per new instance of a class (its attributes are guarded) and, past its limit of 8,
+# fails a fullgraph compile. A latency table compiles one instance per (op, params, shape) entry: dozens.
+RECOMPILE_LIMIT = 4096
+
 
 def runnable(module: nn.Module, inputs: Inputs, target: Target) -> Callable[[], object]:
     """One forward pass of `module` (prepared for the target) on `inputs`, in the target's runtime."""
     if target.runtime == "compile":
-        compiled = torch.compile(module, fullgraph=True, dynamic=False)
+        compiled = compiled_module(module, target)
         return lambda: compiled(inputs)
     if target.runtime == "onnxruntime":
         return _onnxruntime_call(module, inputs, target)
     return lambda: module(inputs)
+
+
+def compiled_module(module: nn.Module, target: Target) -> Callable[..., object]:
+    """`module` under `torch.compile(fullgraph=True)`, with CUDA graphs on the GPU (launches set its latency)."""
+    config = torch._dynamo.config
+    config.recompile_limit = max(config.recompile_limit, RECOMPILE_LIMIT)
+    config.accumulated_recompile_limit = max(
+        config.accumulated_recompile_limit, RECOMPILE_LIMIT
+    )
+    mode = "reduce-overhead" if torch_device(target).type == "cuda" else None
+    return torch.compile(module, fullgraph=True, dynamic=False, mode=mode)
 
 
 def _onnxruntime_call(
