@@ -1,17 +1,22 @@
-"""Forward latency of each generated op against its timm / Ultralytics reference, side by side.
+"""Forward latency of each generated op against its timm / Ultralytics reference, side by side, per runtime.
 
 For every row of the reference-equivalence table (tests/test_reference_equivalence.py) this renders a one-node
 architecture with the code generator, imports the emitted file, copies the reference's weights into it and checks
-both compute the same output; then it times the two interleaved (alternating blocks of calls, so drift hits both
-alike) under mixsearch's latency protocol (`mixsearch.hardware.latency`) and prints ours / reference per shape.
+both compute the same output; then it times pairs interleaved (alternating blocks of calls, so drift hits both
+alike) under mixsearch's latency protocol (`mixsearch.hardware.latency`), in each runtime a user deploys with
+(`mixsearch.hardware.runtime`, the code the search measures with):
 
-    python benchmarks/op_speed.py                      # full run, CPU, torch's current thread count
-    python benchmarks/op_speed.py --markdown           # the table as Markdown, for the README
-    python benchmarks/op_speed.py --device cuda        # the same on the GPU
-    python benchmarks/op_speed.py --quick --only 'se*' --shapes 1x64x20x20
+- eager: ours / the reference, both in eager PyTorch;
+- compile: ours / the reference, both under `torch.compile(fullgraph=True)`;
+- onnxruntime: ours in ONNX Runtime / ours in eager PyTorch (where exporting pays off).
 
-A ratio below 1.0 means the generated op is faster. "slower in" counts the rounds in which our block's median
-was above the reference's: a ratio above 1.0 that is slower in only about half the rounds is noise.
+    python benchmarks/op_speed.py                      # full run, CPU, all three runtimes
+    python benchmarks/op_speed.py --markdown           # the tables as Markdown, for the README
+    python benchmarks/op_speed.py --device cuda        # the GPU: eager and compile (CUDA graphs)
+    python benchmarks/op_speed.py --quick --only 'se*' --shapes 1x64x20x20 --runtimes compile
+
+A ratio below 1.0 means the first of the pair is faster. "slower in" counts the rounds in which its block median
+was above the other's: a ratio above 1.0 that is slower in only about half the rounds is noise.
 """
 
 from __future__ import annotations
@@ -61,7 +66,10 @@ from mixsearch.hardware.latency import (  # noqa: E402
     fixed_threads,
     time_calls,
 )
+from mixsearch.hardware.runtime import runnable  # noqa: E402
+from mixsearch.onnx_io import ONNX_TOLERANCE  # noqa: E402
 from mixsearch.ops import OPS  # noqa: E402
+from mixsearch.space.sections import Target  # noqa: E402
 
 DEFAULT_SHAPES = ((1, 64, 80, 80), (1, 128, 40, 40), (1, 256, 20, 20))
 DEFAULT_REPEATS = 200
@@ -71,13 +79,29 @@ MIN_REPEATS = 6  # timed calls per side however slow the op
 QUICK = {"repeats": 6, "rounds": 3, "warmup": 2, "budget": 0.5}
 NODE = "attn"
 ATOL = 1e-5
+RUNTIMES = ("eager", "compile", "onnxruntime")
+CUDA_RUNTIMES = (
+    "eager",
+    "compile",
+)  # onnxruntime is measured on the CPU (mixsearch.hardware.device)
+TITLES = {
+    "eager": "eager PyTorch: ours / reference",
+    "compile": "torch.compile(fullgraph=True): ours / reference, both compiled",
+    "onnxruntime": "ONNX Runtime: ours in onnxruntime / ours in eager PyTorch",
+}
+PAIRS = {  # (first, second) of each runtime's ratio, as the table's column heads
+    "eager": ("ours", "ref"),
+    "compile": ("ours", "ref"),
+    "onnxruntime": ("ort", "eager"),
+}
 
 
 @dataclass(frozen=True)
 class Result:
-    """One (row, shape) comparison: medians over all timed calls, and how many rounds ours lost."""
+    """One (row, shape, runtime) comparison: medians over all timed calls, and how many rounds ours lost."""
 
     row: str
+    runtime: str
     reference: str
     shape: tuple[int, ...]
     ours_ms: float
@@ -145,7 +169,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="row ids to run (glob, repeatable)",
     )
     parser.add_argument(
-        "--markdown", action="store_true", help="print the table as Markdown"
+        "--runtimes",
+        nargs="+",
+        choices=RUNTIMES,
+        help="runtimes to compare in (default: all three on the CPU, eager and compile on CUDA)",
+    )
+    parser.add_argument(
+        "--markdown", action="store_true", help="print the tables as Markdown"
     )
     args = parser.parse_args(argv)
     defaults = (
@@ -174,6 +204,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args.rounds = min(args.rounds, args.repeats)
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: CUDA is not available")
+    if args.runtimes is None:
+        args.runtimes = list(CUDA_RUNTIMES if args.device == "cuda" else RUNTIMES)
+    if args.device == "cuda" and "onnxruntime" in args.runtimes:
+        parser.error("--runtimes onnxruntime: measured on the CPU only")
     return args
 
 
@@ -272,6 +306,30 @@ def time_interleaved(
     return ours_ms, reference_ms, rounds, slower
 
 
+def as_tensor(output: object) -> torch.Tensor:
+    """A runtime's output as a tensor on the CPU (onnxruntime returns a list of numpy arrays)."""
+    if isinstance(output, list):
+        output = torch.from_numpy(output[0])
+    return output.cpu()
+
+
+def runtime_pair(
+    ours: nn.Module,
+    reference: nn.Module,
+    x: torch.Tensor,
+    runtime: str,
+    args: argparse.Namespace,
+) -> tuple[Callable[[], object], Callable[[], object], str]:
+    """The two calls timed against each other in `runtime`, and the name of the second."""
+    target = Target(device=args.device, threads=args.threads, runtime=runtime)
+    if runtime == "eager":
+        return lambda: ours(x), lambda: reference(x), reference_name(reference)
+    if runtime == "compile":
+        compiled = runnable(reference, x, target)
+        return runnable(ours, x, target), compiled, reference_name(reference)
+    return runnable(ours, x, target), lambda: ours(x), "ours, eager"
+
+
 def compare(
     generated: type[nn.Module],
     build_reference: Callable[[int], nn.Module],
@@ -279,7 +337,8 @@ def compare(
     shape: tuple[int, ...],
     device: torch.device,
     args: argparse.Namespace,
-) -> Result:
+) -> list[Result]:
+    """Check ours against the reference in eager mode, then time the pair of each runtime."""
     channels = shape[1]
     reference = build_reference(channels)
     randomise_norm_stats(reference)
@@ -289,24 +348,42 @@ def compare(
     )  # the emitted class holds the op as `attn`
     ours, reference = ours.to(device).eval(), reference.to(device).eval()
     x = torch.randn(shape, device=device)
+    results = []
     with torch.inference_mode():
-        expected, actual = reference(x), ours(x)
+        eager = ours(x)
         torch.testing.assert_close(
-            actual, expected, atol=ATOL, rtol=0, msg=lambda m: f"{row} at {shape}: {m}"
+            eager,
+            reference(x),
+            atol=ATOL,
+            rtol=0,
+            msg=lambda m: f"{row} at {shape}: {m}",
         )
-        ours_ms, reference_ms, rounds, slower = time_interleaved(
-            lambda: ours(x), lambda: reference(x), device, args
-        )
-    return Result(
-        row,
-        reference_name(reference),
-        shape,
-        statistics.median(ours_ms),
-        statistics.median(reference_ms),
-        len(ours_ms),
-        rounds,
-        slower,
-    )
+        for runtime in args.runtimes:
+            first, second, second_name = runtime_pair(ours, reference, x, runtime, args)
+            torch.testing.assert_close(
+                as_tensor(first()),
+                eager.cpu(),
+                atol=ONNX_TOLERANCE,
+                rtol=0,
+                msg=lambda m, runtime=runtime: f"{row} at {shape} in {runtime}: {m}",
+            )
+            first_ms, second_ms, rounds, slower = time_interleaved(
+                first, second, device, args
+            )
+            results.append(
+                Result(
+                    row,
+                    runtime,
+                    second_name,
+                    shape,
+                    statistics.median(first_ms),
+                    statistics.median(second_ms),
+                    len(first_ms),
+                    rounds,
+                    slower,
+                )
+            )
+    return results
 
 
 def device_name(device: torch.device) -> str:
@@ -338,6 +415,7 @@ def header(
     return [
         f"command: {shlex.join(['python', 'benchmarks/op_speed.py', *argv])}",
         f"versions: Python {platform.python_version()}, {versions()}",
+        f"runtimes: {', '.join(args.runtimes)}",
         f"device: {args.device} ({device_name(device)}), {args.threads} thread(s); 1-min load average "
         f"{load_at_start:.2f} at start, {os.getloadavg()[0]:.2f} at end",
         f"protocol: inference_mode, eval, float32, same weights and input; {args.warmup} warm-up calls, then "
@@ -349,14 +427,33 @@ def header(
 def summary(results: list[Result]) -> str:
     ratios = [result.ratio for result in results]
     worst = max(results, key=lambda result: result.ratio)
+    best = min(results, key=lambda result: result.ratio)
     return (
-        f"median ratio {statistics.median(ratios):.3f}, max ratio {worst.ratio:.3f} "
-        f"({worst.row} at {format_shape(worst.shape)}); {sum(r > 1.0 for r in ratios)} of {len(ratios)} above 1.0"
+        f"{results[0].runtime}: median ratio {statistics.median(ratios):.3f}, max {worst.ratio:.3f} "
+        f"({worst.row} at {format_shape(worst.shape)}), min {best.ratio:.3f} ({best.row} at "
+        f"{format_shape(best.shape)}); {sum(r > 1.0 for r in ratios)} of {len(ratios)} above 1.0"
     )
 
 
 def format_shape(shape: tuple[int, ...]) -> str:
     return "x".join(map(str, shape))
+
+
+def columns(runtime: str) -> list[str]:
+    first, second = PAIRS[runtime]
+    return [
+        "op",
+        "reference" if runtime != "onnxruntime" else "against",
+        "shape",
+        f"{first} ms",
+        f"{second} ms",
+        f"{first}/{second}",
+        "slower in",
+        "calls",
+    ]
+
+
+LEFT = 3  # op, reference, shape; the rest are numbers
 
 
 def table_rows(results: list[Result]) -> list[list[str]]:
@@ -375,49 +472,53 @@ def table_rows(results: list[Result]) -> list[list[str]]:
     ]
 
 
-COLUMNS = [
-    "op",
-    "reference",
-    "shape",
-    "ours ms",
-    "ref ms",
-    "ours/ref",
-    "slower in",
-    "calls",
-]
-RIGHT = {"ours ms", "ref ms", "ours/ref", "slower in", "calls"}
+def by_runtime(results: list[Result]) -> dict[str, list[Result]]:
+    tables: dict[str, list[Result]] = {}
+    for result in results:
+        tables.setdefault(result.runtime, []).append(result)
+    return tables
 
 
 def markdown(lines: list[str], results: list[Result]) -> str:
     command = lines[0].removeprefix("command: ")
-    out = [f"command: `{command}`  "] + [line + "  " for line in lines[1:]] + [""]
-    out.append("| " + " | ".join(COLUMNS) + " |")
-    out.append(
-        "|" + "|".join("---:" if column in RIGHT else "---" for column in COLUMNS) + "|"
-    )
-    out += ["| " + " | ".join(cells) + " |" for cells in table_rows(results)]
-    out += ["", summary(results)]
+    out = [f"command: `{command}`  "] + [line + "  " for line in lines[1:]]
+    for runtime, rows in by_runtime(results).items():
+        heads = columns(runtime)
+        out += ["", f"**{TITLES[runtime]}**", ""]
+        out.append("| " + " | ".join(heads) + " |")
+        out.append(
+            "|" + "|".join(["---"] * LEFT + ["---:"] * (len(heads) - LEFT)) + "|"
+        )
+        out += ["| " + " | ".join(cells) + " |" for cells in table_rows(rows)]
+        out += ["", summary(rows)]
     return "\n".join(out)
 
 
-def plain(lines: list[str], results: list[Result]) -> str:
-    rows = [COLUMNS] + table_rows(results)
-    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+def aligned(rows: list[list[str]]) -> list[str]:
+    """Plain-text columns: text left, numbers right, a rule under the head row."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
 
     def line(cells: list[str]) -> str:
         return "  ".join(
-            cell.rjust(width) if column in RIGHT else cell.ljust(width)
-            for cell, width, column in zip(cells, widths, COLUMNS)
+            cell.ljust(width) if i < LEFT else cell.rjust(width)
+            for i, (cell, width) in enumerate(zip(cells, widths))
         ).rstrip()
 
-    body = [line(rows[0]), "  ".join("-" * width for width in widths)] + [
-        line(row) for row in rows[1:]
-    ]
-    return "\n".join(lines + [""] + body + ["", summary(results)])
+    rule = "  ".join("-" * width for width in widths)
+    return [line(rows[0]), rule] + [line(row) for row in rows[1:]]
+
+
+def plain(lines: list[str], results: list[Result]) -> str:
+    out = list(lines)
+    for runtime, rows in by_runtime(results).items():
+        out += ["", TITLES[runtime], ""]
+        out += aligned([columns(runtime)] + table_rows(rows))
+        out += ["", summary(rows)]
+    return "\n".join(out)
 
 
 def main(argv: Sequence[str] | None = None) -> list[Result]:
-    """Run the comparison, print the table, return its rows."""
+    """Run the comparisons, print one table per runtime, return their rows."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
     device = torch.device(args.device)
@@ -446,8 +547,8 @@ def main(argv: Sequence[str] | None = None) -> list[Result]:
             for shape in args.shapes:
                 progress.update(task, description=f"{row} {format_shape(shape)}")
                 try:
-                    results.append(
-                        compare(generated, build_reference, row, shape, device, args)
+                    results += compare(
+                        generated, build_reference, row, shape, device, args
                     )
                 except pytest.skip.Exception as reason:
                     skipped.append(f"{row}: {reason}")
