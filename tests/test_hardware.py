@@ -29,6 +29,7 @@ from mixsearch.hardware.lut import LatencyTable, fingerprint, shape_key
 from mixsearch.hardware.predictor import (
     features,
     fit_overhead,
+    latency_floor,
     predict_latency,
     profile,
     space_measurements,
@@ -199,6 +200,25 @@ def test_a_prediction_never_falls_below_the_sum_of_its_entries(graph, tmp_path):
     entries = sum(features(arch, shape, table)[0] for shape in TINY.shapes)
     assert entries > 0
     assert predict_latency(arch, TINY, table) == pytest.approx(entries)
+
+
+def test_a_fusing_runtime_predicts_below_the_sum_of_entries_but_not_below_the_costliest_op(
+    graph, tmp_path
+):
+    """In onnxruntime or under compile a module is one call with fused ops: cheaper than its ops timed apart."""
+    table = LatencyTable.open(TINY, tmp_path / "table.json")
+    profile(space_measurements(graph), TINY, table, repeats=3, warmup=1, progress=False)
+    fused = replace(TINY, runtime="onnxruntime", shapes=TINY.shapes[:1])
+    arch = graph.resolve({"out.residual": True})
+    lut_sum, _ = features(arch, fused.shapes[0], table)
+    costliest = latency_floor(arch, fused.shapes[0], table, fused)
+    assert 0 < costliest < 0.9 * lut_sum
+    table.overhead = {shape_key(fused.shapes[0]): [0.999 * costliest / lut_sum, 0, 0]}
+    assert predict_latency(arch, fused, table) == pytest.approx(costliest)
+    table.overhead = {shape_key(fused.shapes[0]): [0.9, 0.0, 0.0]}
+    assert predict_latency(arch, fused, table) == pytest.approx(0.9 * lut_sum)
+    eager = replace(fused, runtime="eager")
+    assert predict_latency(arch, eager, table) == pytest.approx(lut_sum)
 
 
 def test_interleaved_rounds_alternate_pool_their_calls_and_see_past_a_disturbed_round():

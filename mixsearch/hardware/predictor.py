@@ -1,7 +1,8 @@
 """Latency of a whole architecture: its ops' table entries plus a per-device overhead model.
 
 Ops timed alone do not add up exactly to the module timed end to end (dispatch overhead per node, the module's
-own bookkeeping, caches warm or cold between ops). For each target shape we fit, on a few whole modules measured
+own bookkeeping, caches warm or cold between ops; in a compiling runtime, ops fused and one call instead of
+one per op). For each target shape we fit, on a few whole modules measured
 end to end,  measured = a * (sum of the nodes' table entries) + b * (number of nodes) + c,  and store (a, b, c)
 with the table; unfitted tables predict the plain sum. The fit is least squares on relative errors (each
 module's equation divided by its measured latency), since a prediction is judged by how many percent it is off.
@@ -103,26 +104,42 @@ def profile(
 
 def features(arch: Arch, shape: Shape, table: LatencyTable) -> tuple[float, int]:
     """(sum of the nodes' table entries, number of nodes) of `arch` at `shape`."""
-    total = 0.0
-    for node in arch.nodes:
-        total += table.get(shape, op_key(node.op, node.params, len(node.inputs)))
-        if node.residual:
-            total += table.get(shape, RESIDUAL_KEY)
-    return total, len(arch.nodes)
+    return sum(_node_entries(arch, shape, table)), len(arch.nodes)
 
 
 def predict_latency(arch: Arch, target: Target, table: LatencyTable) -> float:
     """Predicted ms of one forward pass at each target shape, summed over the shapes.
 
-    Never below the plain sum of the nodes' entries: a module costs at least its ops timed alone, where the
-    fitted line, extrapolated to a module far smaller than those it was fitted on (one identity node), can
-    fall below zero."""
+    Never below what the module must cost (`latency_floor`), where the fitted line, extrapolated to a module
+    far smaller than those it was fitted on (one identity node), can fall below zero."""
     total = 0.0
     for shape in target.shapes:
         lut_sum, nodes = features(arch, shape, table)
         a, b, c = table.overhead.get(shape_key(shape), IDENTITY_MODEL)
-        total += max(a * lut_sum + b * nodes + c, lut_sum)
+        total += max(
+            a * lut_sum + b * nodes + c, latency_floor(arch, shape, table, target)
+        )
     return total
+
+
+def latency_floor(
+    arch: Arch, shape: Shape, table: LatencyTable, target: Target
+) -> float:
+    """The least ms `arch` can take at `shape`: in eager PyTorch the sum of its entries (each op runs as it was
+    timed alone); a compiling runtime (compile, onnxruntime) fuses ops, so a module there can cost less than
+    its ops timed apart, one call each, but not less than its costliest op."""
+    if target.runtime == "eager":
+        return features(arch, shape, table)[0]
+    return max(_node_entries(arch, shape, table))
+
+
+def _node_entries(arch: Arch, shape: Shape, table: LatencyTable) -> list[float]:
+    """The table entry of each node of `arch` at `shape`, its residual add included."""
+    return [
+        table.get(shape, op_key(node.op, node.params, len(node.inputs)))
+        + (table.get(shape, RESIDUAL_KEY) if node.residual else 0.0)
+        for node in arch.nodes
+    ]
 
 
 def arch_calls(archs: list[Arch], target: Target) -> list[Callable[[], object]]:
