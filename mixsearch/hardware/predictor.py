@@ -114,23 +114,19 @@ def predict_latency(arch: Arch, target: Target, table: LatencyTable) -> float:
     far smaller than those it was fitted on (one identity node), can fall below zero."""
     total = 0.0
     for shape in target.shapes:
-        lut_sum, nodes = features(arch, shape, table)
+        entries = _node_entries(arch, shape, table)
         a, b, c = table.overhead.get(shape_key(shape), IDENTITY_MODEL)
-        total += max(
-            a * lut_sum + b * nodes + c, latency_floor(arch, shape, table, target)
-        )
+        fitted = a * sum(entries) + b * len(entries) + c
+        total += max(fitted, latency_floor(entries, target.runtime))
     return total
 
 
-def latency_floor(
-    arch: Arch, shape: Shape, table: LatencyTable, target: Target
-) -> float:
-    """The least ms `arch` can take at `shape`: in eager PyTorch the sum of its entries (each op runs as it was
-    timed alone); a compiling runtime (compile, onnxruntime) fuses ops, so a module there can cost less than
-    its ops timed apart, one call each, but not less than its costliest op."""
-    if target.runtime == "eager":
-        return features(arch, shape, table)[0]
-    return max(_node_entries(arch, shape, table))
+def latency_floor(entries: list[float], runtime: str) -> float:
+    """The least ms a module of ops with these table `entries` can take: in eager PyTorch their sum (each op
+    runs as it was timed alone); a compiling runtime (compile, onnxruntime) fuses ops, so a module there can
+    cost less than its ops timed apart, one call each, but not less than its costliest op.
+    """
+    return sum(entries) if runtime == "eager" else max(entries)
 
 
 def _node_entries(arch: Arch, shape: Shape, table: LatencyTable) -> list[float]:
