@@ -133,6 +133,8 @@ def _result(
         alpha_history=tuple(search.state.history) if search is not None else (),
         alpha_options=alpha_option_labels(search.alphas) if search else {},
         stage_seconds=ctx.stage_seconds,
+        task=ctx.data.task,
+        metric=task_of(ctx.data).metric,
         date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
 
