@@ -500,7 +500,7 @@ def _finish_run(
     winner = job.result.winner
     spread = f" ± {winner.test_se:.2%}" if winner.test_se is not None else ""
     click.echo(
-        f"winner: {describe(job.winner)}\ntest accuracy {winner.test_acc:.2%}{spread} over "
+        f"winner: {describe(job.winner)}\ntest {job.result.metric} {winner.test_acc:.2%}{spread} over "
         f"{len(winner.seeds)} seed(s), {winner.latency_ms:.3f} ms measured on {job.result.device}, "
         f"{winner.flops / 1e6:.2f} MFLOPs, {winner.params:,} params\n"
         f"{recommendation(winner, job.result.baselines, job.result.constraints.get('latency_ms'))}"

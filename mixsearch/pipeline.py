@@ -87,7 +87,7 @@ def best_arch(result: SearchResult) -> Arch | None:
         origin = (
             f"The best trial so far of a search stopped during its {result.stopped} stage "
             f"(`{result.command}`, {when}): trial {record.number}, "
-            f"{record.values['accuracy']:.2%} validation accuracy after its trial's short training, not "
+            f"{record.values['accuracy']:.2%} validation {result.metric} after its trial's short training, not "
             "retrained. Run the command again to finish the search."
         )
         return replace(record.arch, metrics={}, origin=origin)
@@ -155,7 +155,7 @@ def _trial_arch(result: SearchResult, number: int) -> Arch:
         )
     accuracy = record.values.get("accuracy")
     score = (
-        f", {accuracy:.2%} validation accuracy in its trial"
+        f", {accuracy:.2%} validation {result.metric} in its trial"
         if accuracy is not None
         else ""
     )
@@ -180,7 +180,7 @@ def run_status(run_dir: str | Path) -> list[str]:
     if result is not None and not result.partial:
         winner = result.winner
         lines.append(
-            f"finished {result.date}: winner {winner.label}, {winner.test_acc:.2%} test accuracy, "
+            f"finished {result.date}: winner {winner.label}, {winner.test_acc:.2%} test {result.metric}, "
             f"{winner.latency_ms:.3f} ms; see {run_dir / 'report.md'}"
         )
     elif result is not None:

@@ -56,6 +56,7 @@ class ProxyData:
     test: TensorDataset
     num_classes: int
     in_channels: int
+    task: str = "classification"
 
 
 def cache_path(config: ProxyConfig) -> Path:

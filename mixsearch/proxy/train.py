@@ -1,8 +1,9 @@
 """Training and evaluation on a proxy task: seeded, device-aware, with a progress bar on stderr.
 
 The pieces are separate so that other searches (DARTS' bilevel loop) can reuse them: `make_loader` for seeded
-batches of any dataset, `evaluate` for accuracy, `seed_everything` for reproducible initial weights. `train`
-runs one candidate with SGD (Nesterov) or AdamW under a per-step schedule: linear warm-up, then cosine.
+batches of any dataset, `evaluate` for the task's score, `seed_everything` for reproducible initial weights.
+`train` runs one candidate with SGD (Nesterov) or AdamW under a per-step schedule: linear warm-up, then cosine;
+the loss and the score are the data's task's (`mixsearch.proxy.tasks`: classification or detection).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import (
     BatchSampler,
@@ -28,6 +28,7 @@ from torch.utils.data import (
 from mixsearch.errors import MixsearchError
 from mixsearch.progress import progress
 from mixsearch.proxy.data import ProxyData
+from mixsearch.proxy.tasks import Classification, ProxyTask, task_of
 
 OPTIMIZERS = ("sgd", "adamw")
 EVAL_BATCH_SIZE = 500
@@ -66,7 +67,8 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class TrainResult:
-    """What one training run measured: last epoch's mean train loss, val and test accuracy (0..1)."""
+    """What one training run measured: last epoch's mean train loss, val and test score (0..1: accuracy, or
+    mAP50-95 on a detection task)."""
 
     train_loss: float
     val_acc: float
@@ -120,19 +122,19 @@ def make_loader(
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, dataset: Dataset, device: str | torch.device = "cpu"
+    model: nn.Module,
+    dataset: Dataset,
+    device: str | torch.device = "cpu",
+    task: ProxyTask = Classification(),
 ) -> float:
-    """Top-1 accuracy (0..1) of `model` in eval mode on `dataset`; restores the model's training mode."""
+    """The task's score (0..1) of `model` in eval mode on `dataset`; restores the model's training mode."""
     device = resolve_device(device) if isinstance(device, str) else device
     was_training = model.training
     model.eval()
-    correct = total = 0
-    for images, labels in make_loader(dataset, EVAL_BATCH_SIZE, shuffle=False):
-        predictions = model(images.to(device)).argmax(1).cpu()
-        correct += int((predictions == labels).sum())
-        total += len(labels)
+    batches = make_loader(dataset, EVAL_BATCH_SIZE, shuffle=False)
+    score = task.score(model, batches, device)
     model.train(was_training)
-    return correct / total
+    return score
 
 
 def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
@@ -166,11 +168,12 @@ def lr_schedule(
 def train(
     model: nn.Module, data: ProxyData, config: TrainConfig, show_progress: bool = True
 ) -> TrainResult:
-    """Train `model` on `data.train` for `config.epochs`, then measure val and test accuracy.
+    """Train `model` on `data.train` for `config.epochs`, then measure its val and test score.
 
     Raises DivergedError when an epoch's mean loss is not finite, so that a search can record the failure.
     """
     start = time.perf_counter()
+    task = task_of(data)
     seed_everything(config.seed)
     device = resolve_device(config.device)
     model.to(device).train()
@@ -182,9 +185,8 @@ def train(
         for images, labels in progress(
             loader, f"epoch {epoch + 1}/{config.epochs}", show_progress
         ):
-            logits = model(images.to(device))
-            loss = F.cross_entropy(
-                logits, labels.to(device), label_smoothing=config.label_smoothing
+            loss = task.loss(
+                model(images.to(device)), labels.to(device), config.label_smoothing
             )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -198,8 +200,8 @@ def train(
             )
     return TrainResult(
         train_loss=train_loss,
-        val_acc=evaluate(model, data.val, device),
-        test_acc=evaluate(model, data.test, device),
+        val_acc=evaluate(model, data.val, device, task),
+        test_acc=evaluate(model, data.test, device, task),
         epochs=config.epochs,
         seconds=time.perf_counter() - start,
     )

@@ -195,6 +195,7 @@ def _context(result: SearchResult, alphas_plot: str | None) -> dict[str, Any]:
     winner = result.winner
     return {
         "result": result,
+        "metric": result.metric,
         "winner": winner,
         "origin": _origin(result),
         "ablated": result.ablated if result.ablation else None,
@@ -259,6 +260,7 @@ def _partial_context(result: SearchResult, alphas_plot: str | None) -> dict[str,
     best = result.trial(result.best_trial) if result.best_trial is not None else None
     return {
         "result": result,
+        "metric": result.metric,
         "budget": _budget(result.budget),
         "best": best,
         "best_summary": _summary(best.arch) if best else MISSING,

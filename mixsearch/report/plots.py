@@ -178,8 +178,8 @@ def plot_pareto(result: SearchResult, path: str | Path) -> Path:
             limit, color="tab:red", linestyle="--", label=f"latency limit {limit:g} ms"
         )
     ax.set_xlabel("latency (ms): predicted for trials, measured after retraining")
-    ax.set_ylabel("accuracy (%): validation for trials, test after retraining")
-    ax.set_title(f"{result.name}: accuracy vs latency")
+    ax.set_ylabel(f"{result.metric} (%): validation for trials, test after retraining")
+    ax.set_title(f"{result.name}: {result.metric} vs latency")
     ax.grid(alpha=0.3)
     ax.legend(
         fontsize=7,

@@ -29,13 +29,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from mixsearch.errors import MixsearchError, first_line
 from mixsearch.model.supernet import ArchParameters, Supernet
 from mixsearch.progress import progress
+from mixsearch.proxy.tasks import Classification, ProxyTask
 from mixsearch.search.expected_cost import ExpectedCost
 from mixsearch.search.settings import DartsConfig
 from mixsearch.space.graph import SpaceGraph
@@ -85,8 +85,10 @@ class DartsSearch:
         expected_cost: ExpectedCost | None = None,
         latency_target_ms: float | None = None,
         run_dir: str | Path | None = None,
+        task: ProxyTask = Classification(),
     ):
         self.graph = graph
+        self.task = task
         self.config = config
         self.expected_cost = expected_cost
         self.latency_target_ms = latency_target_ms
@@ -129,7 +131,7 @@ class DartsSearch:
         )
 
     def _task_loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(self.model(x), y)
+        return self.task.loss(self.model(x), y)
 
     def _alpha_penalty(self, task_loss: torch.Tensor, epoch: int) -> torch.Tensor:
         """Architecture loss = task loss with the hardware term, plus the beta-decay regulariser."""
@@ -204,18 +206,19 @@ class DartsSearch:
             alpha.grad = grad
         self.alpha_optimizer.step()
 
-    def _weight_step(self, xw, yw) -> tuple[float, int]:
-        """One SGD step on the weights; the batch's loss and how many it classified right."""
+    def _weight_step(self, xw, yw) -> tuple[float, int | None]:
+        """One SGD step on the weights; the batch's loss and how many it got right (None: the task counts none)."""
         self.weight_optimizer.zero_grad()
-        logits = self.model(xw)
-        loss = F.cross_entropy(logits, yw)
+        output = self.model(xw)
+        loss = self.task.loss(output, yw)
         loss.backward()
         nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         self.weight_optimizer.step()
-        return loss.item(), int((logits.argmax(1) == yw).sum())
+        return loss.item(), self.task.hits(output, yw)
 
-    def _epoch(self, epoch: int, show_progress: bool) -> tuple[float, float]:
-        """One epoch of the bilevel search: mean training loss and training accuracy of the weight steps."""
+    def _epoch(self, epoch: int, show_progress: bool) -> tuple[float, float | None]:
+        """One epoch of the bilevel search: mean training loss and training accuracy of the weight steps (None
+        where the task counts no hits)."""
         self.model.train()
         pairs = zip(
             self._loader(self.weight_set, epoch, 0),
@@ -235,9 +238,11 @@ class DartsSearch:
                     self._alpha_step_first_order(xa, ya, epoch)
             loss, right = self._weight_step(xw, yw)
             losses.append(loss)
-            correct, seen = correct + right, seen + len(yw)
+            if right is not None:
+                correct, seen = correct + right, seen + len(yw)
         self.scheduler.step()
-        return sum(losses) / max(len(losses), 1), correct / max(seen, 1)
+        accuracy = correct / seen if seen else None
+        return sum(losses) / max(len(losses), 1), accuracy
 
     def run(
         self,
@@ -256,9 +261,9 @@ class DartsSearch:
             if stop_after is not None and epoch >= stop_after:
                 break
             loss, accuracy = self._epoch(epoch, show_progress)
+            shown = "" if accuracy is None else f", train accuracy {accuracy:.1%}"
             on_epoch(
-                f"DARTS epoch {epoch + 1}/{self.config.epochs}: loss {loss:.3f}, "
-                f"train accuracy {accuracy:.1%}"
+                f"DARTS epoch {epoch + 1}/{self.config.epochs}: loss {loss:.3f}{shown}"
             )
             self.state.epochs_done = epoch + 1
             self.state.history.append(

@@ -1,6 +1,7 @@
 """Scoring candidates on the proxy task: from scratch, or from weights inherited from the DARTS supernet.
 
-Every candidate sits in the same host network (`HostNet`); only the attention module changes. A candidate that
+Every candidate sits in the same host network (the proxy task's: `HostNet` for classification, `DetectionHost`
+for detection); only the attention module changes. A candidate that
 diverges or runs out of memory raises `CandidateFailed` with the reason, which the search records as a failed
 trial and moves past.
 """
@@ -19,13 +20,13 @@ from mixsearch.model import DiscreteModel
 from mixsearch.model.supernet import Supernet
 from mixsearch.proxy import (
     DivergedError,
-    HostNet,
     ProxyData,
     TrainConfig,
     TrainResult,
     seed_everything,
     train,
 )
+from mixsearch.proxy.tasks import task_of
 from mixsearch.space.sections import Budget
 
 
@@ -74,12 +75,9 @@ class Evaluator:
     config: TrainConfig
     show_progress: bool = False
 
-    def host(self, attention) -> HostNet:
-        return HostNet(
-            attention,
-            num_classes=self.data.num_classes,
-            in_channels=self.data.in_channels,
-        )
+    def host(self, attention) -> nn.Module:
+        """The data's task's host network (classification or detection) carrying `attention`."""
+        return task_of(self.data).host(attention, self.data)
 
     def from_scratch(self, arch: Arch, epochs: int) -> TrainResult:
         """Seeded initial weights, then `epochs` of training: how every candidate is compared."""

@@ -168,6 +168,10 @@ class SearchResult:
     date: str = ""  # when the run ended (ISO 8601, UTC)
     stopped: str | None = None  # the stage a stopped run was in
     best_trial: int | None = None  # a stopped run's most accurate trained trial
+    task: str = "classification"  # the proxy task the modules were scored on
+    metric: str = (
+        "accuracy"  # what their scores measure (the "accuracy" objective): accuracy or mAP50-95
+    )
 
     @property
     def partial(self) -> bool:

@@ -29,7 +29,7 @@ import torch
 
 from mixsearch.errors import Stopped
 from mixsearch.model.supernet import ArchParameters
-from mixsearch.proxy import HostNet
+from mixsearch.proxy.tasks import task_of
 from mixsearch.search.context import Report, RunContext, RunOptions
 from mixsearch.search.darts import DartsSearch
 from mixsearch.search.expected_cost import ExpectedCost
@@ -133,6 +133,8 @@ def _result(
         alpha_history=tuple(search.state.history) if search is not None else (),
         alpha_options=alpha_option_labels(search.alphas) if search else {},
         stage_seconds=ctx.stage_seconds,
+        task=ctx.data.task,
+        metric=task_of(ctx.data).metric,
         date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
 
@@ -203,19 +205,19 @@ def supernet_search(
     uniform choice (so the loss pulls towards cheaper-than-average modules).
     """
     graph, data = ctx.graph, ctx.data
+    task = task_of(data)
     expected = ExpectedCost(graph, ctx.target, ctx.table)
     with torch.no_grad():
         uniform_latency = expected(_uniform_alphas(graph))["latency_ms"].item()
     return DartsSearch(
         graph,
-        lambda attention: HostNet(
-            attention, num_classes=data.num_classes, in_channels=data.in_channels
-        ),
+        lambda attention: task.host(attention, data),
         data.train,
         config,
         expected,
         graph.space.constraints.latency_ms or uniform_latency,
         folder,
+        task,
     )
 
 

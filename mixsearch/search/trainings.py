@@ -53,7 +53,7 @@ def code_digest() -> str:
 
 def data_digest(data: ProxyData) -> str:
     """A hash of the proxy splits' contents, whatever their source (embedded digits, an image folder, caps)."""
-    digest = hashlib.sha1(f"{data.num_classes}|{data.in_channels}".encode())
+    digest = hashlib.sha1(f"{data.task}|{data.num_classes}|{data.in_channels}".encode())
     for split in (data.train, data.val, data.test):
         for tensor in split.tensors:
             digest.update(str(tuple(tensor.shape)).encode())
