@@ -31,6 +31,7 @@ from mixsearch.space.sections import (
     QUICK_TIME,
     SAMPLERS,
     STRATEGIES,
+    DetectionConfig,
     Target,
     darts_budget,
     get_budget,
@@ -284,6 +285,51 @@ def examples(copy_to: str | None) -> None:
         return
     for name, path in spaces.items():
         click.echo(f"{name:<18} {path}")
+
+
+@main.group()
+def proxy() -> None:
+    """The proxy task candidates train on, to look at or to train on elsewhere."""
+
+
+@proxy.command("export-yolo")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option(
+    "--space",
+    "space_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Export the detection set this space's proxy section sets up (default: the default settings).",
+)
+def export_yolo(directory: str, space_path: str | None) -> None:
+    """Write the embedded detection set to the new folder DIRECTORY in the Ultralytics YOLO format."""
+    from mixsearch.proxy.detection_data import load_detection
+    from mixsearch.proxy.yolo_format import export_folder
+    from mixsearch.proxy.yolo_format import export_yolo as write_yolo
+
+    config = _detection_config(space_path)
+    folder = export_folder(Path(directory))
+    data = load_detection(config)
+    data_yaml = write_yolo(data, folder)
+    counts = ", ".join(
+        f"{len(getattr(data, split))} {split}" for split in ("train", "val", "test")
+    )
+    click.echo(f"wrote {data_yaml} ({counts} images)")
+
+
+def _detection_config(space_path: str | None) -> DetectionConfig:
+    """The default detection set, or the one the space's proxy section sets up (refused if it is another)."""
+    if space_path is None:
+        return DetectionConfig()
+    from mixsearch.space.schema import load_space
+
+    spec = load_space(space_path).proxy
+    if spec.dataset != "digits" or spec.task != "detection":
+        raise MixsearchError(
+            f"{space_path}: its proxy is the {spec.dataset} dataset for {spec.task}, not the embedded "
+            "detection digits (proxy: {task: detection})"
+        )
+    return spec.detection
 
 
 @main.command()

@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +35,7 @@ import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
 from mixsearch.errors import MixsearchError
-from mixsearch.space.sections import ProxyConfig, ProxySpec
+from mixsearch.space.sections import DetectionConfig, ProxyConfig, ProxySpec
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +50,12 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".we
 
 @dataclass(frozen=True)
 class ProxyData:
-    """A proxy task: float images in [0, 1] (N x C x H x W) with int64 labels, in three fixed splits."""
+    """A proxy task in three fixed splits of float images in [0, 1] (N x C x H x W, one size per split).
+
+    Classification: each split pairs the images with int64 labels. Detection: with float32 targets N x K x 5,
+    rows [class, x1, y1, x2, y2] in pixels (x1 < x2, y1 < y2, inside the image), padded up to the split's
+    largest object count K with rows of class -1 and zeros.
+    """
 
     train: TensorDataset
     val: TensorDataset
@@ -60,20 +66,21 @@ class ProxyData:
 
 
 def cache_path(config: ProxyConfig) -> Path:
-    """Where `load_proxy(config)` keeps its arrays: named by a hash of every field and the generator's format
-    (respects XDG_CACHE_HOME through platformdirs)."""
-    fields = {"format": CACHE_FORMAT, **dataclasses.asdict(config)}
+    """Where `load_proxy(config)` keeps its arrays (respects XDG_CACHE_HOME through platformdirs)."""
+    return keyed_cache_path("digits", CACHE_FORMAT, config)
+
+
+def keyed_cache_path(kind: str, version: int, config: object) -> Path:
+    """A cache file named by `kind` and a hash of every field of the dataclass `config` and the generator's
+    `version`."""
+    fields = {"format": version, **dataclasses.asdict(config)}
     key = hashlib.sha1(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
-    return platformdirs.user_cache_path("mixsearch") / "proxy" / f"digits-{key}.npz"
+    return platformdirs.user_cache_path("mixsearch") / "proxy" / f"{kind}-{key}.npz"
 
 
 def load_proxy(config: ProxyConfig = ProxyConfig()) -> ProxyData:
     """The cluttered-digits task for `config`: read from the cache, or generated (seconds) and cached."""
-    path = cache_path(config)
-    arrays = _read_cache(path)
-    if arrays is None:
-        arrays = generate(config)
-        _write_cache(path, arrays)
+    arrays = cached_arrays(cache_path(config), lambda: generate(config))
     datasets = [
         _dataset(arrays[f"{split}_images"], arrays[f"{split}_labels"])
         for split in SPLITS
@@ -81,15 +88,30 @@ def load_proxy(config: ProxyConfig = ProxyConfig()) -> ProxyData:
     return ProxyData(*datasets, num_classes=10, in_channels=3)
 
 
-def _read_cache(path: Path) -> dict[str, np.ndarray] | None:
+def cached_arrays(
+    path: Path,
+    generate_arrays: Callable[[], dict[str, np.ndarray]],
+    fields: tuple[str, ...] = ("images", "labels"),
+) -> dict[str, np.ndarray]:
+    """The arrays cached at `path`, or generated and cached there; each split's `fields` share one length."""
+    arrays = _read_cache(path, fields)
+    if arrays is None:
+        arrays = generate_arrays()
+        _write_cache(path, arrays)
+    return arrays
+
+
+def _read_cache(
+    path: Path, fields: tuple[str, ...] = ("images", "labels")
+) -> dict[str, np.ndarray] | None:
     if not path.exists():
         return None
     try:
         with np.load(path) as stored:
             arrays = {name: stored[name] for name in stored.files}
         for split in SPLITS:
-            if len(arrays[f"{split}_images"]) != len(arrays[f"{split}_labels"]):
-                raise ValueError(f"{split} images and labels differ in length")
+            if len({len(arrays[f"{split}_{field}"]) for field in fields}) != 1:
+                raise ValueError(f"{split} {' and '.join(fields)} differ in length")
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
         logger.warning("ignoring proxy cache %s (%s); regenerating it", path, error)
         return None
@@ -110,10 +132,8 @@ def generate(config: ProxyConfig) -> dict[str, np.ndarray]:
 
     digits = load_digits()
     strokes = _upscale(digits.images / 16.0, config.digit_size)
-    bounds = np.cumsum((0,) + SOURCE_FRACTIONS) * len(strokes)
     arrays: dict[str, np.ndarray] = {}
-    for i, split in enumerate(SPLITS):
-        pool = np.arange(round(bounds[i]), round(bounds[i + 1]))
+    for i, (split, pool) in enumerate(zip(SPLITS, source_pools(len(strokes)))):
         rng = np.random.default_rng([config.seed, i])
         images, sources = _render_split(
             strokes, digits.target, pool, config.sizes()[split], config, rng
@@ -122,6 +142,14 @@ def generate(config: ProxyConfig) -> dict[str, np.ndarray]:
         arrays[f"{split}_labels"] = digits.target[sources].astype(np.int64)
         arrays[f"{split}_sources"] = sources
     return arrays
+
+
+def source_pools(count: int) -> list[np.ndarray]:
+    """The source indices train, val and test draw from: three disjoint contiguous blocks of `count` digits."""
+    bounds = np.cumsum((0,) + SOURCE_FRACTIONS) * count
+    return [
+        np.arange(round(bounds[i]), round(bounds[i + 1])) for i in range(len(SPLITS))
+    ]
 
 
 def _upscale(images: np.ndarray, size: int) -> np.ndarray:
@@ -189,7 +217,9 @@ def _other_class(
     return items[picks]
 
 
-def _background(config: ProxyConfig, rng: np.random.Generator) -> np.ndarray:
+def _background(
+    config: ProxyConfig | DetectionConfig, rng: np.random.Generator
+) -> np.ndarray:
     """A flat dark canvas, coloured unless the task is grey."""
     shade = rng.uniform(0, config.background, 1 if config.colour == "grey" else 3)
     return np.broadcast_to(
@@ -198,7 +228,7 @@ def _background(config: ProxyConfig, rng: np.random.Generator) -> np.ndarray:
 
 
 def _palette(
-    config: ProxyConfig, rng: np.random.Generator, count: int
+    config: ProxyConfig | DetectionConfig, rng: np.random.Generator, count: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """The digit's colour and `count` distractor colours (count x 3), RGB in [0, 1] at full brightness.
 
@@ -228,14 +258,31 @@ def _paste(
     height, width = alpha.shape
     y = rng.integers(0, canvas.shape[1] - height + 1)
     x = rng.integers(0, canvas.shape[2] - width + 1)
+    blend(canvas, alpha, colour, y, x)
+
+
+def blend(
+    canvas: np.ndarray, alpha: np.ndarray, colour: np.ndarray, y: int, x: int
+) -> None:
+    """Blend `colour` into `canvas` with its top left corner at (y, x), with `alpha` (strokes) as opacity."""
+    height, width = alpha.shape
     region = canvas[:, y : y + height, x : x + width]
     region += alpha * (colour[:, None, None] - region)
 
 
 def load_proxy_data(spec: ProxySpec, seed: int) -> ProxyData:
-    """The proxy task a space's `proxy:` section asks for: the embedded cluttered digits or the user's images."""
+    """The proxy task a space's `proxy:` section asks for: the embedded digits (classification or detection),
+    the user's class folders or the user's YOLO dataset."""
     if spec.dataset == "imagefolder":
         return load_imagefolder(spec.path, spec.image_size, seed=seed)
+    if spec.dataset == "yolo":
+        from mixsearch.proxy.yolo_format import load_yolo_folder
+
+        return load_yolo_folder(spec.path, spec.image_size)
+    if spec.task == "detection":
+        from mixsearch.proxy.detection_data import load_detection
+
+        return load_detection(spec.detection)
     return load_proxy(spec.digits)
 
 

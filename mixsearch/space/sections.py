@@ -1,7 +1,7 @@
 """What a space holds beside its graph, as plain data every stage reads: where the module runs (`Target`), what
-it may cost (`Constraints`), what candidates train on (`ProxySpec`, `ProxyConfig`) and how `mixsearch run`
-searches (`SearchSpec`, the named `BUDGETS`). Each vocabulary (devices, dtypes, colours, strategies, budgets,
-objectives) is defined here once; `settings.py` parses the YAML sections into these types.
+it may cost (`Constraints`), what candidates train on (`ProxySpec`, `ProxyConfig`, `DetectionConfig`) and how
+`mixsearch run` searches (`SearchSpec`, the named `BUDGETS`). Each vocabulary (devices, dtypes, colours, tasks,
+strategies, budgets, objectives) is defined here once; `settings.py` parses the YAML sections into these types.
 """
 
 from __future__ import annotations
@@ -67,7 +67,9 @@ CONSTRAINT_METRICS = tuple(field.name for field in dataclasses.fields(Constraint
 # --- proxy: what candidates train on --------------------------------------------------------------------------
 
 COLOURS = ("odd", "random", "grey")
-PROXY_DATASETS = ("digits", "imagefolder")
+PROXY_DATASETS = ("digits", "imagefolder", "yolo")
+# What a proxy task asks of the host: a class per image, or boxes and classes of every object in it.
+PROXY_TASKS = ("classification", "detection")
 
 
 def _whole(minimum: int) -> Callable[[Any], bool]:
@@ -134,17 +136,84 @@ PROXY_FIELD_CHECKS: dict[str, Callable[[Any], bool]] = {
 
 
 @dataclass(frozen=True)
+class DetectionConfig:
+    """How the embedded detection task is generated (`proxy: {task: detection}`). Every field is part of the cache
+    key.
+
+    canvas: side of the square image; min_digit, max_digit: the range of sides an object's 8 x 8 digit is
+    upscaled to; max_objects: the most whole digits per image (at least one); clutter: fragments of digits per
+    image, fragment_size square; noise, colour, background: as in `ProxyConfig` (with "odd", all objects share a
+    hue, the fragments another); *_size: images per split; seed: the generator's seed.
+    """
+
+    canvas: int = 96
+    min_digit: int = 16
+    max_digit: int = 32
+    max_objects: int = 4
+    clutter: int = 16
+    fragment_size: int = 12
+    noise: float = 0.1
+    colour: str = "odd"
+    background: float = 0.3
+    train_size: int = 4000
+    val_size: int = 1000
+    test_size: int = 1000
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name, value in vars(self).items():
+            if not DETECTION_FIELD_CHECKS[name](value):
+                raise MixsearchError(f"proxy {name} has an invalid value {value!r}")
+        if not self.fragment_size <= self.min_digit <= self.max_digit <= self.canvas:
+            raise MixsearchError(
+                "proxy sizes must satisfy fragment_size <= min_digit <= max_digit <= canvas, got "
+                f"{self.fragment_size}, {self.min_digit}, {self.max_digit}, {self.canvas}"
+            )
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": self.train_size, "val": self.val_size, "test": self.test_size}
+
+
+# What each DetectionConfig field accepts; the fields it shares with ProxyConfig accept the same.
+DETECTION_FIELD_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "canvas": _whole(1),
+    "min_digit": _whole(1),
+    "max_digit": _whole(1),
+    "max_objects": _whole(1),
+    **{
+        name: PROXY_FIELD_CHECKS[name]
+        for name in (
+            "clutter",
+            "fragment_size",
+            "noise",
+            "colour",
+            "background",
+            "train_size",
+            "val_size",
+            "test_size",
+            "seed",
+        )
+    },
+}
+
+
+@dataclass(frozen=True)
 class ProxySpec:
-    """The space's `proxy:` section: the embedded cluttered digits (with optional overrides) or an image folder.
+    """The space's `proxy:` section: the embedded digits (with optional overrides), an image folder or a YOLO
+    dataset.
 
     proxy: {dataset: digits, canvas: 40, clutter: 8}
+    proxy: {task: detection, canvas: 128, max_objects: 6}
     proxy: {dataset: imagefolder, path: data/my_classes, image_size: 64}
+    proxy: {dataset: yolo, path: data/my_boxes, image_size: 96}     # a folder with data.yaml; task detection
     """
 
     dataset: str = "digits"
     path: str | None = None
     image_size: int = 64
     digits: ProxyConfig = ProxyConfig()
+    task: str = "classification"
+    detection: DetectionConfig = DetectionConfig()
 
 
 # --- search: how `mixsearch run` searches ---------------------------------------------------------------------

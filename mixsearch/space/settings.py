@@ -10,7 +10,7 @@ target:
 constraints: {latency_ms: 1.5, flops: 2.0e8, params: 1.0e5}        # any subset; sums over the shapes
 export:                   # what `mixsearch generate` writes beside the module (see mixsearch.yolo)
   ultralytics: {base: yolov8, scales: [n, s], positions: [backbone.p3, backbone.p4, neck.p3_out, 12]}
-proxy: {dataset: digits}  # the proxy task the search trains on (see ProxySpec)
+proxy: {dataset: digits}  # the proxy task the search trains on (see ProxySpec): digits | imagefolder | yolo
 search: {strategy: hybrid, sampler: tpe, budget: quick}   # how `mixsearch run` searches (see SearchSpec)
 """
 
@@ -29,17 +29,20 @@ from mixsearch.space.located_yaml import LocatedDict, LocatedList
 from mixsearch.space.sections import (
     BUDGETS,
     CONSTRAINT_METRICS,
+    DETECTION_FIELD_CHECKS,
     DEVICE_PATTERN,
     DTYPE_NAMES,
     MIN_CHANNELS,
     OBJECTIVES,
     PROXY_DATASETS,
     PROXY_FIELD_CHECKS,
+    PROXY_TASKS,
     RUNTIME_PACKAGES,
     RUNTIMES,
     SAMPLERS,
     STRATEGIES,
     Constraints,
+    DetectionConfig,
     ProxyConfig,
     ProxySpec,
     SearchSpec,
@@ -61,7 +64,18 @@ from mixsearch.yolo import (
 TARGET_KEYS = tuple(field.name for field in fields(Target))
 EXPORT_KEYS = ("ultralytics",)
 ULTRALYTICS_KEYS = ("base", "scales", "positions")
-PROXY_KEYS = ("dataset", "path", "image_size", *PROXY_FIELD_CHECKS)
+FOLDER_KEYS = ("path", "image_size")
+PROXY_KEYS = tuple(
+    dict.fromkeys(
+        ("dataset", "task", *FOLDER_KEYS, *PROXY_FIELD_CHECKS, *DETECTION_FIELD_CHECKS)
+    )
+)
+# The task each folder dataset holds, and what its folder contains.
+FOLDER_TASKS = {"imagefolder": "classification", "yolo": "detection"}
+FOLDER_CONTENTS = {
+    "imagefolder": "class-per-folder images",
+    "yolo": "a dataset in the Ultralytics YOLO format, with data.yaml",
+}
 SEARCH_KEYS = tuple(field.name for field in fields(SearchSpec))
 
 
@@ -243,52 +257,86 @@ def _positions(fields: LocatedDict, table: LayerTable) -> tuple[str, ...]:
 
 
 def parse_proxy(value: Any, line: int, space_path: str) -> ProxySpec:
-    """The `proxy:` section as a ProxySpec; an image folder's path is taken relative to the space file."""
+    """The `proxy:` section as a ProxySpec; a folder dataset's path is taken relative to the space file."""
     section = _mapping(value, line, "proxy", PROXY_KEYS)
-    dataset = section.get("dataset", "digits")
-    if dataset not in PROXY_DATASETS:
+    dataset = _proxy_choice(section, "dataset", PROXY_DATASETS, "digits")
+    task = _proxy_choice(
+        section, "task", PROXY_TASKS, FOLDER_TASKS.get(dataset, "classification")
+    )
+    if dataset == "digits":
+        return _digits_proxy(section, line, task)
+    return _folder_proxy(section, line, dataset, task, space_path)
+
+
+def _proxy_choice(
+    section: LocatedDict, key: str, allowed: tuple[str, ...], default: str
+) -> str:
+    value = section.get(key, default)
+    if value not in allowed:
         raise SpaceError(
-            f"proxy dataset must be one of {', '.join(PROXY_DATASETS)}, got {short_repr(dataset)}",
-            line=section.line_of("dataset"),
+            f"proxy {key} must be one of {', '.join(allowed)}, got {short_repr(value)}",
+            line=section.line_of(key),
         )
-    for key, value in section.items():
-        check = (
-            partial(is_whole, minimum=1)
-            if key == "image_size"
-            else PROXY_FIELD_CHECKS.get(key)
-        )
-        if check is not None and not check(value):
+    return value
+
+
+def _digits_proxy(section: LocatedDict, line: int, task: str) -> ProxySpec:
+    """The embedded digits for `task`, with the section's generation overrides checked each at its line."""
+    checks = DETECTION_FIELD_CHECKS if task == "detection" else PROXY_FIELD_CHECKS
+    overrides = {k: v for k, v in section.items() if k not in ("dataset", "task")}
+    for key, value in overrides.items():
+        if key in FOLDER_KEYS:
+            where = "the imagefolder and yolo datasets"
+        elif key not in checks:
+            where = "task " + next(t for t in PROXY_TASKS if t != task)
+        elif not checks[key](value):
             raise SpaceError(
                 f"proxy {key} has an invalid value {short_repr(value)}",
                 line=section.line_of(key),
             )
-    if dataset == "imagefolder":
-        if not isinstance(section.get("path"), str):
-            raise SpaceError(
-                "proxy dataset imagefolder needs 'path: DIR' (class-per-folder images)",
-                line=line,
-            )
-        digit_keys = [
-            key for key in section if key not in ("dataset", "path", "image_size")
-        ]
-        if digit_keys:
-            raise SpaceError(
-                f"proxy {digit_keys[0]} applies to the digits dataset only",
-                line=section.line_of(digit_keys[0]),
-            )
-        path = str((Path(space_path).parent / section["path"]).resolve())
-        return ProxySpec("imagefolder", path, section.get("image_size", 64))
-    if "path" in section or "image_size" in section:
-        key = "path" if "path" in section else "image_size"
+        else:
+            continue
         raise SpaceError(
-            f"proxy {key} applies to the imagefolder dataset only",
-            line=section.line_of(key),
+            f"proxy {key} applies to {where} only", line=section.line_of(key)
         )
-    overrides = {k: v for k, v in section.items() if k != "dataset"}
     try:
+        if task == "detection":
+            return ProxySpec(task=task, detection=DetectionConfig(**overrides))
         return ProxySpec("digits", digits=ProxyConfig(**overrides))
     except MixsearchError as error:
         raise SpaceError(str(error), line=line) from None
+
+
+def _folder_proxy(
+    section: LocatedDict, line: int, dataset: str, task: str, space_path: str
+) -> ProxySpec:
+    """The user's image folder (classification) or YOLO dataset (detection) at `path`."""
+    if task != FOLDER_TASKS[dataset]:
+        raise SpaceError(
+            f"proxy dataset {dataset} holds {FOLDER_TASKS[dataset]} data, not {task}",
+            line=section.line_of("task"),
+        )
+    if not isinstance(section.get("path"), str):
+        raise SpaceError(
+            f"proxy dataset {dataset} needs 'path: DIR' ({FOLDER_CONTENTS[dataset]})",
+            line=line,
+        )
+    digit_keys = [
+        key for key in section if key not in ("dataset", "task", *FOLDER_KEYS)
+    ]
+    if digit_keys:
+        raise SpaceError(
+            f"proxy {digit_keys[0]} applies to the digits dataset only",
+            line=section.line_of(digit_keys[0]),
+        )
+    image_size = section.get("image_size", ProxySpec.image_size)
+    if not is_whole(image_size, 1):
+        raise SpaceError(
+            f"proxy image_size has an invalid value {short_repr(image_size)}",
+            line=section.line_of("image_size"),
+        )
+    path = str((Path(space_path).parent / section["path"]).resolve())
+    return ProxySpec(dataset, path, image_size, task=task)
 
 
 def parse_search(value: Any, line: int) -> SearchSpec:
