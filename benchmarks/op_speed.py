@@ -61,6 +61,7 @@ import mixsearch  # noqa: E402
 from helpers import import_file  # noqa: E402
 from mixsearch.arch import INPUT, Arch, ArchNode  # noqa: E402
 from mixsearch.codegen.render import write_module  # noqa: E402
+from mixsearch.hardware.device import device_name  # noqa: E402
 from mixsearch.hardware.latency import (  # noqa: E402
     DEFAULT_WARMUP,
     fixed_threads,
@@ -385,18 +386,6 @@ def compare(
                 )
             )
     return results
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def versions() -> str:

@@ -25,10 +25,10 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 
 import torch
 
+from mixsearch.hardware.device import device_name
 from mixsearch.hardware.latency import fixed_threads
 from mixsearch.proxy import (
     HostNet,
@@ -123,16 +123,6 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     return args
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def run(args: argparse.Namespace, proxy: ProxyConfig) -> list[Row]:
     """Train every baseline with every seed; one line per run on stderr as it finishes."""
     data = load_proxy(proxy)
@@ -208,7 +198,8 @@ def main(argv: Sequence[str] | None = None) -> list[Row]:
     header = [
         f"command: `{shlex.join(['python', 'benchmarks/proxy_discrimination.py', *argv])}`",
         f"versions: Python {platform.python_version()}, torch {torch.__version__}",
-        f"device: {args.device} ({cpu_name()}, {os.cpu_count()} cores), {args.threads} torch thread(s); "
+        f"device: {args.device} ({device_name(torch.device(args.device))}, {os.cpu_count()} cores), "
+        f"{args.threads} torch thread(s); "
         f"1-min load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after",
         f"proxy: {proxy}",
         f"training: {TrainConfig(epochs=args.epochs, device=args.device)} (seed = 0 .. {args.seeds - 1})",

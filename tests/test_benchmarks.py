@@ -176,3 +176,24 @@ def test_darts_quality_benchmark_runs(capsys, tmp_path, monkeypatch):
         assert row["latency"][0] > 0
     printed = capsys.readouterr().out
     assert printed.count("| darts |") == 1 and "seed 0: darts derived chan=" in printed
+
+
+@pytest.mark.slow  # about a minute: three 1-epoch YOLOv8n trainings in fresh processes
+def test_transfer_benchmark_trains_yolov8_with_the_emitted_files(
+    capsys, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    transfer = import_file(ROOT / "benchmarks" / "transfer.py")
+    argv = ["--quick", "--baselines", "none,eca", "--sampled", "1", "--seeds", "1"]
+
+    found = transfer.main([*argv, "--threads", "1"])
+
+    assert [m.arch.name for m in found] == ["none", "eca", "sampled1"]
+    for module in found:
+        assert set(module.scores) == set(transfer.SCORES)
+        assert all(0 <= v[0] <= 1 for v in module.scores.values())
+    printed = capsys.readouterr().out
+    assert "command: `python benchmarks/transfer.py --quick" in printed
+    assert "ultralytics 8." in printed
+    assert "Spearman with YOLOv8n mAP50-95 (over 3 module means)" in printed
+    assert "YOLOv8n seed noise" in printed and "sampled1: " in printed

@@ -91,6 +91,19 @@ def test_first_and_second_order_both_run_and_differ(graph):
     assert not torch.allclose(results["first"], results["second"])
 
 
+def test_a_training_set_smaller_than_two_batches_still_trains(graph):
+    """Each half of 40 samples is below the batch of 32: one batch of 20 per step, not epochs of no steps."""
+    search = DartsSearch(
+        graph, PoolHost, hot_channel_task(40), config(epochs=2, warmup_epochs=1)
+    )
+    weights = [p.detach().clone() for p in search.model.parameters()]
+    alphas = [a.detach().clone() for a in search.alphas.alphas]
+    search.run(show_progress=False)
+    moved = zip(weights, search.model.parameters())
+    assert any(not torch.equal(before, after) for before, after in moved)
+    assert not torch.equal(alphas[0], search.alphas.alphas[0].detach())
+
+
 def test_resume_after_an_interruption_gives_the_same_alphas(graph, tmp_path):
     data = hot_channel_task(256)
     straight = DartsSearch(graph, PoolHost, data, config(epochs=4, warmup_epochs=1))

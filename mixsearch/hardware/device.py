@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import platform
 from dataclasses import replace
+from pathlib import Path
 
 import torch
 
@@ -28,6 +30,19 @@ def torch_device(target: Target) -> torch.device:
             f"target device {target.device!r} asked for, but torch sees no CUDA device"
         )
     return device
+
+
+def device_name(device: torch.device) -> str:
+    """The GPU's name, or the CPU's model name as /proc/cpuinfo gives it (else what platform knows)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def on_device(target: Target, device: str | None = None) -> Target:

@@ -13,7 +13,6 @@ import hashlib
 import importlib.metadata
 import json
 import logging
-import platform
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ from torch import nn
 
 from mixsearch.arch import op_label
 from mixsearch.hardware.device import (
+    device_name,
     example_input,
     measurement_threads,
     memory_format,
@@ -57,22 +57,11 @@ def shape_key(shape: Iterable[int]) -> str:
     return "x".join(map(str, shape))
 
 
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def fingerprint(target: Target) -> dict[str, Any]:
     """What makes latencies comparable: device name, torch version, dtype, threads, memory format, runtime."""
     device = torch_device(target)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name()
     return {
-        "device": name,
+        "device": device_name(device),
         "device_type": device.type,
         "torch": torch.__version__,
         "dtype": target.dtype,

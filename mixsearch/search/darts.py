@@ -119,12 +119,13 @@ class DartsSearch:
         self.state = DartsState()
 
     def _loader(self, dataset: Dataset, epoch: int, stream: int) -> DataLoader:
+        """Shuffled whole batches of `dataset`; a split smaller than one batch is one batch, so it still trains."""
         generator = torch.Generator().manual_seed(
             self.config.seed * 1_000_003 + epoch * 2 + stream
         )
         return DataLoader(
             dataset,
-            batch_size=self.config.batch_size,
+            batch_size=min(self.config.batch_size, len(dataset)),
             shuffle=True,
             generator=generator,
             drop_last=True,
