@@ -1,13 +1,15 @@
-"""Does the default proxy task tell the hand-designed attention baselines apart?
+"""Does a proxy task tell the hand-designed attention baselines apart?
 
-Trains the host network with each baseline of the op library (none, SE, ECA, CBAM, coordinate attention) on the
-embedded cluttered-digits task, several seeds each, and prints a Markdown table of test accuracy. The task
+Trains the task's host network with each baseline of the op library (none, SE, ECA, CBAM, coordinate attention)
+on an embedded task (the cluttered digits, or with `--task detection` the boxed digits), several seeds each, and
+prints a Markdown table of the test score (accuracy, or mAP50-95). The task
 discriminates when the gap between the best and the worst baseline's mean is larger than twice the largest
 seed-to-seed standard deviation: then a search on it ranks modules by more than noise.
 
     python benchmarks/proxy_discrimination.py                          # 5 baselines x 3 seeds, defaults
     python benchmarks/proxy_discrimination.py --seeds 2 --epochs 2 --threads 1
     python benchmarks/proxy_discrimination.py --proxy clutter=12 --proxy noise=0.2 --baselines none,se
+    python benchmarks/proxy_discrimination.py --task detection --threads 1
 
 The seed changes the initial weights and the batch order; the data set is the same for all (its own seed is
 `--proxy seed=N`).
@@ -28,17 +30,14 @@ from functools import partial
 
 import torch
 
+from mixsearch.errors import MixsearchError
 from mixsearch.hardware.device import device_name
 from mixsearch.hardware.latency import fixed_threads
-from mixsearch.proxy import (
-    HostNet,
-    ProxyConfig,
-    TrainConfig,
-    TrainResult,
-    load_proxy,
-    train_candidate,
-)
+from mixsearch.proxy import TrainConfig, TrainResult, load_proxy, train_candidate
+from mixsearch.proxy.detection_data import load_detection
+from mixsearch.proxy.tasks import task_of
 from mixsearch.search.baselines import baseline_factories
+from mixsearch.space.sections import DetectionConfig, ProxyConfig
 
 
 @dataclass(frozen=True)
@@ -61,21 +60,28 @@ class Row:
         return statistics.stdev(self.test_accs) if len(self.runs) > 1 else 0.0
 
 
-def proxy_setting(text: str) -> tuple[str, object]:
-    """`KEY=VALUE` for a ProxyConfig field, VALUE converted to that field's type."""
-    key, _, value = text.partition("=")
-    types = {field.name: field.type for field in dataclasses.fields(ProxyConfig)}
-    if key not in types or not value:
-        raise argparse.ArgumentTypeError(
-            f"expected KEY=VALUE with KEY one of {', '.join(types)}; got {text!r}"
-        )
+CONFIGS = {"classification": ProxyConfig, "detection": DetectionConfig}
+LOADERS = {"classification": load_proxy, "detection": load_detection}
+METRICS = {"classification": "acc", "detection": "mAP50-95"}
+
+
+def proxy_config(task: str, settings: Sequence[str]) -> ProxyConfig | DetectionConfig:
+    """The task's data settings with `KEY=VALUE` overrides, each VALUE converted to its field's type."""
+    config = CONFIGS[task]
+    types = {field.name: field.type for field in dataclasses.fields(config)}
     converters = {"int": int, "float": float, "str": str}
-    try:
-        return key, converters[types[key]](value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{key} must be {types[key]}, got {value!r}"
-        ) from None
+    overrides = {}
+    for text in settings:
+        key, _, value = text.partition("=")
+        if key not in types or not value:
+            raise ValueError(
+                f"expected KEY=VALUE with KEY one of {', '.join(types)}; got {text!r}"
+            )
+        try:
+            overrides[key] = converters[types[key]](value)
+        except ValueError:
+            raise ValueError(f"{key} must be {types[key]}, got {value!r}") from None
+    return config(**overrides)
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -105,12 +111,17 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         help="comma-separated subset",
     )
     parser.add_argument(
+        "--task",
+        choices=tuple(CONFIGS),
+        default="classification",
+        help="the proxy task (default classification)",
+    )
+    parser.add_argument(
         "--proxy",
-        type=proxy_setting,
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="ProxyConfig field",
+        help="ProxyConfig (or, with --task detection, DetectionConfig) field",
     )
     args = parser.parse_args(argv)
     unknown = set(args.baselines.split(",")) - set(baseline_factories())
@@ -120,12 +131,17 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         )
     if args.seeds < 1 or args.epochs < 1 or args.threads < 1:
         parser.error("--seeds, --epochs and --threads must be >= 1")
+    try:
+        args.data = proxy_config(args.task, args.proxy)
+    except (ValueError, MixsearchError) as error:
+        parser.error(str(error))
     return args
 
 
-def run(args: argparse.Namespace, proxy: ProxyConfig) -> list[Row]:
+def run(args: argparse.Namespace) -> list[Row]:
     """Train every baseline with every seed; one line per run on stderr as it finishes."""
-    data = load_proxy(proxy)
+    data = LOADERS[args.task](args.data)
+    task = task_of(data)
     factories = baseline_factories()
     rows = []
     for name in args.baselines.split(","):
@@ -133,14 +149,7 @@ def run(args: argparse.Namespace, proxy: ProxyConfig) -> list[Row]:
         for seed in range(args.seeds):
             config = TrainConfig(epochs=args.epochs, seed=seed, device=args.device)
             result = train_candidate(
-                partial(
-                    HostNet,
-                    factories[name],
-                    num_classes=data.num_classes,
-                    in_channels=data.in_channels,
-                ),
-                data,
-                config,
+                partial(task.host, factories[name], data), data, config
             )
             print(
                 f"{name} seed {seed}: test {result.test_acc:.4f} ({result.seconds:.0f} s)",
@@ -152,17 +161,17 @@ def run(args: argparse.Namespace, proxy: ProxyConfig) -> list[Row]:
 
 
 def verdict(rows: list[Row]) -> tuple[float, float, bool]:
-    """The best-minus-worst gap of mean test accuracy, twice the largest seed std, and whether gap > that."""
+    """The best-minus-worst gap of mean test score, twice the largest seed std, and whether gap > that."""
     means = [row.mean for row in rows]
     gap = max(means) - min(means)
     noise = 2 * max(row.std for row in rows)
     return gap, noise, gap > noise
 
 
-def markdown(rows: list[Row], header: list[str]) -> str:
+def markdown(rows: list[Row], header: list[str], metric: str) -> str:
     out = [line + "  " for line in header] + [""]
     out.append(
-        "| baseline | test acc (mean ± std) | per seed | val acc (mean) | s / candidate |"
+        f"| baseline | test {metric} % (mean ± std) | per seed | val {metric} % (mean) | s / candidate |"
     )
     out.append("|---|---:|---:|---:|---:|")
     for row in sorted(rows, key=lambda row: -row.mean):
@@ -191,20 +200,19 @@ def main(argv: Sequence[str] | None = None) -> list[Row]:
     """Run the experiment, print the table, return its rows."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
-    proxy = ProxyConfig(**dict(args.proxy))
     load_before = os.getloadavg()[0]
     with fixed_threads(args.threads):
-        rows = run(args, proxy)
+        rows = run(args)
     header = [
         f"command: `{shlex.join(['python', 'benchmarks/proxy_discrimination.py', *argv])}`",
         f"versions: Python {platform.python_version()}, torch {torch.__version__}",
         f"device: {args.device} ({device_name(torch.device(args.device))}, {os.cpu_count()} cores), "
         f"{args.threads} torch thread(s); "
         f"1-min load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after",
-        f"proxy: {proxy}",
+        f"proxy: {args.task}, {args.data}",
         f"training: {TrainConfig(epochs=args.epochs, device=args.device)} (seed = 0 .. {args.seeds - 1})",
     ]
-    print(markdown(rows, header))
+    print(markdown(rows, header, METRICS[args.task]))
     return rows
 
 

@@ -7,7 +7,7 @@ YOLOv8n, built from the emitted model YAML and trained by the emitted train scri
 images exported in the YOLO format (`mixsearch proxy export-yolo`), scored by mAP50-95 on the test split.
 
 Prints each module's three scores (mean ± std over seeds), the Spearman correlation of (a) and of (b) with (c)
-over the module means, and the seed noise of (c): two modules whose YOLOv8 means differ by less than twice the
+over the module means, and the seed noise of (c): two modules whose YOLOv8 means differ by no more than twice the
 larger of their seed stds are a tie.
 
     python benchmarks/transfer.py                                      # CPU setting: 3 seeds

@@ -197,3 +197,31 @@ def test_transfer_benchmark_trains_yolov8_with_the_emitted_files(
     assert "ultralytics 8." in printed
     assert "Spearman with YOLOv8n mAP50-95 (over 3 module means)" in printed
     assert "YOLOv8n seed noise" in printed and "sampled1: " in printed
+
+
+@pytest.mark.parametrize("task", ["classification", "detection"])
+def test_proxy_discrimination_benchmark_runs_on_either_task(
+    capsys, tmp_path, monkeypatch, task
+):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    discrimination = import_file(ROOT / "benchmarks" / "proxy_discrimination.py")
+    sizes = ["train_size=32", "val_size=16", "test_size=16"]
+    argv = ["--task", task, "--seeds", "2", "--epochs", "1", "--threads", "1"]
+    argv += ["--baselines", "none,eca", *(f"--proxy={size}" for size in sizes)]
+
+    rows = discrimination.main(argv)
+
+    assert [row.baseline for row in rows] == ["none", "eca"]
+    assert all(len(row.runs) == 2 and 0 <= row.mean <= 1 for row in rows)
+    printed = capsys.readouterr().out
+    metric = {"classification": "acc", "detection": "mAP50-95"}[task]
+    assert f"| baseline | test {metric} % (mean ± std)" in printed
+    assert f"proxy: {task}, " in printed and "verdict: " in printed
+
+
+def test_proxy_discrimination_names_a_field_the_task_lacks(capsys):
+    discrimination = import_file(ROOT / "benchmarks" / "proxy_discrimination.py")
+    with pytest.raises(SystemExit) as exit_info:
+        discrimination.main(["--task", "detection", "--proxy", "digit_size=20"])
+    assert exit_info.value.code == 2
+    assert "KEY one of canvas, min_digit" in capsys.readouterr().err
