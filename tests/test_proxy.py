@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
-from helpers import ROOT, import_file, library_op, sampled_archs
+from helpers import library_op, sampled_archs
 from mixsearch.errors import MixsearchError
 from mixsearch.model.discrete import DiscreteModel
 from mixsearch.proxy import (
@@ -341,31 +341,6 @@ def test_unknown_optimizer_and_missing_gpu_are_user_errors():
                 TrainConfig(device="cuda"),
                 False,
             )
-
-
-def test_discrimination_benchmark_runs_quickly(capsys):
-    benchmark = import_file(ROOT / "benchmarks" / "proxy_discrimination.py")
-    argv = [
-        "--seeds",
-        "2",
-        "--epochs",
-        "1",
-        "--threads",
-        "1",
-        "--baselines",
-        "none,eca",
-    ]
-    argv += [
-        f"--proxy={setting}"
-        for setting in ("canvas=24", "train_size=32", "val_size=8", "test_size=8")
-    ]
-
-    rows = benchmark.main(argv)
-
-    assert [(row.baseline, len(row.runs)) for row in rows] == [("none", 2), ("eca", 2)]
-    printed = capsys.readouterr().out
-    assert "| baseline | test acc (mean ± std)" in printed and "verdict:" in printed
-    assert "command: `python benchmarks/proxy_discrimination.py --seeds 2" in printed
 
 
 def test_a_diverging_candidate_raises_diverged_error():

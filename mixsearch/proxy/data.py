@@ -131,7 +131,7 @@ def generate(config: ProxyConfig) -> dict[str, np.ndarray]:
     from sklearn.datasets import load_digits
 
     digits = load_digits()
-    strokes = _upscale(digits.images / 16.0, config.digit_size)
+    strokes = upscale(digits.images / 16.0, config.digit_size)
     arrays: dict[str, np.ndarray] = {}
     for i, (split, pool) in enumerate(zip(SPLITS, source_pools(len(strokes)))):
         rng = np.random.default_rng([config.seed, i])
@@ -152,7 +152,7 @@ def source_pools(count: int) -> list[np.ndarray]:
     ]
 
 
-def _upscale(images: np.ndarray, size: int) -> np.ndarray:
+def upscale(images: np.ndarray, size: int) -> np.ndarray:
     """N x 8 x 8 intensities -> N x size x size, bilinear with antialiasing, clipped to [0, 1]."""
     tensor = torch.from_numpy(images).float().unsqueeze(1)
     resized = F.interpolate(tensor, size=(size, size), mode="bilinear", antialias=True)
@@ -168,30 +168,28 @@ def _render_split(
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray]:
     """`count` canvases: one digit of `pool` on top of decoys and fragments of digits of other classes of `pool`."""
-    crops = _inked_crops(strokes[pool], config.fragment_size)
+    crops = inked_crops(strokes[pool], config.fragment_size)
     sources = rng.choice(pool, size=count)
     images = np.empty((count, 3, config.canvas, config.canvas), dtype=np.uint8)
     size = config.fragment_size
     for n, source in enumerate(sources):
-        target_colour, colours = _palette(config, rng, config.clutter + config.decoys)
-        canvas = _background(config, rng)
+        target_colour, colours = palette(config, rng, config.clutter + config.decoys)
+        canvas = background(config, rng)
         fragments = _other_class(
             crops, pool[crops[:, 0]], labels, source, config.clutter, rng
         )
         for (digit, y, x), colour in zip(fragments, colours):
-            _paste(
-                canvas, strokes[pool[digit], y : y + size, x : x + size], colour, rng
-            )
+            paste(canvas, strokes[pool[digit], y : y + size, x : x + size], colour, rng)
         decoys = _other_class(pool, pool, labels, source, config.decoys, rng)
         for digit, colour in zip(decoys, colours[config.clutter :]):
-            _paste(canvas, strokes[digit], colour, rng)
-        _paste(canvas, strokes[source], target_colour, rng)
+            paste(canvas, strokes[digit], colour, rng)
+        paste(canvas, strokes[source], target_colour, rng)
         canvas += rng.normal(0.0, config.noise, canvas.shape)
         images[n] = np.round(np.clip(canvas, 0, 1) * 255)
     return images, sources
 
 
-def _inked_crops(strokes: np.ndarray, size: int) -> np.ndarray:
+def inked_crops(strokes: np.ndarray, size: int) -> np.ndarray:
     """(digit, y, x) of every size x size window of `strokes` with at least MIN_FRAGMENT_INK mean intensity."""
     windows = np.lib.stride_tricks.sliding_window_view(
         strokes, (size, size), axis=(1, 2)
@@ -217,7 +215,7 @@ def _other_class(
     return items[picks]
 
 
-def _background(
+def background(
     config: ProxyConfig | DetectionConfig, rng: np.random.Generator
 ) -> np.ndarray:
     """A flat dark canvas, coloured unless the task is grey."""
@@ -227,7 +225,7 @@ def _background(
     ).copy()
 
 
-def _palette(
+def palette(
     config: ProxyConfig | DetectionConfig, rng: np.random.Generator, count: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """The digit's colour and `count` distractor colours (count x 3), RGB in [0, 1] at full brightness.
@@ -251,7 +249,7 @@ def _rgb(hue: float, saturation: float) -> np.ndarray:
     return np.array(colorsys.hsv_to_rgb(hue % 1.0, saturation, 1.0))
 
 
-def _paste(
+def paste(
     canvas: np.ndarray, alpha: np.ndarray, colour: np.ndarray, rng: np.random.Generator
 ) -> None:
     """Blend `colour` into `canvas` at a random place, with `alpha` (strokes) as opacity."""

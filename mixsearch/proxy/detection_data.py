@@ -23,15 +23,15 @@ from torch.utils.data import TensorDataset
 from mixsearch.proxy.data import (
     SPLITS,
     ProxyData,
-    _background,
-    _inked_crops,
-    _palette,
-    _paste,
-    _upscale,
+    background,
     blend,
     cached_arrays,
+    inked_crops,
     keyed_cache_path,
+    palette,
+    paste,
     source_pools,
+    upscale,
 )
 from mixsearch.space.sections import DetectionConfig
 
@@ -73,11 +73,11 @@ def generate_detection(config: DetectionConfig) -> dict[str, np.ndarray]:
 
     digits = load_digits()
     intensities = digits.images / 16.0
-    fragment_strokes = _upscale(intensities, (config.min_digit + config.max_digit) // 2)
+    fragment_strokes = upscale(intensities, (config.min_digit + config.max_digit) // 2)
     arrays: dict[str, np.ndarray] = {}
     for i, (split, pool) in enumerate(zip(SPLITS, source_pools(len(intensities)))):
         rng = np.random.default_rng([config.seed, i])
-        crops = _inked_crops(fragment_strokes[pool], config.fragment_size)
+        crops = inked_crops(fragment_strokes[pool], config.fragment_size)
         crops[:, 0] = pool[crops[:, 0]]
         rendered = [
             _render(intensities, pool, fragment_strokes, crops, config, rng)
@@ -101,14 +101,12 @@ def _render(
 ) -> tuple[np.ndarray, list[Placed]]:
     """One canvas: fragments (`crops` of `fragment_strokes`: source, y, x), then whole digits of `pool` on top,
     then noise."""
-    target_colour, colours = _palette(config, rng, config.clutter + config.max_objects)
-    canvas = _background(config, rng)
+    target_colour, colours = palette(config, rng, config.clutter + config.max_objects)
+    canvas = background(config, rng)
     size = config.fragment_size
     picks = crops[rng.integers(len(crops), size=config.clutter)]
     for (source, y, x), colour in zip(picks, colours):
-        _paste(
-            canvas, fragment_strokes[source, y : y + size, x : x + size], colour, rng
-        )
+        paste(canvas, fragment_strokes[source, y : y + size, x : x + size], colour, rng)
     placed = _place(intensities, pool, config, rng)
     object_colours = (
         colours[config.clutter :]
