@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from importlib.metadata import version
 from pathlib import Path
 
 import torch
@@ -402,12 +403,10 @@ def main(argv: Sequence[str] | None = None) -> list[Module]:
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as scratch:
         classification, detection = score_all(found, args, Path(scratch))
-    import ultralytics
-
     header = [
         f"command: `{shlex.join(['python', 'benchmarks/transfer.py', *argv])}`",
         f"versions: Python {platform.python_version()}, torch {torch.__version__}, "
-        f"ultralytics {ultralytics.__version__}",
+        f"ultralytics {version('ultralytics')}",
         f"device: {args.device} ({device_name(torch.device(args.device))}, {os.cpu_count()} cores), "
         f"{args.threads} thread(s); 1-min load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after",
         f"classification proxy: {classification}",
