@@ -24,7 +24,6 @@ import os
 import platform
 import random
 import shlex
-import shutil
 import statistics
 import subprocess
 import sys
@@ -39,21 +38,25 @@ from pathlib import Path
 import torch
 from scipy.stats import spearmanr
 
-from mixsearch.arch import Arch
-from mixsearch.codegen.emit import emit
-from mixsearch.hardware.device import device_name
-from mixsearch.hardware.latency import fixed_threads
-from mixsearch.model import DiscreteModel
-from mixsearch.proxy import TrainConfig, load_proxy, train_candidate
-from mixsearch.proxy.data import ProxyData
-from mixsearch.proxy.detection_data import load_detection
-from mixsearch.proxy.tasks import task_of
-from mixsearch.proxy.yolo_format import export_yolo
-from mixsearch.search.baselines import baseline_archs, function_key
-from mixsearch.space.graph import compile_space
-from mixsearch.space.schema import load_space
-from mixsearch.space.sections import BUDGETS, DetectionConfig, ProxyConfig
-from mixsearch.yolo import UltralyticsExport
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from helpers import offline_env  # noqa: E402
+from mixsearch.arch import Arch  # noqa: E402
+from mixsearch.codegen.emit import emit  # noqa: E402
+from mixsearch.hardware.device import device_name  # noqa: E402
+from mixsearch.hardware.latency import fixed_threads  # noqa: E402
+from mixsearch.model import DiscreteModel  # noqa: E402
+from mixsearch.proxy import TrainConfig, load_proxy, train_candidate  # noqa: E402
+from mixsearch.proxy.data import ProxyData  # noqa: E402
+from mixsearch.proxy.detection_data import load_detection  # noqa: E402
+from mixsearch.proxy.tasks import task_of  # noqa: E402
+from mixsearch.proxy.yolo_format import export_yolo  # noqa: E402
+from mixsearch.search.baselines import baseline_archs, function_key  # noqa: E402
+from mixsearch.space.graph import compile_space  # noqa: E402
+from mixsearch.space.schema import load_space  # noqa: E402
+from mixsearch.space.sections import BUDGETS, DetectionConfig, ProxyConfig  # noqa: E402
+from mixsearch.yolo import UltralyticsExport  # noqa: E402
 
 SCORES = ("classification", "detection", "yolov8n")
 QUICK_CLASSIFICATION = ProxyConfig(train_size=128, val_size=64, test_size=64)
@@ -149,22 +152,6 @@ def proxy_score(
     return result.test_acc, result.seconds
 
 
-def offline_env(config_dir: Path, threads: int) -> dict[str, str]:
-    """Ultralytics offline with its settings in `config_dir`, where a stand-in Arial.ttf stops its font download."""
-    import matplotlib
-
-    (config_dir / "Ultralytics").mkdir(parents=True, exist_ok=True)
-    font = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
-    shutil.copy(font, config_dir / "Ultralytics" / "Arial.ttf")
-    return {
-        **os.environ,
-        "YOLO_CONFIG_DIR": str(config_dir),
-        "YOLO_OFFLINE": "1",
-        "YOLO_AUTOINSTALL": "false",
-        "OMP_NUM_THREADS": str(threads),
-    }
-
-
 def yolo_score(
     arch: Arch,
     data_yaml: Path,
@@ -235,7 +222,10 @@ def score_all(
         "detection": load_detection(detection),
     }
     data_yaml = export_yolo(datasets["detection"], work / "yolo-data")
-    env = offline_env(work / "ultralytics-config", args.threads)
+    env = {
+        **offline_env(work / "ultralytics-config"),
+        "OMP_NUM_THREADS": str(args.threads),
+    }
     scorers: dict[str, Callable[[Arch, int], tuple[float, float]]] = {
         name: lambda arch, seed, data=data: proxy_score(
             arch,

@@ -4,7 +4,9 @@ that `mixsearch run` tests search."""
 from __future__ import annotations
 
 import importlib.util
+import os
 import random
+import shutil
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -57,3 +59,23 @@ graph:
 target: {{device: cpu, shapes: [[1, 16, 8, 8]], threads: 1}}
 proxy: {{dataset: digits, canvas: 24, digit_size: 12, train_size: {train_size}, val_size: 64, test_size: 64}}
 """
+
+
+def offline_env(config_dir: Path) -> dict[str, str]:
+    """The environment for an Ultralytics subprocess: offline, its settings in `config_dir` (not ~/.config).
+
+    Dataset checks call `check_font("Arial.ttf")`, which downloads the font unless it is in the config
+    folder: matplotlib's DejaVu Sans under that name keeps it from trying.
+    """
+    import matplotlib
+
+    (config_dir / "Ultralytics").mkdir(parents=True, exist_ok=True)
+    font = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
+    shutil.copy(font, config_dir / "Ultralytics" / "Arial.ttf")
+    return {
+        **os.environ,
+        "YOLO_CONFIG_DIR": str(config_dir),
+        "YOLO_OFFLINE": "1",
+        "YOLO_AUTOINSTALL": "false",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }

@@ -1,7 +1,6 @@
 """The detection proxy: the embedded boxed digits, their YOLO export, user YOLO folders and the `proxy:` section."""
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -14,6 +13,7 @@ import torch
 import yaml
 from click.testing import CliRunner
 
+from helpers import offline_env
 from mixsearch.cli import main
 from mixsearch.errors import MixsearchError, SpaceError
 from mixsearch.proxy import detection_data
@@ -192,8 +192,6 @@ socket.getaddrinfo = socket.create_connection = socket.socket.connect = refuse
 import ultralytics.data.utils as data_utils
 from ultralytics.data.dataset import YOLODataset
 
-# Its dataset check fetches Arial.ttf for plots unless the font is already in its config folder.
-data_utils.check_font = lambda font: None
 data = data_utils.check_det_dataset(sys.argv[1])
 dataset = YOLODataset(img_path=data["train"], data=data, task="detect", imgsz=32, augment=False)
 labels = [[label["cls"].ravel().tolist(), label["bboxes"].tolist()] for label in dataset.labels]
@@ -202,7 +200,7 @@ print(json.dumps({"nc": data["nc"], "names": data["names"], "labels": labels}))
 
 
 def test_exported_dataset_loads_in_ultralytics(exported, tmp_path):
-    env = {**os.environ, "YOLO_OFFLINE": "1", "YOLO_CONFIG_DIR": str(tmp_path)}
+    env = offline_env(tmp_path / "config")
     done = subprocess.run(
         [sys.executable, "-c", ULTRALYTICS_LOAD, str(exported / "data.yaml")],
         capture_output=True,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import inspect
 import json
 import math
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -20,7 +19,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from helpers import ROOT, import_file
+from helpers import ROOT, import_file, offline_env
 from mixsearch.arch import Arch
 from mixsearch.cli import main
 from mixsearch.codegen.names import library_names
@@ -454,31 +453,6 @@ def write_dataset(root: Path, images: int = 8) -> Path:
     return data
 
 
-def offline_env(tmp_path: Path) -> dict[str, str]:
-    """Ultralytics offline, with its settings in tmp_path (not ~/.config) and a stand-in Arial.ttf there.
-
-    Dataset checks call `check_font("Arial.ttf")`, which downloads the font unless it is in the config
-    folder: matplotlib's DejaVu Sans under that name keeps it from trying.
-    """
-    import os
-
-    import matplotlib
-
-    config = tmp_path / "config"
-    (config / "Ultralytics").mkdir(
-        parents=True
-    )  # Ultralytics' folder inside YOLO_CONFIG_DIR
-    font = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
-    shutil.copy(font, config / "Ultralytics" / "Arial.ttf")
-    return {
-        **os.environ,
-        "YOLO_CONFIG_DIR": str(config),
-        "YOLO_OFFLINE": "1",
-        "YOLO_AUTOINSTALL": "false",
-        "PYTHONDONTWRITEBYTECODE": "1",
-    }
-
-
 @pytest.mark.slow
 def test_train_script_trains_and_the_checkpoint_reloads_in_a_fresh_process(
     tasks, tmp_path
@@ -488,7 +462,7 @@ def test_train_script_trains_and_the_checkpoint_reloads_in_a_fresh_process(
     write_module(arch, folder)
     write_ultralytics(arch, folder, scales=["n"])
     data = write_dataset(tmp_path / "data")
-    env = offline_env(tmp_path)
+    env = offline_env(tmp_path / "config")
     project = tmp_path / "runs"
     train = [
         str(folder / f"train_{arch.name}.py"),
