@@ -50,8 +50,9 @@ from mixsearch.arch import INPUT, Arch  # noqa: E402
 from mixsearch.hardware.latency import DEFAULT_ROUNDS, DEFAULT_WARMUP  # noqa: E402
 from mixsearch.hardware.lut import LatencyTable, fingerprint, measure_many  # noqa: E402
 from mixsearch.hardware.predictor import (  # noqa: E402
+    OVERHEAD_FIT_ARCHS,
     arch_calls,
-    features,
+    entries_sum,
     fit_overhead_model,
     missing_entries,
     predict_latency,
@@ -64,7 +65,7 @@ from mixsearch.space.sections import RUNTIMES, Target  # noqa: E402
 
 DEFAULT_SPACE = ROOT / "search_spaces" / "default.yaml"
 DEFAULT_ARCHS = 60
-DEFAULT_FIT = 16
+DEFAULT_FIT = OVERHEAD_FIT_ARCHS  # as many as a run's table is fitted on
 DEFAULT_REPEATS = 30
 TOLERANCE = 0.10
 GOAL_SHARE, GOAL_TAU = 0.90, 0.90
@@ -280,7 +281,7 @@ def label(arch: Arch) -> str:
 
 def plain_sum(arch: Arch, target: Target, table: LatencyTable) -> float:
     """The naive prediction: the table entries of the nodes (and residual) added up, no overhead model."""
-    return sum(features(arch, shape, table)[0] for shape in target.shapes)
+    return sum(entries_sum(arch, shape, table) for shape in target.shapes)
 
 
 def measure_together(

@@ -202,9 +202,8 @@ def validate(space: str, device: str | None, table_path: str | None) -> None:
     "--fit",
     "fit_archs",
     type=click.IntRange(min=3),
-    default=8,
-    show_default=True,
-    help="Random whole modules measured to fit the overhead model (on a new table).",
+    help="Random whole modules measured to fit the overhead model on a new table "
+    "(default: enough to fit a factor per op).",
 )
 @click.option(
     "--check",
@@ -220,7 +219,7 @@ def profile(
     space: str,
     device: str | None,
     table_path: str | None,
-    fit_archs: int,
+    fit_archs: int | None,
     check_archs: int,
     repeats: int,
     seed: int,

@@ -7,6 +7,8 @@ from torch.utils.data import TensorDataset
 
 from mixsearch.errors import MixsearchError
 from mixsearch.hardware.cost import CostModel
+from mixsearch.hardware.lut import LatencyTable, OverheadModel, shape_key
+from mixsearch.hardware.predictor import predict_latency, profile, space_measurements
 from mixsearch.model import DiscreteModel
 from mixsearch.model.supernet import ArchParameters, Supernet
 from mixsearch.search.darts import DartsSearch
@@ -195,6 +197,37 @@ def test_expected_cost_counts_only_nodes_that_can_be_used():
     costs = expected(alphas)
     costs["flops"].backward()
     assert alphas.alphas[0].grad is not None
+
+
+def test_expected_latency_of_a_settled_supernet_is_the_predicted_latency(tmp_path):
+    """With one option per choice all but certain, DARTS' expected latency is the predictor's: each op's entry
+    scaled by its op's factor, the per-node term and the constant (factors above 1: no floor applies).
+    """
+    space = (
+        "name: s\ngraph:\n  a: {op: [se, eca], from: input}\n"
+        "  b: {op: [cbam_spatial, coord], from: input}\n"
+        "  out: {fuse: [sum, gate], from: [a, b], residual: [false, true]}\n"
+    )
+    graph = compile_space(parse_space(space))
+    target = Target(device="cpu", shapes=((1, 16, 8, 8), (1, 32, 4, 4)), threads=1)
+    table = LatencyTable.open(target, tmp_path / "table.json")
+    profile(
+        space_measurements(graph), target, table, repeats=2, warmup=0, progress=False
+    )
+    for i, shape in enumerate(target.shapes):
+        table.overhead[shape_key(shape)] = OverheadModel(
+            1.1, {"eca": 1.3, "gate": 1.2, "residual": 1.5}, 0.01 * (i + 1), 0.02
+        )
+    alphas = ArchParameters(graph)
+    with torch.no_grad():
+        for parameter in alphas.alphas:
+            parameter.zero_()
+            parameter[-1] = 50.0
+    arch = graph.resolve({choice.key: choice.options[-1] for choice in graph.choices})
+    expected = ExpectedCost(graph, target, table)(alphas)["latency_ms"]
+    assert float(expected.detach()) == pytest.approx(
+        predict_latency(arch, target, table), rel=1e-4
+    )
 
 
 @pytest.mark.slow

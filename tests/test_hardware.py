@@ -5,11 +5,14 @@ import logging
 import random
 import time
 from dataclasses import replace
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
 
+from mixsearch.arch import INPUT, Arch, ArchNode
 from mixsearch.cli import main
 from mixsearch.hardware.cost import (
     ArchCost,
@@ -26,18 +29,22 @@ from mixsearch.hardware.counts import (
 from mixsearch.hardware.device import measurement_threads
 from mixsearch.hardware.latency import measure_interleaved
 from mixsearch.hardware.lut import (
-    RESIDUAL_KEY,
     LatencyTable,
+    OverheadModel,
     fingerprint,
-    op_key,
+    op_measurement,
     shape_key,
 )
 from mixsearch.hardware.predictor import (
-    features,
+    entries_sum,
     fit_overhead,
+    fit_overhead_model,
+    fused_pattern,
+    node_entries,
     predict_latency,
     profile,
     space_measurements,
+    space_patterns,
 )
 from mixsearch.ops import OPS
 from mixsearch.space.graph import compile_space
@@ -106,6 +113,9 @@ def test_profile_measures_every_candidate_then_reuses_the_cache(graph, tmp_path)
         "identity",
         "sum x2",
         "softmax_weights x2",
+        # s may skip to what c computes: the fusion then reads one tensor twice
+        "sum x2 aa",
+        "softmax_weights x2 aa",
         "residual",
     }
     first = profile(
@@ -170,13 +180,18 @@ def test_table_from_another_device_fingerprint_is_not_reused(graph, tmp_path, ca
     assert "measured on" in caplog.text
 
 
+def profiled(graph, tmp_path):
+    table = LatencyTable.open(TINY, tmp_path / "table.json")
+    profile(space_measurements(graph), TINY, table, repeats=3, warmup=1, progress=False)
+    return table
+
+
 def test_prediction_is_the_sum_of_entries_until_an_overhead_model_is_fitted(
     graph, tmp_path
 ):
-    table = LatencyTable.open(TINY, tmp_path / "table.json")
-    profile(space_measurements(graph), TINY, table, repeats=3, warmup=1, progress=False)
+    table = profiled(graph, tmp_path)
     arch = graph.resolve({"out.residual": True})
-    expected = sum(features(arch, shape, table)[0] for shape in TINY.shapes)
+    expected = sum(entries_sum(arch, shape, table) for shape in TINY.shapes)
     assert predict_latency(arch, TINY, table) == pytest.approx(expected)
     rng = random.Random(0)
     fit_overhead(
@@ -188,21 +203,24 @@ def test_prediction_is_the_sum_of_entries_until_an_overhead_model_is_fitted(
         progress=False,
     )
     assert set(table.overhead) == {shape_key(shape) for shape in TINY.shapes}
-    a, b, c = table.overhead[shape_key(TINY.shapes[0])]
-    lut_sum, nodes = features(arch, TINY.shapes[0], table)
-    first_shape = max(a * lut_sum + b * nodes + c, lut_sum)
+    model = table.overhead_model(TINY.shapes[0])
+    entries = node_entries(arch, TINY.shapes[0], table)
+    first_shape = max(
+        model.predict(entries, len(arch.nodes)), sum(ms for _, ms in entries)
+    )
     assert predict_latency(
         arch, replace(TINY, shapes=TINY.shapes[:1]), table
     ) == pytest.approx(first_shape)
+    reopened = LatencyTable.open(TINY, table.path)
+    assert reopened.overhead_model(TINY.shapes[0]) == model
 
 
 def test_a_prediction_never_falls_below_the_sum_of_its_entries(graph, tmp_path):
     """A fitted line extrapolated to a one-node module can go negative; the ops alone still take their time."""
-    table = LatencyTable.open(TINY, tmp_path / "table.json")
-    profile(space_measurements(graph), TINY, table, repeats=3, warmup=1, progress=False)
-    table.overhead = {shape_key(shape): [1.0, -1.0, 0.0] for shape in TINY.shapes}
+    table = profiled(graph, tmp_path)
+    table.overhead = {shape_key(s): OverheadModel(per_node=-1.0) for s in TINY.shapes}
     arch = graph.resolve({})
-    entries = sum(features(arch, shape, table)[0] for shape in TINY.shapes)
+    entries = sum(entries_sum(arch, shape, table) for shape in TINY.shapes)
     assert entries > 0
     assert predict_latency(arch, TINY, table) == pytest.approx(entries)
 
@@ -211,23 +229,90 @@ def test_a_fusing_runtime_predicts_below_the_sum_of_entries_but_not_below_the_co
     graph, tmp_path
 ):
     """In onnxruntime or under compile a module is one call with fused ops: cheaper than its ops timed apart."""
-    table = LatencyTable.open(TINY, tmp_path / "table.json")
-    profile(space_measurements(graph), TINY, table, repeats=3, warmup=1, progress=False)
+    table = profiled(graph, tmp_path)
     fused = replace(TINY, runtime="onnxruntime", shapes=TINY.shapes[:1])
     arch = graph.resolve({"out.residual": True})
-    lut_sum, _ = features(arch, fused.shapes[0], table)
-    costliest = max(
-        table.get(fused.shapes[0], op_key(node.op, node.params, len(node.inputs)))
-        + (table.get(fused.shapes[0], RESIDUAL_KEY) if node.residual else 0.0)
-        for node in arch.nodes
-    )
+    entries = node_entries(arch, fused.shapes[0], table)
+    lut_sum, costliest = sum(ms for _, ms in entries), max(ms for _, ms in entries)
     assert 0 < costliest < 0.9 * lut_sum
-    table.overhead = {shape_key(fused.shapes[0]): [0.999 * costliest / lut_sum, 0, 0]}
+    key = shape_key(fused.shapes[0])
+    table.overhead = {key: OverheadModel(scale=0.999 * costliest / lut_sum)}
     assert predict_latency(arch, fused, table) == pytest.approx(costliest)
-    table.overhead = {shape_key(fused.shapes[0]): [0.9, 0.0, 0.0]}
+    table.overhead = {key: OverheadModel(scale=0.9)}
     assert predict_latency(arch, fused, table) == pytest.approx(0.9 * lut_sum)
     eager = replace(fused, runtime="eager")
     assert predict_latency(arch, eager, table) == pytest.approx(lut_sum)
+
+
+def test_each_op_gets_its_own_factor_where_modules_show_it():
+    """An op that costs more inside a module than timed alone (a layout change, a lost fusion) gets a larger
+    factor; ops the fitting modules never use keep the shared one."""
+    space = compile_space(parse_space(SPACE, "tiny.yaml"))
+    shape = TINY.shapes[0]
+    table = LatencyTable(fingerprint(TINY), Path("unused.json"))
+    rng = random.Random(1)
+    for measurement in space_measurements(space):
+        table.put(shape, measurement.key, rng.uniform(0.5, 2.0))
+    archs = list({arch.dumps(): arch for arch in space.enumerate()}.values())
+    inside = {
+        "cbam_spatial": 1.6
+    }  # everything else costs in a module what it costs alone
+
+    def truth(arch):
+        items = node_entries(arch, shape, table)
+        return sum(inside.get(op, 1.0) * ms for op, ms in items) + 0.05
+
+    one_shape = replace(TINY, shapes=(shape,))
+    measured = np.array([[truth(arch)] for arch in archs])
+    table.save = lambda: None
+    fit_overhead_model(archs, measured, one_shape, table)
+    model = table.overhead_model(shape)
+    assert model.op_scale("cbam_spatial") > model.op_scale("eca") + 0.3
+    assert model.op_scale("never_used") == model.scale
+    for arch, ms in zip(archs, measured[:, 0]):
+        assert predict_latency(arch, one_shape, table) == pytest.approx(ms, rel=0.05)
+
+
+def test_fusion_inputs_that_skip_or_drop_have_their_own_entries():
+    """A branch that skips to another's tensor, or drops (zeros), changes what a fusion costs: ONNX Runtime folds
+    zeros into constants, and a tensor read twice stays in cache."""
+    space = """
+name: patterns
+graph:
+  a: {op: [se, identity], from: input}
+  b: {op: [eca, identity], from: [a, input]}
+  c: {op: [simam, none], from: input, residual: [false, true]}
+  out: {fuse: gate, from: [a, b, c]}
+"""
+    graph = compile_space(parse_space(space, "patterns.yaml"))
+    assert space_patterns(graph) == {"out": {"abc", "aab", "ab0", "aa0"}}
+    keys = {m.key for m in space_measurements(graph)}
+    assert {"gate x3", "gate x3 aab", "gate x3 ab0", "gate x3 aa0"} <= keys
+
+    def arch(b_residual, c_op="none"):
+        nodes = (
+            ArchNode("a", "identity", {}, (INPUT,)),
+            ArchNode("b", "identity", {}, ("a",), residual=b_residual),
+            ArchNode("c", c_op, {}, (INPUT,)),
+            ArchNode("out", "gate", {}, ("a", "b", "c"), is_fusion=True),
+        )
+        return Arch("p", "P", nodes)
+
+    assert fused_pattern(arch(False)) == {"out": "aa0"}
+    assert fused_pattern(arch(True)) == {"out": "ab0"}
+    assert fused_pattern(arch(True, "simam")) == {"out": "abc"}
+    assert op_measurement("gate", {}, 3, "aa0").key == "gate x3 aa0"
+    assert op_measurement("gate", {}, 3, "abc").key == "gate x3"
+
+
+def test_a_fusion_is_timed_the_way_its_pattern_feeds_it():
+    """`a0a`: one tensor twice and zeros between: a sum of them is twice the tensor."""
+    torch.manual_seed(0)
+    fed = op_measurement("sum", {}, 3, "a0a").build(TINY, TINY.shapes[0])
+    torch.manual_seed(0)
+    x = torch.randn(TINY.shapes[0])
+    with torch.inference_mode():
+        torch.testing.assert_close(fed(), 2 * x)
 
 
 def test_interleaved_rounds_alternate_pool_their_calls_and_see_past_a_disturbed_round():

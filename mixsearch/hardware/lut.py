@@ -2,9 +2,10 @@
 
 The table lives in one JSON file per device fingerprint (device name, torch version, dtype, threads, memory
 format) under the user's cache directory, or at a path the user gives. Entries are keyed by input shape and op
-(with its parameters and input count), so a second profile of the same space measures nothing, and spaces that
-share ops share measurements. A file that is corrupt, from another format version or from another device is
-ignored with a warning and rebuilt.
+(with its parameters; for a fusion function, its input count and which inputs are one tensor or a dropped
+branch), so a second profile of the same space measures nothing, and spaces that share ops share measurements.
+A file that is corrupt, from another format version or from another device is ignored with a warning and
+rebuilt.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import hashlib
 import importlib.metadata
 import json
 import logging
+import string
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -42,15 +44,33 @@ from mixsearch.space.sections import Shape, Target
 
 logger = logging.getLogger(__name__)
 
-# Bumped whenever entries stop being comparable: how they are measured, or how their keys are written.
-TABLE_FORMAT = 5
+# Bumped whenever entries stop being comparable: how they are measured, how their keys are written, or what
+# the overhead model stores.
+TABLE_FORMAT = 6
 RESIDUAL_KEY = "residual"
+# Input patterns of a fusion (`fused_pattern`): a letter per distinct tensor, ZERO_INPUT for a dropped branch.
+PATTERN_LETTERS = string.ascii_letters
+ZERO_INPUT = "0"
 
 
-def op_key(op: str, params: dict[str, Any], num_inputs: int) -> str:
-    """Table key of one op configuration: name, parameters (sorted) and, for fusions, the input count."""
+def distinct_inputs(num_inputs: int) -> str:
+    """The input pattern of a fusion whose inputs are all different tensors: `abc` for three."""
+    return PATTERN_LETTERS[:num_inputs]
+
+
+def op_key(
+    op: str, params: dict[str, Any], num_inputs: int, pattern: str | None = None
+) -> str:
+    """Table key of one op configuration: name, parameters (sorted) and, for fusions, the input count and the
+    input pattern (`fused_pattern`) unless every input is a different tensor: `gate x3`, `gate x3 aa0`.
+    """
     key = op_label(op, {name: params[name] for name in sorted(params)})
-    return f"{key} x{num_inputs}" if OPS.get(op).is_fusion else key
+    if not OPS.get(op).is_fusion:
+        return key
+    key = f"{key} x{num_inputs}"
+    if pattern is None or pattern == distinct_inputs(num_inputs):
+        return key
+    return f"{key} {pattern}"
 
 
 def shape_key(shape: Iterable[int]) -> str:
@@ -87,13 +107,45 @@ def default_table_path(target: Target) -> Path:
 
 
 @dataclass
+class OverheadModel:
+    """How a module's table entries add up to its end-to-end latency at one shape: each entry scaled by its op's
+    factor (`op_scales`, `scale` for ops it was not fitted on), plus `per_node` per node, plus `constant`.
+    The default is the plain sum of the entries."""
+
+    scale: float = 1.0
+    op_scales: dict[str, float] = field(default_factory=dict)
+    per_node: float = 0.0
+    constant: float = 0.0
+
+    def op_scale(self, op: str) -> float:
+        return self.op_scales.get(op, self.scale)
+
+    def predict(self, entries: Sequence[tuple[str, float]], nodes: int) -> float:
+        """ms of a module of `nodes` nodes whose table entries are `entries` ((op or `residual`, ms) pairs)."""
+        scaled = sum(self.op_scale(op) * ms for op, ms in entries)
+        return scaled + self.per_node * nodes + self.constant
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> OverheadModel:
+        return cls(
+            float(data["scale"]),
+            {op: float(scale) for op, scale in data["op_scales"].items()},
+            float(data["per_node"]),
+            float(data["constant"]),
+        )
+
+
+@dataclass
 class LatencyTable:
     """Median latencies (ms) per (shape, op) on one device, plus the fitted whole-module overhead model."""
 
     fingerprint: dict[str, Any]
     path: Path
     entries: dict[str, dict[str, float]] = field(default_factory=dict)
-    overhead: dict[str, list[float]] = field(default_factory=dict)
+    overhead: dict[str, OverheadModel] = field(default_factory=dict)
 
     @classmethod
     def open(cls, target: Target, path: str | Path | None = None) -> LatencyTable:
@@ -118,8 +170,8 @@ class LatencyTable:
                 for s, ops in data["entries"].items()
             }
             table.overhead = {
-                s: [float(c) for c in coefficients]
-                for s, coefficients in data["overhead"].items()
+                s: OverheadModel.from_json(model)
+                for s, model in data["overhead"].items()
             }
         except (
             ValueError,
@@ -140,7 +192,7 @@ class LatencyTable:
             "format": TABLE_FORMAT,
             "fingerprint": self.fingerprint,
             "entries": self.entries,
-            "overhead": self.overhead,
+            "overhead": {s: model.to_json() for s, model in self.overhead.items()},
         }
         temporary = self.path.with_suffix(".tmp")
         temporary.write_text(json.dumps(data, indent=1, sort_keys=True))
@@ -160,6 +212,10 @@ class LatencyTable:
     def put(self, shape: Shape, key: str, milliseconds: float) -> None:
         self.entries.setdefault(shape_key(shape), {})[key] = milliseconds
 
+    def overhead_model(self, shape: Shape) -> OverheadModel:
+        """The overhead model fitted at `shape`, or the plain sum where none was fitted."""
+        return self.overhead.get(shape_key(shape), OverheadModel())
+
 
 @dataclass(frozen=True)
 class Measurement:
@@ -176,20 +232,42 @@ def prepare_module(module: nn.Module, target: Target) -> nn.Module:
     )
 
 
-def op_measurement(op: str, params: dict[str, Any], num_inputs: int) -> Measurement:
-    """Timing of one op configuration: the module alone, on inputs of the target shape."""
+def op_measurement(
+    op: str, params: dict[str, Any], num_inputs: int, pattern: str | None = None
+) -> Measurement:
+    """Timing of one op configuration: the module alone, on inputs of the target shape; a fusion fed as
+    `pattern` says (default: every input a different tensor)."""
+    pattern = pattern or distinct_inputs(num_inputs)
 
     def build(target: Target, shape: Shape) -> Callable[[], object]:
-        module = prepare_module(
-            OPS.get(op).build(shape[1], params, num_inputs=num_inputs), target
-        )
-        x = example_input(target, shape)
-        if OPS.get(op).is_fusion:
-            xs = [x] + [example_input(target, shape) for _ in range(num_inputs - 1)]
-            return runnable(module, xs, target)
-        return runnable(module, x, target)
+        module = OPS.get(op).build(shape[1], params, num_inputs=num_inputs)
+        if not OPS.get(op).is_fusion:
+            module = prepare_module(module, target)
+            return runnable(module, example_input(target, shape), target)
+        fed = prepare_module(_FedFusion(module, pattern, shape), target)
+        tensors = max(len(set(pattern) - {ZERO_INPUT}), 1)
+        xs = [example_input(target, shape) for _ in range(tensors)]
+        return runnable(fed, xs, target)
 
-    return Measurement(op_key(op, params, num_inputs), build)
+    return Measurement(op_key(op, params, num_inputs, pattern), build)
+
+
+class _FedFusion(nn.Module):
+    """A fusion function fed the way a module may feed it: inputs with the same letter of `pattern` are one
+    tensor (branches that skip to the same value), `0` a dropped branch's zeros, which a compiling runtime
+    folds into constants. Its inputs: one tensor per letter, in order of first use."""
+
+    def __init__(self, fusion: nn.Module, pattern: str, shape: Shape):
+        super().__init__()
+        self.fusion = fusion
+        letters = list(dict.fromkeys(pattern.replace(ZERO_INPUT, "")))
+        self.slots = [-1 if c == ZERO_INPUT else letters.index(c) for c in pattern]
+        self.register_buffer("zeros", torch.zeros(shape))
+
+    def forward(self, xs: list[torch.Tensor]) -> torch.Tensor:
+        return self.fusion(
+            [self.zeros if slot < 0 else xs[slot] for slot in self.slots]
+        )
 
 
 def op_latency(op: str, target: Target, shape: Shape, table: LatencyTable) -> float:

@@ -2,12 +2,18 @@
 
 Ops timed alone do not add up exactly to the module timed end to end (dispatch overhead per node, the module's
 own bookkeeping, caches warm or cold between ops; in a compiling runtime, ops fused and one call instead of
-one per op). For each target shape we fit, on a few whole modules measured
-end to end,  measured = a * (sum of the nodes' table entries) + b * (number of nodes) + c,  and store (a, b, c)
-with the table; unfitted tables predict the plain sum. The fit is least squares on relative errors (each
-module's equation divided by its measured latency), since a prediction is judged by how many percent it is off.
-The model stays linear in the per-node entries on purpose: the DARTS search takes its expectation over op
-choices (`mixsearch.search.expected_cost`).
+one per op, and by how much differs from op to op). For each target shape we fit, on whole modules measured end
+to end,  measured = sum over nodes of s_op * entry + b * (number of nodes) + c,  where each op's factor s_op is a
+shared factor plus a correction ridge-shrunk towards zero, so that an op seen in few fitting modules keeps the
+shared factor; unfitted tables predict the plain sum (`OverheadModel`). The fit is least squares on relative
+errors (each module's equation divided by its measured latency), since a prediction is judged by how many
+percent it is off. The model stays linear in the per-node entries on purpose: the DARTS search takes its
+expectation over op choices (`mixsearch.search.expected_cost`).
+
+A fusion's entry depends on how the module feeds it (`fused_pattern`): branches that skip to the same tensor are
+read once, and a dropped branch's zeros are constants that a compiling runtime folds away (a gate over two real
+branches and a dropped one costs what a two-input gate does). So a fusion has one entry per input pattern the
+space can produce.
 
 The table entries and the fitting modules are measured in interleaved rounds (`measure_interleaved`), so that a
 burst of load on the machine spoils one round of many measurements rather than one entry.
@@ -15,19 +21,23 @@ burst of load on the machine spoils one round of many measurements rather than o
 
 from __future__ import annotations
 
+import itertools
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from mixsearch.arch import Arch
+from mixsearch.arch import INPUT, Arch, ArchNode
 from mixsearch.hardware.device import example_input
 from mixsearch.hardware.latency import DEFAULT_ROUNDS
 from mixsearch.hardware.lut import (
+    PATTERN_LETTERS,
     RESIDUAL_KEY,
+    ZERO_INPUT,
     LatencyTable,
     Measurement,
+    OverheadModel,
     Shape,
     measure_many,
     op_key,
@@ -42,18 +52,79 @@ from mixsearch.progress import progress as show_progress
 from mixsearch.space.graph import SpaceGraph
 from mixsearch.space.sections import Target
 
-IDENTITY_MODEL = [1.0, 0.0, 0.0]
-# Whole modules measured end to end to fit the overhead model of a new table.
-OVERHEAD_FIT_ARCHS = 8
+# Whole modules measured end to end to fit the overhead model of a new table: enough for a factor per op
+# (measured with the predictor benchmark: 16 left ONNX Runtime's ops under-determined).
+OVERHEAD_FIT_ARCHS = 24
+# Ridge strength on each op's correction to the shared factor, in units of squared relative error.
+OP_SCALE_RIDGE = 0.1
+# The structural ops that pass a tensor on unchanged or drop a branch (zeros): they decide a fusion's pattern.
+SKIP_OP, DROP_OP = "identity", "none"
+# The tensor a node computes: a node's name, `input`, or None for a dropped branch's zeros.
+Value = str | None
+
+
+def input_pattern(values: Iterable[Value]) -> str:
+    """The pattern of a fusion's inputs: one letter per distinct tensor in order of first use, `0` for zeros."""
+    letters: dict[str, str] = {}
+    pattern = ""
+    for value in values:
+        if value is None:
+            pattern += ZERO_INPUT
+        else:
+            pattern += letters.setdefault(value, PATTERN_LETTERS[len(letters)])
+    return pattern
+
+
+def fused_pattern(arch: Arch) -> dict[str, str]:
+    """The input pattern of every fusion node of `arch`: which inputs are the same tensor (`aab`: a branch that
+    skips to what another branch computes) or a dropped branch's zeros (`ab0`)."""
+    values: dict[str, Value] = {INPUT: INPUT}
+    patterns = {}
+    for node in arch.nodes:
+        if node.is_fusion:
+            patterns[node.name] = input_pattern(values[name] for name in node.inputs)
+        values[node.name] = _node_value(node, values)
+    return patterns
+
+
+def _node_value(node: ArchNode, values: dict[str, Value]) -> Value:
+    if node.residual or node.is_fusion:
+        return node.name
+    if node.op == SKIP_OP:
+        return values[node.inputs[0]]
+    return None if node.op == DROP_OP else node.name
+
+
+def space_patterns(graph: SpaceGraph) -> dict[str, set[str]]:
+    """Every input pattern each fusion node of the space can be fed (a superset: choices taken independently)."""
+    values: dict[str, set[Value]] = {INPUT: {INPUT}}
+    patterns = {}
+    for name in graph.order:
+        spec = graph.nodes[name]
+        slots = [set().union(*(values[s] for s in slot)) for slot in spec.inputs]
+        if spec.is_fusion:
+            patterns[name] = set(map(input_pattern, itertools.product(*slots)))
+        computed = {name} if spec.is_fusion or True in spec.residual else set()
+        if not spec.is_fusion and False in spec.residual:
+            for option in spec.options:
+                skips = {SKIP_OP: slots[0], DROP_OP: {None}}
+                computed |= skips.get(option.op, {name})
+        values[name] = computed
+    return patterns
 
 
 def space_measurements(graph: SpaceGraph) -> list[Measurement]:
-    """Every op configuration (with its input count) any architecture of the space can use, and the residual."""
+    """Every op configuration (with its input count and, for fusions, each input pattern) any architecture of
+    the space can use, and the residual."""
+    patterns = space_patterns(graph)
     measurements = {}
-    for node in graph.nodes.values():
+    for name, node in graph.nodes.items():
         for option in node.options:
-            measurement = op_measurement(option.op, option.param_dict, len(node.inputs))
-            measurements.setdefault(measurement.key, measurement)
+            for pattern in sorted(patterns.get(name, {None})):
+                measurement = op_measurement(
+                    option.op, option.param_dict, len(node.inputs), pattern
+                )
+                measurements.setdefault(measurement.key, measurement)
     if any(True in node.residual for node in graph.nodes.values()):
         measurements[RESIDUAL_KEY] = residual_measurement()
     return list(measurements.values())
@@ -102,40 +173,55 @@ def profile(
     return len(missing)
 
 
-def features(arch: Arch, shape: Shape, table: LatencyTable) -> tuple[float, int]:
-    """(sum of the nodes' table entries, number of nodes) of `arch` at `shape`."""
-    return sum(_node_entries(arch, shape, table)), len(arch.nodes)
+def entries_sum(arch: Arch, shape: Shape, table: LatencyTable) -> float:
+    """The plain sum of the table entries of `arch`'s nodes (residual adds included) at `shape`."""
+    return sum(ms for _, ms in node_entries(arch, shape, table))
 
 
 def predict_latency(arch: Arch, target: Target, table: LatencyTable) -> float:
     """Predicted ms of one forward pass at each target shape, summed over the shapes.
 
-    Never below what the module must cost (`latency_floor`), where the fitted line, extrapolated to a module
+    Never below what the module must cost (`latency_floor`), where the fitted model, extrapolated to a module
     far smaller than those it was fitted on (one identity node), can fall below zero."""
     total = 0.0
     for shape in target.shapes:
-        entries = _node_entries(arch, shape, table)
-        a, b, c = table.overhead.get(shape_key(shape), IDENTITY_MODEL)
-        fitted = a * sum(entries) + b * len(entries) + c
+        entries = node_entries(arch, shape, table)
+        fitted = table.overhead_model(shape).predict(entries, len(arch.nodes))
         total += max(fitted, latency_floor(entries, target.runtime))
     return total
 
 
-def latency_floor(entries: list[float], runtime: str) -> float:
-    """The least ms a module of ops with these table `entries` can take: in eager PyTorch their sum (each op
-    runs as it was timed alone); a compiling runtime (compile, onnxruntime) fuses ops, so a module there can
-    cost less than its ops timed apart, one call each, but not less than its costliest op.
+def latency_floor(entries: Sequence[tuple[str, float]], runtime: str) -> float:
+    """The least ms a module with these table `entries` can take: in eager PyTorch their sum (each op runs as
+    it was timed alone); a compiling runtime (compile, onnxruntime) fuses ops, so a module there can cost less
+    than its ops timed apart, one call each, but not less than its costliest op.
     """
-    return sum(entries) if runtime == "eager" else max(entries)
+    times = [ms for _, ms in entries]
+    return sum(times) if runtime == "eager" else max(times)
 
 
-def _node_entries(arch: Arch, shape: Shape, table: LatencyTable) -> list[float]:
-    """The table entry of each node of `arch` at `shape`, its residual add included."""
-    return [
-        table.get(shape, op_key(node.op, node.params, len(node.inputs)))
-        + (table.get(shape, RESIDUAL_KEY) if node.residual else 0.0)
+def node_entries(
+    arch: Arch, shape: Shape, table: LatencyTable
+) -> list[tuple[str, float]]:
+    """(op, table entry) of each node of `arch` at `shape`, a fusion's for its input pattern; then one
+    (`residual`, entry) per residual add."""
+    patterns = fused_pattern(arch)
+    ops = [
+        (
+            node.op,
+            table.get(
+                shape,
+                op_key(node.op, node.params, len(node.inputs), patterns.get(node.name)),
+            ),
+        )
         for node in arch.nodes
     ]
+    residuals = [
+        (RESIDUAL_KEY, table.get(shape, RESIDUAL_KEY))
+        for node in arch.nodes
+        if node.residual
+    ]
+    return ops + residuals
 
 
 def arch_calls(archs: list[Arch], target: Target) -> list[Callable[[], object]]:
@@ -186,13 +272,14 @@ def profiled_table(
     graph: SpaceGraph,
     target: Target,
     path: str | Path | None = None,
-    fit_archs: int = OVERHEAD_FIT_ARCHS,
+    fit_archs: int | None = None,
     repeats: int = 30,
     seed: int = 0,
     progress: bool = True,
 ) -> tuple[LatencyTable, int]:
     """The target's table (cached per device) with every candidate of `graph` measured, and the overhead model
-    fitted on `fit_archs` random architectures when anything was new; also how many entries were measured.
+    fitted on `fit_archs` random architectures (default `OVERHEAD_FIT_ARCHS`) when anything was new; also how
+    many entries were measured.
     """
     table = LatencyTable.open(target, path)
     measured = profile(
@@ -200,7 +287,7 @@ def profiled_table(
     )
     if measured or not table.overhead:
         rng = random.Random(seed)
-        archs = [graph.sample(rng) for _ in range(fit_archs)]
+        archs = [graph.sample(rng) for _ in range(fit_archs or OVERHEAD_FIT_ARCHS)]
         fit_overhead(archs, target, table, repeats=repeats, progress=progress)
     return table, measured
 
@@ -252,16 +339,35 @@ def fit_overhead_model(
     """Fit and save the per-shape overhead model to `archs` measured end to end (ms, archs x shapes).
 
     Least squares on relative errors (each arch's equation divided by its measured latency), since what matters
-    is how far off a prediction is in percent, not in milliseconds.
+    is how far off a prediction is in percent, not in milliseconds; each op's correction to the shared factor
+    carries a ridge penalty (`OP_SCALE_RIDGE`), so an op that few fitting modules use keeps the shared factor.
     """
     if len(archs) < 3:
         raise ValueError(
             f"fitting the overhead model needs at least 3 architectures, got {len(archs)}"
         )
     for s, shape in enumerate(target.shapes):
-        rows = np.array([[*features(arch, shape, table), 1.0] for arch in archs])
-        coefficients = np.linalg.lstsq(
-            rows / measured[:, s, None], np.ones(len(archs)), rcond=None
+        entries = [node_entries(arch, shape, table) for arch in archs]
+        ops = sorted({op for items in entries for op, _ in items})
+        rows = np.array(
+            [
+                [sum(ms for name, ms in items if name == op) for op in ops]
+                + [sum(ms for _, ms in items), len(arch.nodes), 1.0]
+                for arch, items in zip(archs, entries)
+            ]
+        )
+        ridge = np.hstack(
+            [np.sqrt(OP_SCALE_RIDGE) * np.eye(len(ops)), np.zeros((len(ops), 3))]
+        )
+        system = np.vstack([rows / measured[:, s, None], ridge])
+        target_values = np.concatenate([np.ones(len(archs)), np.zeros(len(ops))])
+        *corrections, scale, per_node, constant = np.linalg.lstsq(
+            system, target_values, rcond=None
         )[0]
-        table.overhead[shape_key(shape)] = [float(c) for c in coefficients]
+        table.overhead[shape_key(shape)] = OverheadModel(
+            float(scale),
+            {op: float(scale + c) for op, c in zip(ops, corrections)},
+            float(per_node),
+            float(constant),
+        )
     table.save()

@@ -1,9 +1,11 @@
 """Expected hardware cost of the supernet under softmax(alpha), differentiable in alpha.
 
-Latency (from the latency table and its overhead model) and FLOPs (from the framework's counter) are known per
-op option; the expectation weights each node's expected cost by the probability that the node is used at all,
-which input and output choices decide. With independent choices, a node is used unless every consumer slot that
-could read it does not (noisy-or), computed from the output back to the input.
+Latency (from the latency table and its overhead model: each op's entry scaled by its op's factor; a fusion's
+entry for distinct inputs, since which branches skip or drop depends on other choices) and FLOPs (from the
+framework's counter) are known per op option; the expectation weights each node's expected cost by the
+probability that the node is used at all, which input and output choices decide. With independent choices, a
+node is used unless every consumer slot that could read it does not (noisy-or), computed from the output back
+to the input.
 """
 
 from __future__ import annotations
@@ -12,8 +14,7 @@ import torch
 
 from mixsearch.arch import ArchNode
 from mixsearch.hardware.cost import CostModel
-from mixsearch.hardware.lut import RESIDUAL_KEY, LatencyTable, op_key, shape_key
-from mixsearch.hardware.predictor import IDENTITY_MODEL
+from mixsearch.hardware.lut import RESIDUAL_KEY, LatencyTable, op_key
 from mixsearch.model.supernet import ArchParameters
 from mixsearch.space.graph import SpaceGraph
 from mixsearch.space.sections import Target
@@ -50,7 +51,8 @@ class ExpectedCost:
                 self.latency[name] = torch.tensor(
                     [
                         [
-                            table.get(shape, op_key(n.op, n.params, len(n.inputs)))
+                            table.overhead_model(shape).op_scale(n.op)
+                            * table.get(shape, op_key(n.op, n.params, len(n.inputs)))
                             for n in nodes
                         ]
                         for shape in target.shapes
@@ -94,17 +96,16 @@ class ExpectedCost:
             if self.table is not None:
                 p_residual = self._residual_probability(alphas, name)
                 for s, shape in enumerate(self.target.shapes):
-                    a, b, _ = self.table.overhead.get(shape_key(shape), IDENTITY_MODEL)
+                    model = self.table.overhead_model(shape)
                     node_ms = (p_op * self.latency[name][s]).sum()
                     if True in node.residual:
-                        node_ms = node_ms + p_residual * self.table.get(
-                            shape, RESIDUAL_KEY
-                        )
-                    latency = latency + used[name] * (a * node_ms + b)
+                        node_ms = node_ms + p_residual * model.op_scale(
+                            RESIDUAL_KEY
+                        ) * self.table.get(shape, RESIDUAL_KEY)
+                    latency = latency + used[name] * (node_ms + model.per_node)
         if self.table is not None:
             latency = latency + sum(
-                self.table.overhead.get(shape_key(s), IDENTITY_MODEL)[2]
-                for s in self.target.shapes
+                self.table.overhead_model(s).constant for s in self.target.shapes
             )
         costs = {"flops": flops}
         if self.table is not None:
