@@ -115,12 +115,13 @@ def space_patterns(graph: SpaceGraph) -> dict[str, set[str]]:
 
 def space_measurements(graph: SpaceGraph) -> list[Measurement]:
     """Every op configuration (with its input count and, for fusions, each input pattern) any architecture of
-    the space can use, and the residual."""
+    the space can use, and the residual. A fusion always has its entry for distinct inputs too: DARTS' expected
+    cost uses it."""
     patterns = space_patterns(graph)
     measurements = {}
     for name, node in graph.nodes.items():
         for option in node.options:
-            for pattern in sorted(patterns.get(name, {None})):
+            for pattern in [None, *sorted(patterns.get(name, ()))]:
                 measurement = op_measurement(
                     option.op, option.param_dict, len(node.inputs), pattern
                 )
