@@ -1,5 +1,7 @@
 """DARTS finds a planted answer, its two orders both work, and an interrupted search resumes exactly."""
 
+from dataclasses import replace
+
 import pytest
 import torch
 from torch import nn
@@ -199,22 +201,24 @@ def test_expected_cost_counts_only_nodes_that_can_be_used():
     assert alphas.alphas[0].grad is not None
 
 
-def test_expected_latency_of_a_settled_supernet_is_the_predicted_latency(tmp_path):
+@pytest.mark.parametrize("runtime", ["eager", "onnxruntime"])
+def test_expected_latency_of_a_settled_supernet_is_the_predicted_latency(
+    tmp_path, runtime
+):
     """With one option per choice all but certain, DARTS' expected latency is the predictor's: each op's entry
-    scaled by its op's factor, the per-node term and the constant (factors above 1: no floor applies).
-    """
+    scaled by its op's factor, the per-node term and the constant (factors above 1: no floor applies). In a
+    fusing runtime the skip node `b` is no op and counts for nothing."""
     space = (
         "name: s\ngraph:\n  a: {op: [se, eca], from: input}\n"
-        "  b: {op: [cbam_spatial, coord], from: input}\n"
-        "  out: {fuse: [sum, gate], from: [a, b], residual: [false, true]}\n"
+        "  b: {op: [cbam_spatial, identity], from: [a, input]}\n"
+        "  c: {op: [none, simam], from: input, residual: [true, false]}\n"
+        "  out: {fuse: [sum, gate], from: [a, b, c], residual: [false, true]}\n"
     )
     graph = compile_space(parse_space(space))
-    target = Target(device="cpu", shapes=((1, 16, 8, 8), (1, 32, 4, 4)), threads=1)
-    table = LatencyTable.open(target, tmp_path / "table.json")
-    profile(
-        space_measurements(graph), target, table, repeats=2, warmup=0, progress=False
-    )
-    for i, shape in enumerate(target.shapes):
+    measured = Target(device="cpu", shapes=((1, 16, 8, 8), (1, 32, 4, 4)), threads=1)
+    table = LatencyTable.open(measured, tmp_path / "table.json")
+    profile(space_measurements(graph), measured, table, 2, 0, progress=False)
+    for i, shape in enumerate(measured.shapes):
         table.overhead[shape_key(shape)] = OverheadModel(
             1.1, {"eca": 1.3, "gate": 1.2, "residual": 1.5}, 0.01 * (i + 1), 0.02
         )
@@ -224,10 +228,11 @@ def test_expected_latency_of_a_settled_supernet_is_the_predicted_latency(tmp_pat
             parameter.zero_()
             parameter[-1] = 50.0
     arch = graph.resolve({choice.key: choice.options[-1] for choice in graph.choices})
+    assert [node.op for node in arch.nodes] == ["eca", "identity", "simam", "gate"]
+    target = replace(measured, runtime=runtime)
     expected = ExpectedCost(graph, target, table)(alphas)["latency_ms"]
-    assert float(expected.detach()) == pytest.approx(
-        predict_latency(arch, target, table), rel=1e-4
-    )
+    predicted = predict_latency(arch, target, table)
+    assert float(expected.detach()) == pytest.approx(predicted, rel=1e-4)
 
 
 @pytest.mark.slow

@@ -244,6 +244,27 @@ def test_a_fusing_runtime_predicts_below_the_sum_of_entries_but_not_below_the_co
     assert predict_latency(arch, eager, table) == pytest.approx(lut_sum)
 
 
+def test_a_skip_is_no_op_in_a_fusing_runtime_but_a_call_in_eager(graph, tmp_path):
+    """ONNX Runtime and inductor drop an identity from the graph; eager PyTorch still calls it."""
+    table = profiled(graph, tmp_path)
+    shape = TINY.shapes[0]
+    table.overhead = {shape_key(shape): OverheadModel(per_node=0.5)}
+    options = {choice.key: choice.options for choice in graph.choices}
+    skip = graph.resolve({"s.op": options["s.op"][-1], "out.residual": False})
+    assert [node.op for node in skip.nodes][1] == "identity"
+    eager, fused = replace(TINY, shapes=(shape,)), replace(
+        TINY, shapes=(shape,), runtime="onnxruntime"
+    )
+    entries = dict(node_entries(skip, shape, table))
+    identity = table.get(shape, "identity")
+    assert predict_latency(skip, eager, table) == pytest.approx(
+        sum(entries.values()) + 0.5 * 3
+    )
+    assert predict_latency(skip, fused, table) == pytest.approx(
+        sum(entries.values()) - identity + 0.5 * 2
+    )
+
+
 def test_each_op_gets_its_own_factor_where_modules_show_it():
     """An op that costs more inside a module than timed alone (a layout change, a lost fusion) gets a larger
     factor; ops the fitting modules never use keep the shared one."""

@@ -10,7 +10,9 @@ errors (each module's equation divided by its measured latency), since a predict
 percent it is off. The model stays linear in the per-node entries on purpose: the DARTS search takes its
 expectation over op choices (`mixsearch.search.expected_cost`).
 
-A fusion's entry depends on how the module feeds it (`fused_pattern`): branches that skip to the same tensor are
+In a fusing runtime a skip (identity) node is no op of the running module and a dropped (none) branch a folded
+constant: the model leaves both out, entries and node count (`runs_as_op`). A fusion's entry depends on how the
+module feeds it (`fused_pattern`): branches that skip to the same tensor are
 read once, and a dropped branch's zeros are constants that a compiling runtime folds away (a gate over two real
 branches and a dropped one costs what a two-input gate does). So a fusion has one entry per input pattern the
 space can produce.
@@ -186,8 +188,9 @@ def predict_latency(arch: Arch, target: Target, table: LatencyTable) -> float:
     far smaller than those it was fitted on (one identity node), can fall below zero."""
     total = 0.0
     for shape in target.shapes:
-        entries = node_entries(arch, shape, table)
-        fitted = table.overhead_model(shape).predict(entries, len(arch.nodes))
+        entries = node_entries(arch, shape, table, target.runtime)
+        model = table.overhead_model(shape)
+        fitted = model.predict(entries, running_nodes(arch, target.runtime))
         total += max(fitted, latency_floor(entries, target.runtime))
     return total
 
@@ -202,10 +205,10 @@ def latency_floor(entries: Sequence[tuple[str, float]], runtime: str) -> float:
 
 
 def node_entries(
-    arch: Arch, shape: Shape, table: LatencyTable
+    arch: Arch, shape: Shape, table: LatencyTable, runtime: str = "eager"
 ) -> list[tuple[str, float]]:
-    """(op, table entry) of each node of `arch` at `shape`, a fusion's for its input pattern; then one
-    (`residual`, entry) per residual add."""
+    """(op, table entry) of each node of `arch` that runs as an op in `runtime` (`runs_as_op`), a fusion's for
+    its input pattern; then one (`residual`, entry) per residual add."""
     patterns = fused_pattern(arch)
     ops = [
         (
@@ -216,6 +219,7 @@ def node_entries(
             ),
         )
         for node in arch.nodes
+        if runs_as_op(node.op, node.residual, runtime)
     ]
     residuals = [
         (RESIDUAL_KEY, table.get(shape, RESIDUAL_KEY))
@@ -223,6 +227,18 @@ def node_entries(
         if node.residual
     ]
     return ops + residuals
+
+
+def runs_as_op(op: str, residual: bool, runtime: str) -> bool:
+    """Whether a node with `op` is an op of the running module. In eager PyTorch every node is a call; in a
+    fusing runtime (compile, onnxruntime) a skip is no op at all and a dropped branch's zeros a folded constant,
+    unless a residual add makes the node compute."""
+    return runtime == "eager" or residual or op not in (SKIP_OP, DROP_OP)
+
+
+def running_nodes(arch: Arch, runtime: str) -> int:
+    """How many of `arch`'s nodes run as ops in `runtime` (`runs_as_op`)."""
+    return sum(runs_as_op(node.op, node.residual, runtime) for node in arch.nodes)
 
 
 def arch_calls(archs: list[Arch], target: Target) -> list[Callable[[], object]]:
@@ -348,12 +364,12 @@ def fit_overhead_model(
             f"fitting the overhead model needs at least 3 architectures, got {len(archs)}"
         )
     for s, shape in enumerate(target.shapes):
-        entries = [node_entries(arch, shape, table) for arch in archs]
+        entries = [node_entries(arch, shape, table, target.runtime) for arch in archs]
         ops = sorted({op for items in entries for op, _ in items})
         rows = np.array(
             [
                 [sum(ms for name, ms in items if name == op) for op in ops]
-                + [sum(ms for _, ms in items), len(arch.nodes), 1.0]
+                + [sum(ms for _, ms in items), running_nodes(arch, target.runtime), 1.0]
                 for arch, items in zip(archs, entries)
             ]
         )

@@ -15,6 +15,7 @@ import torch
 from mixsearch.arch import ArchNode
 from mixsearch.hardware.cost import CostModel
 from mixsearch.hardware.lut import RESIDUAL_KEY, LatencyTable, op_key
+from mixsearch.hardware.predictor import runs_as_op
 from mixsearch.model.supernet import ArchParameters
 from mixsearch.space.graph import SpaceGraph
 from mixsearch.space.sections import Target
@@ -32,6 +33,7 @@ class ExpectedCost:
         counts = CostModel(target)
         self.flops: dict[str, torch.Tensor] = {}
         self.latency: dict[str, torch.Tensor] = {}
+        self.skips: dict[str, torch.Tensor] = {}
         for name in graph.order:
             node = graph.nodes[name]
             nodes = [
@@ -46,6 +48,9 @@ class ExpectedCost:
             ]
             self.flops[name] = torch.tensor(
                 [float(counts.cost_of_node(n)[0]) for n in nodes]
+            )
+            self.skips[name] = torch.tensor(
+                [float(not runs_as_op(n.op, False, target.runtime)) for n in nodes]
             )
             if table is not None:
                 self.latency[name] = torch.tensor(
@@ -95,14 +100,17 @@ class ExpectedCost:
             flops = flops + used[name] * (p_op * self.flops[name]).sum()
             if self.table is not None:
                 p_residual = self._residual_probability(alphas, name)
+                # an option that is no op in the runtime (a skip, a drop) counts only with its residual add
+                p_runs = p_op * (1 - self.skips[name] * (1 - p_residual))
                 for s, shape in enumerate(self.target.shapes):
                     model = self.table.overhead_model(shape)
-                    node_ms = (p_op * self.latency[name][s]).sum()
+                    node_ms = (p_runs * self.latency[name][s]).sum()
+                    node_ms = node_ms + model.per_node * p_runs.sum()
                     if True in node.residual:
                         node_ms = node_ms + p_residual * model.op_scale(
                             RESIDUAL_KEY
                         ) * self.table.get(shape, RESIDUAL_KEY)
-                    latency = latency + used[name] * (node_ms + model.per_node)
+                    latency = latency + used[name] * node_ms
         if self.table is not None:
             latency = latency + sum(
                 self.table.overhead_model(s).constant for s in self.target.shapes
