@@ -263,6 +263,12 @@ def test_a_skip_is_no_op_in_a_fusing_runtime_but_a_call_in_eager(graph, tmp_path
     assert predict_latency(skip, fused, table) == pytest.approx(
         sum(entries.values()) - identity + 0.5 * 2
     )
+    # no attention at all: a module of one skip runs no op; it costs the call, the model's constant
+    no_attention = Arch(
+        "none", "NoAttention", (ArchNode("s", "identity", {}, (INPUT,)),)
+    )
+    table.overhead = {shape_key(shape): OverheadModel(constant=0.25)}
+    assert predict_latency(no_attention, fused, table) == pytest.approx(0.25)
 
 
 def test_each_op_gets_its_own_factor_where_modules_show_it():

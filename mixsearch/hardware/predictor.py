@@ -198,10 +198,10 @@ def predict_latency(arch: Arch, target: Target, table: LatencyTable) -> float:
 def latency_floor(entries: Sequence[tuple[str, float]], runtime: str) -> float:
     """The least ms a module with these table `entries` can take: in eager PyTorch their sum (each op runs as
     it was timed alone); a compiling runtime (compile, onnxruntime) fuses ops, so a module there can cost less
-    than its ops timed apart, one call each, but not less than its costliest op.
+    than its ops timed apart, one call each, but not less than its costliest op (none, for a module of skips).
     """
     times = [ms for _, ms in entries]
-    return sum(times) if runtime == "eager" else max(times)
+    return sum(times) if runtime == "eager" else max(times, default=0.0)
 
 
 def node_entries(
