@@ -121,7 +121,7 @@ class OverheadModel:
         return self.op_scales.get(op, self.scale)
 
     def predict(self, entries: Sequence[tuple[str, float]], nodes: int) -> float:
-        """ms of a module of `nodes` nodes whose table entries are `entries` ((op or `residual`, ms) pairs)."""
+        """ms of a module with `nodes` nodes that run as ops and these table `entries` ((op or `residual`, ms))."""
         scaled = sum(self.op_scale(op) * ms for op, ms in entries)
         return scaled + self.per_node * nodes + self.constant
 
