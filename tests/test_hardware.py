@@ -5,7 +5,6 @@ import logging
 import random
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -271,12 +270,12 @@ def test_a_skip_is_no_op_in_a_fusing_runtime_but_a_call_in_eager(graph, tmp_path
     assert predict_latency(no_attention, fused, table) == pytest.approx(0.25)
 
 
-def test_each_op_gets_its_own_factor_where_modules_show_it():
+def test_each_op_gets_its_own_factor_where_modules_show_it(tmp_path):
     """An op that costs more inside a module than timed alone (a layout change, a lost fusion) gets a larger
     factor; ops the fitting modules never use keep the shared one."""
     space = compile_space(parse_space(SPACE, "tiny.yaml"))
     shape = TINY.shapes[0]
-    table = LatencyTable(fingerprint(TINY), Path("unused.json"))
+    table = LatencyTable(fingerprint(TINY), tmp_path / "table.json")
     rng = random.Random(1)
     for measurement in space_measurements(space):
         table.put(shape, measurement.key, rng.uniform(0.5, 2.0))
@@ -291,7 +290,6 @@ def test_each_op_gets_its_own_factor_where_modules_show_it():
 
     one_shape = replace(TINY, shapes=(shape,))
     measured = np.array([[truth(arch)] for arch in archs])
-    table.save = lambda: None
     fit_overhead_model(archs, measured, one_shape, table)
     model = table.overhead_model(shape)
     assert model.op_scale("cbam_spatial") > model.op_scale("eca") + 0.3

@@ -54,9 +54,8 @@ from mixsearch.progress import progress as show_progress
 from mixsearch.space.graph import SpaceGraph
 from mixsearch.space.sections import Target
 
-# Whole modules measured end to end to fit the overhead model of a new table: enough for a factor per op (on
-# the predictor benchmark's measurements of the default space, fitting on 24 rather than 16 raised the share
-# within ±10% of the rest by 2-4 points in eager and onnxruntime).
+# Whole modules measured end to end to fit the overhead model of a new table: enough for a factor per op on
+# the default space (`benchmarks/latency_predictor.py` fits on as many).
 OVERHEAD_FIT_ARCHS = 24
 # Ridge strength on each op's correction to the shared factor, in units of squared relative error.
 OP_SCALE_RIDGE = 0.1
