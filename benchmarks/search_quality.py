@@ -39,6 +39,7 @@ import contextlib
 import os
 import platform
 import shlex
+import shutil
 import statistics
 import sys
 import tempfile
@@ -63,7 +64,7 @@ from mixsearch.search.baselines import function_key
 from mixsearch.search.context import RunContext, RunOptions
 from mixsearch.search.evaluate import CandidateFailed
 from mixsearch.search.pool import TrainingJob, TrainingPool, available_cores
-from mixsearch.search.result import SearchResult, Trained, standard_error
+from mixsearch.search.result import RESULT_FILE, SearchResult, Trained, standard_error
 from mixsearch.search.run import run_search
 from mixsearch.space.graph import SpaceGraph, compile_space
 from mixsearch.space.schema import load_space
@@ -221,8 +222,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "--scratch",
         type=Path,
         help="keep the run folders and trainings here (default: a temporary folder); the same command with "
-        "the same folder resumes an interrupted benchmark (its accuracies stand; compare seconds only from "
-        "uninterrupted runs)",
+        "the same folder resumes an interrupted benchmark: finished runs are read back, the one cut short runs "
+        "again (trainings cached)",
     )
     parser.add_argument(
         "--quick",
@@ -306,8 +307,15 @@ def options_for(setup: Setup, strategy: str, seed: int, budget: Budget) -> RunOp
 
 
 def search(setup: Setup, strategy: str, seed: int, budget: Budget) -> SearchResult:
-    """One `run_search` into a fresh folder, sharing the latency table and the from-scratch trainings."""
+    """One `run_search` into a fresh folder, sharing the latency table and the from-scratch trainings.
+
+    A run that finished in an earlier invocation (same --scratch) is read back from its `search.json`; one cut
+    short is discarded and run again from its start, so that its stage seconds (which --equal-time sizes trial
+    counts from) are one uninterrupted measurement."""
     run_dir = setup.scratch / f"seed{seed}-{strategy}-{budget.trials}"
+    if (run_dir / RESULT_FILE).is_file():
+        return SearchResult.load(run_dir)
+    shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir()
     name = setup.graph.space.name
 
@@ -315,7 +323,9 @@ def search(setup: Setup, strategy: str, seed: int, budget: Budget) -> SearchResu
         print(f"{name} seed {seed} {strategy}: {line}", file=sys.stderr)
 
     options = options_for(setup, strategy, seed, budget)
-    return run_search(setup.graph, setup.target, options, run_dir, report)
+    result = run_search(setup.graph, setup.target, options, run_dir, report)
+    result.save(run_dir)
+    return result
 
 
 def search_seconds(result: SearchResult) -> float:
@@ -830,6 +840,7 @@ def main(argv: Sequence[str] | None = None) -> tuple[Summary, Regret | None]:
     with contextlib.ExitStack() as stack:
         stack.enter_context(fixed_threads(args.threads))
         root = args.scratch or Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        root.mkdir(parents=True, exist_ok=True)
         setup = make_setup(
             load_graph(args.space, args, root), args, root / "main", command
         )

@@ -225,3 +225,26 @@ def test_proxy_discrimination_names_a_field_the_task_lacks(capsys):
         discrimination.main(["--task", "detection", "--proxy", "digit_size=20"])
     assert exit_info.value.code == 2
     assert "KEY one of canvas, min_digit" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # 5-15 s: one tiny random search, read back, then run again
+def test_search_quality_resumes_from_its_scratch_folder(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    search_quality = import_file(ROOT / "benchmarks" / "search_quality.py")
+    argv = ["--quick", "--strategies", "random", "--trials", "3", "--finalists", "1"]
+    argv += ["--regret-seeds", "0", "--scratch", str(tmp_path / "sq")]
+
+    first, _ = search_quality.main(argv)
+    (row,) = first.rows
+    again, _ = search_quality.main(argv)
+    # A finished run is read back: the very same seconds, not a second measurement.
+    assert again.rows == first.rows
+
+    (run_dir,) = (tmp_path / "sq" / "main").glob("seed0-random-*")
+    (run_dir / "search.json").unlink()
+    (run_dir / "leftover").write_text("a run cut short")
+    redone, _ = search_quality.main(argv)
+    # A run cut short is discarded and run again from its start.
+    assert not (run_dir / "leftover").exists() and (run_dir / "search.json").is_file()
+    assert redone.rows[0].winner_key == row.winner_key
+    assert redone.rows[0].winner_test_acc == row.winner_test_acc
