@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import pytest
 
-from mixsearch.search.baselines import baseline_archs
+from mixsearch.search.baselines import baseline_archs, chain_arch
 from mixsearch.search.final import Comparison, call_confidence, compare, recommendation
 from mixsearch.search.result import Trained
 
 ARCHS = baseline_archs()
+MIXED = chain_arch("mixed", "Mixed", ("eca", "coord"))  # no baseline computes it
 SEEDS = (1, 2, 3)
 
 
-def module(label, tests, latency, seeds=SEEDS):
-    return Trained(label, ARCHS["se"], seeds, tests, tests, latency, 0, 0, 1.0)
+def module(label, tests, latency, seeds=SEEDS, arch=None):
+    arch = arch or ARCHS.get(label, MIXED)
+    return Trained(label, arch, seeds, tests, tests, latency, 0, 0, 1.0)
 
 
 def test_the_difference_is_paired_by_seed():
@@ -112,4 +114,15 @@ def test_a_winner_over_the_latency_limit_gives_way_to_the_best_baseline_within_i
     eca = module("eca", (0.80, 0.81, 0.80), 0.4)
     assert recommendation(winner, (eca,), 2.0) == (
         "Use eca (a baseline): the search's winner measures 3.000 ms, over the 2 ms limit."
+    )
+
+
+def test_a_winner_that_computes_a_baseline_is_named_as_that_baseline():
+    # The identity module, found by the search as a trial: the `none` baseline under another name.
+    identity = chain_arch("trial_0", "Trial0", ("identity", "identity"))
+    winner = module("trial 0", (0.84, 0.86, 0.85), 0.012, arch=identity)
+    none = module("none", (0.84, 0.86, 0.85), 0.011)
+    se = module("se", (0.80, 0.81, 0.80), 0.3)
+    assert recommendation(winner, (se, none), None) == (
+        "Use none (a baseline): the search's winner (trial 0) is none itself."
     )

@@ -311,10 +311,12 @@ def recommendation(
     """One sentence: the module to use at the latency limit (measured), which may be a baseline.
 
     A baseline better than the winner wins; else the fastest one the seeds cannot tell from it, when it is
-    faster; else the winner. Modules over the limit are left out."""
+    faster; else the winner. Modules over the limit are left out. A winner that computes what a baseline computes
+    is named as that baseline."""
     fits = [
         b for b in baselines if latency_limit is None or b.latency_ms <= latency_limit
     ]
+    same = [b for b in fits if function_key(b.arch) == function_key(winner.arch)]
     comparisons = {b.label: compare(winner, b) for b in fits}
     better = [b for b in fits if comparisons[b.label].verdict == "worse"]
     if latency_limit is not None and winner.latency_ms > latency_limit:
@@ -325,6 +327,8 @@ def recommendation(
             if pick
             else f"No module fits: {where}."
         )
+    if same and not better:
+        return f"Use {same[0].label} (a baseline): the search's winner ({winner.label}) is {same[0].label} itself."
     if better:
         pick = max(better, key=lambda b: b.test_acc)
         return f"Use {pick.label} (a baseline): the search's winner {comparisons[pick.label].sentence()}."
