@@ -28,6 +28,7 @@ minus the true accuracy of its winner (points; goal for hybrid: a mean under 1),
     python benchmarks/search_quality.py --seeds 3 --regret-seeds 0 # fewer seeds, no regret part
     python benchmarks/search_quality.py --first-seed 3 --seeds 3   # more seeds for an earlier run
     python benchmarks/search_quality.py --scratch runs/sq           # keep the runs; rerun to resume
+    python benchmarks/search_quality.py --scratch runs/sq --report --seeds 2   # tables of the runs finished so far
 
 Progress lines go to stderr, the tables to stdout.
 """
@@ -44,10 +45,11 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import filelock
 import optuna
 import torch
 import yaml
@@ -106,6 +108,7 @@ class Setup:
     scratch: Path
     table_path: Path
     command: str
+    report_only: bool  # --report: read finished runs back, never train
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,10 @@ class Row:
     ]  # the baselines no retrained module of the run matches (see the docstring)
     winner: str
     winner_key: str  # what the winner computes (`function_key`), to look it up in the exhaustive table
+    baseline_scores: dict[
+        str, float
+    ]  # each baseline's trial score (validation accuracy) in this run
+    baselines_on_front: tuple[str, ...]  # the baselines on the run's trial Pareto front
 
     @property
     def dominates(self) -> bool:
@@ -226,6 +233,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "again (trainings cached)",
     )
     parser.add_argument(
+        "--report",
+        action="store_true",
+        help="with --scratch: print the tables of runs that have finished there (while a benchmark runs, too) "
+        "and train nothing",
+    )
+    parser.add_argument(
         "--quick",
         action="store_true",
         help="tiny budget, 1 seed, tiny shapes and proxy (smoke test)",
@@ -247,7 +260,26 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         parser.error("--seeds, --trials, --finalists and --threads must be >= 1")
     if args.reference_ms is not None and not args.reference_ms > 0:
         parser.error("--reference-ms must be > 0")
+    if args.report and args.scratch is None:
+        parser.error("--report reads the runs of a --scratch folder")
     return args
+
+
+@contextlib.contextmanager
+def sole_run(scratch: Path) -> Iterator[None]:
+    """Hold the scratch folder's lock: a second benchmark there would discard the runs the first is writing."""
+    lock = filelock.FileLock(scratch / "benchmark.lock")
+    try:
+        lock.acquire(timeout=0)
+    except filelock.Timeout:
+        raise SystemExit(
+            f"{scratch} is in use by another search_quality run; wait for it to end, or add --report to "
+            "print the runs it has finished"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def budget_of(args: argparse.Namespace) -> Budget:
@@ -284,6 +316,7 @@ def make_setup(
         scratch,
         scratch / "latency.json",
         command,
+        args.report,
     )
     profiled_table(graph, target, setup.table_path, progress=False)
     return setup
@@ -315,6 +348,10 @@ def search(setup: Setup, strategy: str, seed: int, budget: Budget) -> SearchResu
     run_dir = setup.scratch / f"seed{seed}-{strategy}-{budget.trials}"
     if (run_dir / RESULT_FILE).is_file():
         return SearchResult.load(run_dir)
+    if setup.report_only:
+        raise SystemExit(
+            f"{run_dir} has not finished: --report prints finished runs only (choose --seeds accordingly)"
+        )
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir()
     name = setup.graph.space.name
@@ -380,15 +417,20 @@ def retrained_front(result: SearchResult, graph: SpaceGraph) -> list[Trained]:
     and the baselines that were trials on its Pareto front (their retraining is the baseline's). A baseline the
     trial front dropped, outscored there by a module that then retrains worse, is not among them.
     """
-    on_front = {
-        t.baseline for t in result.trials if t.baseline and t.number in result.pareto
-    }
+    on_front = baselines_on_front(result)
     return [
         *result.finalists,
         result.winner,
         *(item for item in result.ablation if graph.contains(item.arch)),
         *(item for item in result.baselines if item.label in on_front),
     ]
+
+
+def baselines_on_front(result: SearchResult) -> tuple[str, ...]:
+    """The baselines whose trials are on the run's Pareto front of trial scores and predicted latency."""
+    return tuple(
+        t.baseline for t in result.trials if t.baseline and t.number in result.pareto
+    )
 
 
 def undominated(result: SearchResult, graph: SpaceGraph) -> tuple[str, ...]:
@@ -435,6 +477,12 @@ def make_row(
         undominated=undominated(result, graph),
         winner=arch_label(result),
         winner_key=function_key(result.winner.arch),
+        baseline_scores={
+            t.baseline: t.values["accuracy"]
+            for t in result.trials
+            if t.baseline and t.state == "complete"
+        },
+        baselines_on_front=baselines_on_front(result),
     )
 
 
@@ -487,6 +535,10 @@ def exhaustive_truth(setup: Setup) -> dict[str, tuple[str, float]]:
     for key, (_, arch) in modules.items():
         for seed in ctx.final_seeds:
             cached = ctx.trainings.get(arch, epochs, seed)
+            if cached is None and setup.report_only:
+                raise SystemExit(
+                    "--report: the exhaustive trainings have not finished (or ran with another mixsearch source)"
+                )
             if cached is None:
                 jobs.append(TrainingJob(key, arch, seed))
             else:
@@ -551,6 +603,9 @@ BASELINE_COLUMNS = [
     "baseline",
     "test acc % (mean ± std over run seeds)",
     "latency ms (mean)",
+    "trial score %, hybrid (fine-tuned)",
+    "trial score %, random (from scratch)",
+    "on hybrid's trial front (seeds)",
 ]
 PAIRED_COLUMNS = [
     "strategy",
@@ -623,18 +678,34 @@ def seed_rows(summary: Summary) -> list[list[str]]:
     ]
 
 
+def trial_scores(summary: Summary, strategy: str, name: str) -> str:
+    """A baseline's trial score in the strategy's runs (mean ± std over seeds), "-" where it was no trial."""
+    scores = [
+        row.baseline_scores[name]
+        for row in summary.of(strategy)
+        if name in row.baseline_scores
+    ]
+    return mean_std(scores, 100) if scores else "-"
+
+
 def baseline_rows(summary: Summary) -> list[list[str]]:
+    """Each baseline retrained (what it is worth) beside its trial scores (what the search saw of it)."""
     names = [item.label for item in summary.baselines[0]]
+    hybrid = summary.of("hybrid")
     table = []
     for name in names:
         runs = [
             item for seed in summary.baselines for item in seed if item.label == name
         ]
+        on_front = sum(name in row.baselines_on_front for row in hybrid)
         table.append(
             [
                 name,
                 mean_std([item.test_acc for item in runs], 100),
                 f"{statistics.mean(item.latency_ms for item in runs):.3f}",
+                trial_scores(summary, "hybrid", name),
+                trial_scores(summary, "random", name),
+                f"{on_front}/{len(hybrid)}" if hybrid else "-",
             ]
         )
     return table
@@ -841,6 +912,8 @@ def main(argv: Sequence[str] | None = None) -> tuple[Summary, Regret | None]:
         stack.enter_context(fixed_threads(args.threads))
         root = args.scratch or Path(stack.enter_context(tempfile.TemporaryDirectory()))
         root.mkdir(parents=True, exist_ok=True)
+        if not args.report:
+            stack.enter_context(sole_run(root))
         setup = make_setup(
             load_graph(args.space, args, root), args, root / "main", command
         )

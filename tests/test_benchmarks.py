@@ -3,6 +3,7 @@
 import math
 import re
 
+import filelock
 import pytest
 
 from helpers import ROOT, import_file, tiny_run_space
@@ -248,3 +249,16 @@ def test_search_quality_resumes_from_its_scratch_folder(capsys, tmp_path, monkey
     assert not (run_dir / "leftover").exists() and (run_dir / "search.json").is_file()
     assert redone.rows[0].winner_key == row.winner_key
     assert redone.rows[0].winner_test_acc == row.winner_test_acc
+
+    # --report reads finished runs back and trains nothing: a seed that has not run is an error.
+    reported, _ = search_quality.main([*argv, "--report"])
+    assert reported.rows == redone.rows
+    with pytest.raises(SystemExit, match="has not finished: --report"):
+        search_quality.main([*argv, "--report", "--first-seed", "1"])
+    assert not list((tmp_path / "sq" / "main").glob("seed1-*"))
+
+    # A second benchmark on a scratch folder in use is refused (it would discard the runs being written).
+    with filelock.FileLock(tmp_path / "sq" / "benchmark.lock"):
+        with pytest.raises(SystemExit, match="in use by another search_quality run"):
+            search_quality.main(argv)
+        assert search_quality.main([*argv, "--report"])[0].rows == redone.rows
