@@ -14,7 +14,9 @@ Measured per run, from the `SearchResult` (accuracies are means over the budget'
 - dominance: for every baseline B, the run's retrained front (its finalists, winner and in-space ablations, and
   the baselines that were trials on its Pareto front) holds a module with latency <= 1.1 x B's and mean test
   accuracy >= B's minus one standard error (B's over the final seeds);
-- search s: the DARTS and trials stages' seconds; "vs random": over random's, same seed.
+- search s: the DARTS and trials stages' seconds; "vs random": over random's, same seed;
+- the winner against the seed's most accurate baseline: the same module, or beats / ties / worse as the run's report
+  words it (paired per-seed test accuracies, `mixsearch.search.final.compare`), at what ratio of its latency.
 
 Then three goals: dominance on every seed (hybrid); hybrid against random at equal compute (`--equal-time` gives
 random and optuna as many trials as fit in hybrid's search seconds): a higher mean hypervolume, and a winner
@@ -65,6 +67,7 @@ from mixsearch.hardware.predictor import profiled_table
 from mixsearch.search.baselines import function_key
 from mixsearch.search.context import RunContext, RunOptions
 from mixsearch.search.evaluate import CandidateFailed
+from mixsearch.search.final import compare
 from mixsearch.search.pool import TrainingJob, TrainingPool, available_cores
 from mixsearch.search.result import RESULT_FILE, SearchResult, Trained, standard_error
 from mixsearch.search.run import run_search
@@ -147,6 +150,9 @@ class Row:
         str, float
     ]  # each baseline's trial score (validation accuracy) in this run
     baselines_on_front: tuple[str, ...]  # the baselines on the run's trial Pareto front
+    vs_best_baseline: str  # the winner against the seed's most accurate baseline: "same" or compare's verdict
+    best_baseline: str
+    best_baseline_ratio: float  # the winner's measured latency over that baseline's
 
     @property
     def dominates(self) -> bool:
@@ -462,6 +468,9 @@ def make_row(
 ) -> Row:
     """One run's numbers; `random` is the same seed's random run, if there is one."""
     seconds = search_seconds(result)
+    best = max(result.baselines, key=lambda item: item.test_acc)
+    comparison = compare(result.winner, best)
+    same = function_key(result.winner.arch) == function_key(best.arch)
     area = hypervolume(retrained_points(result), (1.0, reference_ms)) / reference_ms
     return Row(
         seed=result.seed,
@@ -483,6 +492,9 @@ def make_row(
             if t.baseline and t.state == "complete"
         },
         baselines_on_front=baselines_on_front(result),
+        vs_best_baseline="same" if same else comparison.verdict,
+        best_baseline=best.label,
+        best_baseline_ratio=comparison.latency_ratio,
     )
 
 
@@ -586,6 +598,7 @@ SUMMARY_COLUMNS = [
     "search s",
     "vs random",
     "dominates every baseline",
+    "vs the best baseline: same/beats/ties/worse",
 ]
 SEED_COLUMNS = [
     "seed",
@@ -597,6 +610,7 @@ SEED_COLUMNS = [
     "run s",
     "winner ms",
     "baselines not matched",
+    "vs the best baseline",
     "winner",
 ]
 BASELINE_COLUMNS = [
@@ -619,9 +633,11 @@ REGRET_COLUMNS = [
     "winner's rank",
     "winners",
 ]
+VERDICTS = ("same", "beats", "ties", "worse")
 LEFT = {
     "strategy",
     "baselines not matched",
+    "vs the best baseline",
     "winner",
     "baseline",
     "per seed",
@@ -654,9 +670,24 @@ def summary_rows(summary: Summary, strategies: tuple[str, ...]) -> list[list[str
                 mean_std([r.search_seconds for r in rows], digits=0),
                 ratio_text([r.vs_random for r in rows]),
                 f"{sum(r.dominates for r in rows)}/{len(rows)}",
+                "/".join(
+                    str(sum(r.vs_best_baseline == verdict for r in rows))
+                    for verdict in VERDICTS
+                ),
             ]
         )
     return table
+
+
+def versus_text(row: Row) -> str:
+    """`is eca`, or `ties with eca at 13.2x its latency` (the winner against the seed's most accurate baseline)."""
+    if row.vs_best_baseline == "same":
+        return f"is {row.best_baseline}"
+    verb = {"beats": "beats", "ties": "ties with", "worse": "worse than"}
+    ratio = row.best_baseline_ratio
+    times = f"{ratio:.1f}x" if ratio >= 1 else f"{ratio:.2f}x"
+    verdict = verb.get(row.vs_best_baseline, row.vs_best_baseline)
+    return f"{verdict} {row.best_baseline} at {times} its latency"
 
 
 def seed_rows(summary: Summary) -> list[list[str]]:
@@ -672,6 +703,7 @@ def seed_rows(summary: Summary) -> list[list[str]]:
             f"{row.run_seconds:.0f}",
             f"{row.winner_latency_ms:.3f}",
             ", ".join(row.undominated) or "none",
+            versus_text(row),
             row.winner,
         ]
         for row in summary.rows

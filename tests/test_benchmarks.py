@@ -117,10 +117,11 @@ def test_search_quality_benchmark_runs(capsys, tmp_path, monkeypatch):
             line for line in printed.splitlines() if line.startswith(f"| {strategy} |")
         )
         cells = [cell.strip() for cell in line.strip("|").split("|")][1:]
-        assert len(cells) == 6
+        assert len(cells) == 7
         for cell in cells:
             assert re.fullmatch(
-                r"-|\d+(/\d+)?|\d+\.\d+( ± \d+(\.\d+)?)?|\d+ ± \d+", cell
+                r"-|\d+(/\d+)?|\d+/\d+/\d+/\d+|\d+\.\d+( ± \d+(\.\d+)?)?|\d+ ± \d+",
+                cell,
             ), cell
     assert "2 finalist(s)" in printed and "reference (1, 50.000 ms)" in printed
     assert "seeds 2..2;" in printed and "paired against random, same seeds:" in printed
