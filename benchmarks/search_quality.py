@@ -141,14 +141,12 @@ class Row:
     run_seconds: float  # every stage, final trainings included (the first run of a seed trains the baselines)
     vs_random: float | None
     winner_latency_ms: float
-    undominated: tuple[
-        str, ...
-    ]  # the baselines no retrained module of the run matches (see the docstring)
+    # the baselines no retrained module of the run matches (see the docstring)
+    undominated: tuple[str, ...]
     winner: str
     winner_key: str  # what the winner computes (`function_key`), to look it up in the exhaustive table
-    baseline_scores: dict[
-        str, float
-    ]  # each baseline's trial score (validation accuracy) in this run
+    # each baseline's trial score (validation accuracy) in this run
+    baseline_scores: dict[str, float]
     baselines_on_front: tuple[str, ...]  # the baselines on the run's trial Pareto front
     vs_best_baseline: str  # the winner against the seed's most accurate baseline: "same" or compare's verdict
     best_baseline: str
