@@ -547,9 +547,16 @@ def _finish_run(
     click.echo(
         f"winner: {describe(job.winner)}\ntest {job.result.metric} {winner.test_acc:.2%}{spread} over "
         f"{len(winner.seeds)} seed(s), {winner.latency_ms:.3f} ms measured on {job.result.device}, "
-        f"{winner.flops / 1e6:.2f} MFLOPs, {winner.params:,} params\n"
-        f"{recommendation(winner, job.result.baselines, job.result.constraints.get('latency_ms'))}"
+        f"{winner.flops / 1e6:.2f} MFLOPs, {winner.params:,} params"
     )
+    use = recommendation(
+        winner, job.result.baselines, job.result.constraints.get("latency_ms")
+    )
+    click.echo(use.sentence)
+    if use.baseline is not None:
+        click.echo(
+            f"its module: mixsearch export {shlex.quote(str(run_dir))} --baseline {use.baseline}"
+        )
 
 
 @main.command()
@@ -806,17 +813,31 @@ def run(
     "--pareto", is_flag=True, help="Emit every architecture on the Pareto front."
 )
 @click.option(
+    "--baseline",
+    metavar="NAME",
+    default=None,
+    help="Emit this hand-designed baseline as the final stage retrained it (when the report recommends it).",
+)
+@click.option(
     "--out",
     "out_dir",
     type=click.Path(file_okay=False),
     default=None,
-    help="Where to write (default: RUN_DIR/export/winner, or RUN_DIR/export/trial-N for each trial).",
+    help="Where to write (default: RUN_DIR/export/winner, RUN_DIR/export/trial-N for each trial, or "
+    "RUN_DIR/export/NAME).",
 )
-def export(run_dir: str, trial: int | None, pareto: bool, out_dir: str | None) -> None:
-    """Emit the module (and Ultralytics files) of the winner, of a trial, or of every Pareto point of a run."""
+def export(
+    run_dir: str,
+    trial: int | None,
+    pareto: bool,
+    baseline: str | None,
+    out_dir: str | None,
+) -> None:
+    """Emit the module (and Ultralytics files) of the winner, of a trial, of every Pareto point, or of a
+    retrained baseline of a run."""
     from mixsearch.pipeline import export_run
 
-    _echo_paths(export_run(run_dir, trial, pareto, out_dir))
+    _echo_paths(export_run(run_dir, trial, pareto, out_dir, baseline))
 
 
 @main.command()

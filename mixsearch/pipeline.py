@@ -17,7 +17,7 @@ from mixsearch.codegen.emit import emit
 from mixsearch.errors import MixsearchError
 from mixsearch.report import write_report
 from mixsearch.search.context import Report, RunOptions
-from mixsearch.search.result import RESULT_FILE, SearchResult
+from mixsearch.search.result import RESULT_FILE, SearchResult, Trained
 from mixsearch.search.run import RunStopped, run_search
 from mixsearch.search.study import counted, open_storage
 from mixsearch.search.tracker import PROGRESS_FILE, read_progress
@@ -91,20 +91,24 @@ def best_arch(result: SearchResult) -> Arch | None:
             "retrained. Run the command again to finish the search."
         )
         return replace(record.arch, metrics={}, origin=origin)
-    winner = result.winner
-    metrics = {
-        "test_acc": round(winner.test_acc, 4),
-        "val_acc": round(winner.val_acc, 4),
-        "latency_ms": round(winner.latency_ms, 4),
-        "flops": winner.flops,
-        "params": winner.params,
-    }
     origin = (
         f"A search result: the winner of `{result.command}` ({result.strategy} strategy, "
         f"{result.budget['name']} budget, seed {result.seed}) on {when}; its report.md says how it compares "
         "with the hand-designed modules."
     )
-    return replace(winner.arch, metrics=metrics, origin=origin)
+    return _retrained_arch(result.winner, origin)
+
+
+def _retrained_arch(trained: Trained, origin: str) -> Arch:
+    """A module of the final stage as emitted: its architecture carrying its measured numbers and origin."""
+    metrics = {
+        "test_acc": round(trained.test_acc, 4),
+        "val_acc": round(trained.val_acc, 4),
+        "latency_ms": round(trained.latency_ms, 4),
+        "flops": trained.flops,
+        "params": trained.params,
+    }
+    return replace(trained.arch, metrics=metrics, origin=origin)
 
 
 def export_run(
@@ -112,15 +116,19 @@ def export_run(
     trial: int | None = None,
     pareto: bool = False,
     out_dir: str | Path | None = None,
+    baseline: str | None = None,
 ) -> list[Path]:
-    """Emit the winner of the run in `run_dir`, one trial of it, or every trial on its Pareto front.
+    """Emit the winner of the run in `run_dir`, one trial of it, every trial on its Pareto front, or one of the
+    baselines its final stage retrained (the module its report recommends may be one).
 
-    Default folders: RUN_DIR/export/winner, RUN_DIR/export/trial-N; `out_dir` names the folder of a single
-    export, or the parent of several."""
-    if trial is not None and pareto:
-        raise MixsearchError("give --trial N or --pareto, not both")
+    Default folders: RUN_DIR/export/winner, RUN_DIR/export/trial-N, RUN_DIR/export/NAME; `out_dir` names the
+    folder of a single export, or the parent of several."""
+    if sum((trial is not None, pareto, baseline is not None)) > 1:
+        raise MixsearchError("give one of --trial N, --pareto and --baseline NAME")
     result = SearchResult.load(run_dir)
-    if trial is None and not pareto:
+    if baseline is not None:
+        targets = [(baseline, _baseline_arch(result, baseline, run_dir))]
+    elif trial is None and not pareto:
         best = best_arch(result)
         if best is None:
             raise MixsearchError(
@@ -144,6 +152,24 @@ def export_run(
         )
         paths += emit(arch, folder, export)
     return paths
+
+
+def _baseline_arch(result: SearchResult, name: str, run_dir: str | Path) -> Arch:
+    """The baseline `name` as the run's final stage retrained it (a MixsearchError when it did not)."""
+    retrained = {item.label: item for item in result.baselines}
+    if not retrained:
+        raise MixsearchError(
+            f"{run_dir}: the run stopped before its final stage retrained the baselines"
+        )
+    if name not in retrained:
+        raise MixsearchError(
+            f"{run_dir}: no baseline {name!r} was retrained (retrained: {', '.join(retrained)})"
+        )
+    origin = (
+        f"The hand-designed baseline {name}, retrained beside the winner in the final stage of "
+        f"`{result.command}` ({result.date[:10]}); its report.md compares the two."
+    )
+    return _retrained_arch(retrained[name], origin)
 
 
 def _trial_arch(result: SearchResult, number: int) -> Arch:

@@ -294,7 +294,9 @@ def test_an_impossible_constraint_stops_the_run_before_any_training(space, tmp_p
 
 
 @pytest.mark.slow
-def test_export_emits_the_winner_any_trial_and_the_pareto_front(space, tmp_path):
+def test_export_emits_the_winner_any_trial_the_pareto_front_or_a_baseline(
+    space, tmp_path
+):
     out = tmp_path / "run"
     assert run_tiny(space, out, "random").exit_code == 0
     run = SearchResult.load(out)
@@ -317,6 +319,20 @@ def test_export_emits_the_winner_any_trial_and_the_pareto_front(space, tmp_path)
     assert "A search result: the winner of" in exported.origin
     missing = invoke("export", str(out), "--trial", "99")
     assert missing.exit_code == 2 and "no trial 99" in missing.output
+    eca = invoke("export", str(out), "--baseline", "eca")
+    assert eca.exit_code == 0, eca.output
+    exported = Arch.load(out / "export" / "eca" / "arch.json")
+    retrained = next(item for item in run.baselines if item.label == "eca")
+    assert exported.nodes == retrained.arch.nodes
+    assert exported.metrics["latency_ms"] == round(retrained.latency_ms, 4)
+    assert "The hand-designed baseline eca, retrained" in exported.origin
+    assert (out / "export" / "eca" / "eca.py").exists()
+    unknown = invoke("export", str(out), "--baseline", "gcnet")
+    assert (
+        unknown.exit_code == 2 and "no baseline 'gcnet' was retrained" in unknown.output
+    )
+    both = invoke("export", str(out), "--baseline", "eca", "--pareto")
+    assert both.exit_code == 2 and "give one of" in both.output
     nowhere = invoke("export", str(tmp_path / "nowhere"))
     assert nowhere.exit_code == 2 and "search.json" in nowhere.output
 

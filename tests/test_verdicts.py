@@ -6,7 +6,13 @@ from __future__ import annotations
 import pytest
 
 from mixsearch.search.baselines import baseline_archs, chain_arch
-from mixsearch.search.final import Comparison, call_confidence, compare, recommendation
+from mixsearch.search.final import (
+    Comparison,
+    Recommendation,
+    call_confidence,
+    compare,
+    recommendation,
+)
 from mixsearch.search.result import Trained
 
 ARCHS = baseline_archs()
@@ -83,7 +89,9 @@ def test_a_faster_baseline_the_seeds_cannot_tell_apart_is_the_recommendation():
     winner = module("trial 4", (0.81, 0.83, 0.82), 4.0)
     eca = module("eca", (0.80, 0.84, 0.81), 0.4)  # +1, -1, +1 points: a tie
     se = module("se", (0.70, 0.72, 0.71), 0.5)  # clearly worse
-    sentence = recommendation(winner, (se, eca), None)
+    use = recommendation(winner, (se, eca), None)
+    sentence = use.sentence
+    assert use.baseline == "eca"
     assert sentence.startswith(
         "Use eca (a baseline): the search's winner is indistinguishable from eca"
     )
@@ -93,10 +101,10 @@ def test_a_faster_baseline_the_seeds_cannot_tell_apart_is_the_recommendation():
 def test_a_better_baseline_within_the_limit_is_the_recommendation():
     winner = module("trial 4", (0.80, 0.81, 0.80), 1.0)
     coord = module("coord", (0.85, 0.86, 0.85), 1.5)
-    assert recommendation(winner, (coord,), None).startswith(
+    assert recommendation(winner, (coord,), None).sentence.startswith(
         "Use coord (a baseline): the search's winner is worse than coord by 5.00"
     )
-    assert recommendation(winner, (coord,), 1.2) == (
+    assert recommendation(winner, (coord,), 1.2).sentence == (
         "Use the search's winner (trial 4): no baseline within 1.2 ms is better, or as good and faster."
     )
 
@@ -104,7 +112,7 @@ def test_a_better_baseline_within_the_limit_is_the_recommendation():
 def test_the_winner_is_recommended_when_it_beats_what_is_faster():
     winner = module("trial 4", (0.84, 0.86, 0.85), 2.0)
     none = module("none", (0.80, 0.81, 0.80), 0.01)
-    assert recommendation(winner, (none,), None) == (
+    assert recommendation(winner, (none,), None).sentence == (
         "Use the search's winner (trial 4): it beats none, and no baseline as accurate is faster."
     )
 
@@ -112,7 +120,7 @@ def test_the_winner_is_recommended_when_it_beats_what_is_faster():
 def test_a_winner_over_the_latency_limit_gives_way_to_the_best_baseline_within_it():
     winner = module("trial 4", (0.84, 0.86, 0.85), 3.0)
     eca = module("eca", (0.80, 0.81, 0.80), 0.4)
-    assert recommendation(winner, (eca,), 2.0) == (
+    assert recommendation(winner, (eca,), 2.0).sentence == (
         "Use eca (a baseline): the search's winner measures 3.000 ms, over the 2 ms limit."
     )
 
@@ -123,6 +131,16 @@ def test_a_winner_that_computes_a_baseline_is_named_as_that_baseline():
     winner = module("trial 0", (0.84, 0.86, 0.85), 0.012, arch=identity)
     none = module("none", (0.84, 0.86, 0.85), 0.011)
     se = module("se", (0.80, 0.81, 0.80), 0.3)
-    assert recommendation(winner, (se, none), None) == (
+    assert recommendation(winner, (se, none), None).sentence == (
         "Use none (a baseline): the search's winner (trial 0) is none itself."
+    )
+
+
+def test_the_recommendation_names_the_baseline_to_export_or_none_for_the_winner():
+    winner = module("trial 4", (0.84, 0.86, 0.85), 3.0)
+    eca = module("eca", (0.80, 0.81, 0.80), 0.4)
+    assert recommendation(winner, (eca,), 2.0).baseline == "eca"
+    assert recommendation(winner, (eca,), None).baseline is None
+    assert recommendation(winner, (eca,), 0.1) == Recommendation(
+        "No module fits: the search's winner measures 3.000 ms, over the 0.1 ms limit."
     )

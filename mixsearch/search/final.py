@@ -305,10 +305,20 @@ def call_confidence(seeds: int) -> float | None:
     return float(2 * t.cdf(CALL_AT, df=seeds - 1) - 1)
 
 
+@dataclass(frozen=True)
+class Recommendation:
+    """The module to use at the latency limit: one sentence, and the baseline it names (None when it names the
+    winner or nothing fits), whose module `mixsearch export RUN_DIR --baseline NAME` writes.
+    """
+
+    sentence: str
+    baseline: str | None = None
+
+
 def recommendation(
     winner: Trained, baselines: tuple[Trained, ...], latency_limit: float | None
-) -> str:
-    """One sentence: the module to use at the latency limit (measured), which may be a baseline.
+) -> Recommendation:
+    """The module to use at the latency limit (measured), which may be a baseline.
 
     A baseline better than the winner wins; else the fastest one the seeds cannot tell from it, when it is
     faster; else the winner. Modules over the limit are left out. A winner that computes what a baseline computes
@@ -319,19 +329,23 @@ def recommendation(
     same = [b for b in fits if function_key(b.arch) == function_key(winner.arch)]
     comparisons = {b.label: compare(winner, b) for b in fits}
     better = [b for b in fits if comparisons[b.label].verdict == "worse"]
+
+    def use(baseline: Trained, why: str) -> Recommendation:
+        return Recommendation(
+            f"Use {baseline.label} (a baseline): {why}.", baseline.label
+        )
+
     if latency_limit is not None and winner.latency_ms > latency_limit:
         where = f"the search's winner measures {winner.latency_ms:.3f} ms, over the {latency_limit:g} ms limit"
         pick = max(fits, key=lambda b: b.test_acc, default=None)
-        return (
-            f"Use {pick.label} (a baseline): {where}."
-            if pick
-            else f"No module fits: {where}."
-        )
+        return use(pick, where) if pick else Recommendation(f"No module fits: {where}.")
     if same and not better:
-        return f"Use {same[0].label} (a baseline): the search's winner ({winner.label}) is {same[0].label} itself."
+        return use(
+            same[0], f"the search's winner ({winner.label}) is {same[0].label} itself"
+        )
     if better:
         pick = max(better, key=lambda b: b.test_acc)
-        return f"Use {pick.label} (a baseline): the search's winner {comparisons[pick.label].sentence()}."
+        return use(pick, f"the search's winner {comparisons[pick.label].sentence()}")
     tied = [
         b
         for b in fits
@@ -339,9 +353,10 @@ def recommendation(
     ]
     if tied:
         pick = min(tied, key=lambda b: b.latency_ms)
-        return (
-            f"Use {pick.label} (a baseline): the search's winner {comparisons[pick.label].sentence()}, "
-            "so the simpler, faster module does as well."
+        return use(
+            pick,
+            f"the search's winner {comparisons[pick.label].sentence()}, "
+            "so the simpler, faster module does as well",
         )
     limit = f" within {latency_limit:g} ms" if latency_limit is not None else ""
     beaten = [b.label for b in fits if comparisons[b.label].verdict == "beats"]
@@ -350,4 +365,4 @@ def recommendation(
         if beaten
         else f"no baseline{limit} is better, or as good and faster"
     )
-    return f"Use the search's winner ({winner.label}): {reason}."
+    return Recommendation(f"Use the search's winner ({winner.label}): {reason}.")
