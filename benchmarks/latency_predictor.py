@@ -39,13 +39,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from rich.console import Console
-from rich.table import Table
 from scipy.stats import kendalltau
 
 ROOT = Path(__file__).resolve().parents[1]
 
 import mixsearch  # noqa: E402
+from common import (  # noqa: E402
+    Part,
+    print_markdown,
+    print_rich,
+    shape_arg,
+)
 from mixsearch.arch import INPUT, Arch  # noqa: E402
 from mixsearch.hardware.latency import DEFAULT_ROUNDS, DEFAULT_WARMUP  # noqa: E402
 from mixsearch.hardware.lut import LatencyTable, fingerprint, measure_many  # noqa: E402
@@ -124,16 +128,6 @@ class Summary:
     @property
     def goal_met(self) -> bool:
         return self.predictor.share >= GOAL_SHARE and self.predictor.tau >= GOAL_TAU
-
-
-def shape_arg(text: str) -> tuple[int, int, int, int]:
-    try:
-        shape = tuple(int(part) for part in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"shape {text!r} is not BxCxHxW") from None
-    if len(shape) != 4 or min(shape) < 1:
-        raise argparse.ArgumentTypeError(f"shape {text!r} is not BxCxHxW")
-    return shape
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -423,62 +417,18 @@ def summary_line(summary: Summary) -> str:
     )
 
 
-def markdown_table(
-    columns: list[str], rows: list[list[str]], right: set[str]
-) -> list[str]:
-    out = ["| " + " | ".join(columns) + " |"]
-    out.append(
-        "|" + "|".join("---:" if column in right else "---" for column in columns) + "|"
-    )
-    out += [
-        "| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |"
-        for row in rows
-    ]
-    return out
+LEFT = {"architecture", "predictor"}
 
 
-RIGHT = {
-    "#",
-    "measured ms",
-    "predicted ms",
-    "error",
-    "plain sum ms",
-    "plain error",
-} | set(SUMMARY_COLUMNS[1:])
-
-
-def print_markdown(lines: list[str], rows: list[Row], summary: Summary) -> None:
-    command = lines[0].removeprefix("command: ")
-    out = [f"command: `{command}`  "] + [line + "  " for line in lines[1:]] + [""]
-    out += markdown_table(ARCH_COLUMNS, arch_rows(rows), RIGHT) + [""]
-    out += markdown_table(SUMMARY_COLUMNS, summary_rows(summary), RIGHT) + [
-        "",
-        summary_line(summary),
-    ]
-    print("\n".join(out))
-
-
-def print_rich(lines: list[str], rows: list[Row], summary: Summary) -> None:
-    console = Console() if Console().is_terminal else Console(width=180)
-    for line in lines:
-        console.print(line, markup=False, highlight=False)
-    for title, columns, cells in (
+def parts(rows: list[Row], summary: Summary) -> list[Part]:
+    return [
         (
             "predicted vs measured (ms, summed over the shapes)",
             ARCH_COLUMNS,
             arch_rows(rows),
         ),
         ("summary", SUMMARY_COLUMNS, summary_rows(summary)),
-    ):
-        table = Table(title=title, title_justify="left")
-        for column in columns:
-            table.add_column(
-                column, justify="right" if column in RIGHT else "left", overflow="fold"
-            )
-        for row in cells:
-            table.add_row(*row)
-        console.print(table)
-    console.print(summary_line(summary), markup=False, highlight=False)
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> Summary:
@@ -524,7 +474,8 @@ def main(argv: Sequence[str] | None = None) -> Summary:
         ),
     )
     lines = header(args, argv, target, table, load_at_start)
-    (print_markdown if args.markdown else print_rich)(lines, rows, summary)
+    show = print_markdown if args.markdown else print_rich
+    show(lines, parts(rows, summary), LEFT, [summary_line(summary)])
     return summary
 
 

@@ -58,6 +58,7 @@ from test_reference_equivalence import (  # noqa: E402
 )
 
 import mixsearch  # noqa: E402
+from common import shape_arg  # noqa: E402
 from helpers import import_file  # noqa: E402
 from mixsearch.arch import INPUT, Arch, ArchNode  # noqa: E402
 from mixsearch.codegen.render import write_module  # noqa: E402
@@ -114,16 +115,6 @@ class Result:
     @property
     def ratio(self) -> float:
         return self.ours_ms / self.reference_ms
-
-
-def shape_arg(text: str) -> tuple[int, ...]:
-    try:
-        shape = tuple(int(part) for part in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"shape {text!r} is not BxCxHxW") from None
-    if len(shape) != 4 or min(shape) < 1:
-        raise argparse.ArgumentTypeError(f"shape {text!r} is not BxCxHxW")
-    return shape
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -18,7 +18,6 @@ The seed changes the initial weights and the batch order; the data set is the sa
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import platform
 import shlex
@@ -30,6 +29,7 @@ from functools import partial
 
 import torch
 
+from common import settings
 from mixsearch.errors import MixsearchError
 from mixsearch.hardware.device import device_name
 from mixsearch.hardware.latency import fixed_threads
@@ -63,25 +63,6 @@ class Row:
 CONFIGS = {"classification": ProxyConfig, "detection": DetectionConfig}
 LOADERS = {"classification": load_proxy, "detection": load_detection}
 METRICS = {"classification": "acc", "detection": "mAP50-95"}
-
-
-def proxy_config(task: str, settings: Sequence[str]) -> ProxyConfig | DetectionConfig:
-    """The task's data settings with `KEY=VALUE` overrides, each VALUE converted to its field's type."""
-    config = CONFIGS[task]
-    types = {field.name: field.type for field in dataclasses.fields(config)}
-    converters = {"int": int, "float": float, "str": str}
-    overrides = {}
-    for text in settings:
-        key, _, value = text.partition("=")
-        if key not in types or not value:
-            raise ValueError(
-                f"expected KEY=VALUE with KEY one of {', '.join(types)}; got {text!r}"
-            )
-        try:
-            overrides[key] = converters[types[key]](value)
-        except ValueError:
-            raise ValueError(f"{key} must be {types[key]}, got {value!r}") from None
-    return config(**overrides)
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -132,7 +113,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     if args.seeds < 1 or args.epochs < 1 or args.threads < 1:
         parser.error("--seeds, --epochs and --threads must be >= 1")
     try:
-        args.data = proxy_config(args.task, args.proxy)
+        config = CONFIGS[args.task]
+        args.data = config(**settings(config, args.proxy))
     except (ValueError, MixsearchError) as error:
         parser.error(str(error))
     return args

@@ -55,10 +55,9 @@ import filelock
 import optuna
 import torch
 import yaml
-from rich.console import Console
-from rich.table import Table
 
 import mixsearch
+from common import Part, print_markdown, print_rich
 from mixsearch.arch import Arch
 from mixsearch.hardware.device import measurement_threads, torch_device
 from mixsearch.hardware.latency import fixed_threads
@@ -642,7 +641,6 @@ LEFT = {
     "winners",
     "module",
 }
-Part = tuple[str, list[str], list[list[str]]]  # a table: title, columns, rows
 
 
 def trials_text(rows: list[Row]) -> str:
@@ -896,41 +894,6 @@ def tables(
     return parts
 
 
-def markdown_table(columns: list[str], rows: list[list[str]]) -> list[str]:
-    out = ["| " + " | ".join(columns) + " |"]
-    out.append("|" + "|".join("---" if c in LEFT else "---:" for c in columns) + "|")
-    out += [
-        "| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |"
-        for row in rows
-    ]
-    return out
-
-
-def print_markdown(lines: list[str], parts: list[Part], goals: list[str]) -> None:
-    command = lines[0].removeprefix("command: ")
-    out = [f"command: `{command}`  "] + [line + "  " for line in lines[1:]]
-    for title, columns, rows in parts:
-        out += ["", f"{title}:", ""] + markdown_table(columns, rows)
-    print("\n".join(out + [""] + [goal + "  " for goal in goals]))
-
-
-def print_rich(lines: list[str], parts: list[Part], goals: list[str]) -> None:
-    console = Console() if Console().is_terminal else Console(width=200)
-    for line in lines:
-        console.print(line, markup=False, highlight=False)
-    for title, columns, rows in parts:
-        table = Table(title=title, title_justify="left")
-        for column in columns:
-            table.add_column(
-                column, justify="left" if column in LEFT else "right", overflow="fold"
-            )
-        for row in rows:
-            table.add_row(*row)
-        console.print(table)
-    for goal in goals:
-        console.print(goal, markup=False, highlight=False)
-
-
 def main(argv: Sequence[str] | None = None) -> tuple[Summary, Regret | None]:
     """Run the comparison (and the regret part), print the tables and goals, return the summaries."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -962,7 +925,7 @@ def main(argv: Sequence[str] | None = None) -> tuple[Summary, Regret | None]:
         lines = header(args, setup, summary, load, time.perf_counter() - start)
     goals = goal_lines(summary, regret)
     parts = tables(summary, args.strategies, regret)
-    (print_markdown if args.markdown else print_rich)(lines, parts, goals)
+    (print_markdown if args.markdown else print_rich)(lines, parts, LEFT, goals)
     return summary, regret
 
 

@@ -41,6 +41,7 @@ from scipy.stats import spearmanr
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+from common import settings  # noqa: E402
 from helpers import offline_env  # noqa: E402
 from mixsearch.arch import Arch  # noqa: E402
 from mixsearch.codegen.emit import emit  # noqa: E402
@@ -216,7 +217,7 @@ def score_all(
         if args.quick
         else (ProxyConfig(), DetectionConfig())
     )
-    detection = dataclasses.replace(detection, **dict(args.detection))
+    detection = dataclasses.replace(detection, **args.detection)
     datasets = {
         "classification": load_proxy(classification),
         "detection": load_detection(detection),
@@ -309,22 +310,6 @@ def markdown(found: list[Module], header: list[str]) -> str:
     return "\n".join(out)
 
 
-def detection_setting(text: str) -> tuple[str, object]:
-    """`KEY=VALUE` for a DetectionConfig field, VALUE converted to that field's type."""
-    key, _, value = text.partition("=")
-    types = {f.name: f.type for f in dataclasses.fields(DetectionConfig)}
-    if key not in types or not value:
-        raise argparse.ArgumentTypeError(
-            f"expected KEY=VALUE with KEY one of {', '.join(types)}; got {text!r}"
-        )
-    try:
-        return key, {"int": int, "float": float, "str": str}[types[key]](value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{key} must be {types[key]}, got {value!r}"
-        ) from None
-
-
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -352,7 +337,6 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument(
         "--detection",
-        type=detection_setting,
         action="append",
         default=[],
         metavar="KEY=VALUE",
@@ -368,6 +352,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="tiny sizes, 1 epoch each")
     args = parser.parse_args(argv)
     args.baselines = args.baselines.split(",")
+    try:
+        args.detection = settings(DetectionConfig, args.detection)
+    except ValueError as error:
+        parser.error(str(error))
     unknown = set(args.baselines) - set(baseline_archs())
     if unknown:
         parser.error(

@@ -1,0 +1,99 @@
+"""What the benchmark scripts share: their tables (Markdown for the README and the results files, rich on a
+terminal), the BxCxHxW shape argument, and KEY=VALUE settings of a configuration dataclass.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from collections.abc import Collection, Iterable, Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+Part = tuple[
+    str, list[str], list[list[str]]
+]  # a table: title, column heads, rows of cells
+CONVERTERS = {"int": int, "float": float, "str": str}
+
+
+def shape_arg(text: str) -> tuple[int, ...]:
+    """An argparse type: `BxCxHxW` as four positive integers."""
+    try:
+        shape = tuple(int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"shape {text!r} is not BxCxHxW") from None
+    if len(shape) != 4 or min(shape) < 1:
+        raise argparse.ArgumentTypeError(f"shape {text!r} is not BxCxHxW")
+    return shape
+
+
+def settings(config: type, texts: Iterable[str]) -> dict[str, object]:
+    """`KEY=VALUE` texts as keyword arguments of the dataclass `config`, each VALUE converted to its field's type
+    (int, float or str); a ValueError names a bad one."""
+    types = {
+        field.name: str(field.type)
+        for field in dataclasses.fields(config)
+        if str(field.type) in CONVERTERS
+    }
+    values = {}
+    for text in texts:
+        key, _, value = text.partition("=")
+        if key not in types or not value:
+            raise ValueError(
+                f"expected KEY=VALUE with KEY one of {', '.join(types)}; got {text!r}"
+            )
+        try:
+            values[key] = CONVERTERS[types[key]](value)
+        except ValueError:
+            raise ValueError(f"{key} must be {types[key]}, got {value!r}") from None
+    return values
+
+
+def markdown_table(
+    columns: Sequence[str], rows: Iterable[Sequence[str]], left: Collection[str]
+) -> list[str]:
+    """A Markdown table: the `left` columns (text) aligned left, the others (numbers) right."""
+    out = ["| " + " | ".join(columns) + " |"]
+    out.append("|" + "|".join("---" if c in left else "---:" for c in columns) + "|")
+    out += [
+        "| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |"
+        for row in rows
+    ]
+    return out
+
+
+def print_markdown(
+    lines: Sequence[str],
+    parts: Iterable[Part],
+    left: Collection[str],
+    closing: Sequence[str] = (),
+) -> None:
+    """The header `lines` (the first is `command: ...`), each table under its title, then the `closing` lines."""
+    command = lines[0].removeprefix("command: ")
+    out = [f"command: `{command}`  "] + [line + "  " for line in lines[1:]]
+    for title, columns, rows in parts:
+        out += ["", f"{title}:", ""] + markdown_table(columns, rows, left)
+    print("\n".join(out + [""] + [line + "  " for line in closing]))
+
+
+def print_rich(
+    lines: Sequence[str],
+    parts: Iterable[Part],
+    left: Collection[str],
+    closing: Sequence[str] = (),
+) -> None:
+    """The same as `print_markdown`, as rich tables (200 columns wide when the output is not a terminal)."""
+    console = Console() if Console().is_terminal else Console(width=200)
+    for line in lines:
+        console.print(line, markup=False, highlight=False)
+    for title, columns, rows in parts:
+        table = Table(title=title, title_justify="left")
+        for column in columns:
+            justify = "left" if column in left else "right"
+            table.add_column(column, justify=justify, overflow="fold")
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+    for line in closing:
+        console.print(line, markup=False, highlight=False)
