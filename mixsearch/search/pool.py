@@ -11,6 +11,8 @@ import multiprocessing
 import multiprocessing.pool
 import os
 import signal
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
@@ -23,6 +25,7 @@ from mixsearch.search.evaluate import CandidateFailed, Evaluator, capped
 from mixsearch.space.sections import Budget, ProxySpec
 
 FINAL_THREADS = 1
+PARENT_POLL_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -47,10 +50,26 @@ class WorkerSetup:
 _worker_evaluator: Evaluator | None = None
 
 
+def exit_with_parent() -> None:
+    """Make this worker process exit as soon as its parent is gone: a parent killed outright (SIGKILL) cannot
+    stop its workers, which would otherwise finish trainings no one collects, on the cores a resumed run
+    measures latency on."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def _start_worker(setup: WorkerSetup) -> None:
-    """A worker process's start: one thread, the run's proxy data rebuilt from its (cached) source, and Ctrl-C
-    left to the parent, which stops the workers itself."""
+    """A worker process's start: one thread, the run's proxy data rebuilt from its (cached) source, Ctrl-C
+    left to the parent, which stops the workers itself, and an exit of its own if the parent dies.
+    """
     global _worker_evaluator
+    exit_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(FINAL_THREADS)
     data = capped(load_proxy_data(setup.proxy, setup.data_seed), setup.budget)
