@@ -12,6 +12,7 @@ import math
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 
@@ -362,6 +363,23 @@ def test_no_library_name_shadows_an_ultralytics_name(tasks):
         name for name in (*vars(tasks), *vars(modules)) if not name.startswith("_")
     }
     assert sorted(library_names() & taken) == []
+
+
+def test_register_refuses_to_replace_an_ultralytics_module(
+    tasks, tmp_path, monkeypatch
+):
+    # A space whose class_name is Ultralytics' Conv: registering it would make every Conv of the model this module.
+    arch = replace(ARCHS[0], name="shadows_conv", class_name="Conv")
+    write_module(arch, tmp_path)
+    write_ultralytics(arch, tmp_path, scales=["n"])
+    monkeypatch.syspath_prepend(str(tmp_path))
+    script = import_file(tmp_path / "train_shadows_conv.py")
+    original = tasks.Conv
+    with pytest.raises(
+        RuntimeError, match=r"already has a Conv \(from ultralytics\.nn\."
+    ):
+        script.register()
+    assert tasks.Conv is original
 
 
 @pytest.mark.parametrize("scale", SCALES)

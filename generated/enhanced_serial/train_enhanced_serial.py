@@ -33,7 +33,13 @@ MODELS = ["yolov8n-enhanced_serial.yaml", "yolov8s-enhanced_serial.yaml"]
 
 
 def register() -> None:
-    """Make EnhancedSerial a layer Ultralytics' model parser can build."""
+    """Make EnhancedSerial a layer Ultralytics' model parser can build, never in place of one of Ultralytics' own."""
+    existing = getattr(tasks, "EnhancedSerial", EnhancedSerial)
+    if getattr(existing, "__module__", None) != EnhancedSerial.__module__:
+        raise RuntimeError(
+            f"ultralytics.nn.tasks already has a EnhancedSerial (from {existing.__module__}), which every model "
+            "YAML naming it would then build as this module: give the module another class_name in its space"
+        )
     tasks.EnhancedSerial = EnhancedSerial
 
 
