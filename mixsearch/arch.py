@@ -176,7 +176,8 @@ def describe(arch: Arch) -> str:
     else:
         shape = f"a chain of {len(ops)} op{'s' * (len(ops) != 1)}"
     names = ", ".join(dict.fromkeys(node.op for node in ops)) or "no ops"
-    return f"{len(arch.nodes)} nodes, {shape}; ops used: {names}."
+    count = len(arch.nodes)
+    return f"{count} node{'s' * (count != 1)}, {shape}; ops used: {names}."
 
 
 def _require(data: dict, key: str, kind: type, where: str) -> Any:

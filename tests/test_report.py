@@ -13,6 +13,7 @@ from PIL import Image
 from mixsearch.arch import describe
 from mixsearch.errors import MixsearchError
 from mixsearch.report import render_report, write_report
+from mixsearch.search.baselines import chain_arch
 from mixsearch.search.result import SearchResult, Trained, TrialRecord
 from mixsearch.space.graph import compile_space
 from mixsearch.space.schema import load_space
@@ -351,3 +352,12 @@ def test_search_result_round_trips_through_json(tmp_path):
 def test_loading_a_folder_without_a_result_is_a_user_error(tmp_path):
     with pytest.raises(MixsearchError, match="no such file"):
         SearchResult.load(tmp_path / "missing")
+
+
+def test_describe_counts_nodes_and_ops_in_words():
+    assert describe(chain_arch("eca", "Eca", ("eca",))) == (
+        "1 node, a chain of 1 op; ops used: eca."
+    )
+    assert describe(chain_arch("cbam", "Cbam", ("cbam_channel", "cbam_spatial"))) == (
+        "2 nodes, a chain of 2 ops; ops used: cbam_channel, cbam_spatial."
+    )
