@@ -328,13 +328,18 @@ def test_a_run_without_extras_says_so_and_plots_no_alphas(tmp_path):
     assert [path.name for path in paths] == ["report.md", "pareto.png"]
     assert not (tmp_path / "alphas.png").exists()
     text = paths[0].read_text()
-    for what in (
-        "finalists were retrained",
-        "baselines were trained",
-        "ablations were trained",
-    ):
+    for what in ("finalists were retrained", "baselines were trained"):
         assert f"No {what} at this budget." in text
+    assert "No ablations were trained: no finalist was retrained." in text
     assert "alphas.png" not in text and "The winner beats" not in text
+
+
+def test_a_finalist_with_nothing_to_vary_says_why_no_ablation_was_trained():
+    text = render_report(replace(RESULT, ablation=()))
+    assert (
+        "No ablations were trained: this budget removes no branches, and the best finalist has no fusion to "
+        "replace by a sum." in section(text, "Ablation")
+    )
 
 
 def test_render_report_embeds_the_given_plot_names():

@@ -146,6 +146,15 @@ def _baseline_rows(result: SearchResult) -> list[list[str]]:
     return rows
 
 
+def _no_ablation_reason(result: SearchResult) -> str:
+    """Why a finished run trained no ablation: the budget, or a best finalist with nothing to vary."""
+    if not result.finalists:
+        return "no finalist was retrained"
+    if result.budget.get("branch_ablations"):
+        return "the best finalist has no branch to remove and no fusion to replace by a sum"
+    return "this budget removes no branches, and the best finalist has no fusion to replace by a sum"
+
+
 def _ablation_rows(result: SearchResult) -> list[list[str]]:
     """Each ablation's numbers, then its accuracy and latency change against the finalist it varies."""
     if not result.ablation:
@@ -224,6 +233,7 @@ def _context(result: SearchResult, alphas_plot: str | None) -> dict[str, Any]:
             if record.baseline
         ],
         "ablation_rows": _ablation_rows(result),
+        "no_ablation": _no_ablation_reason(result),
         "state_counts": _state_counts(result),
         "failures": [
             (record.number, " ".join((record.reason or "no reason recorded").split()))
