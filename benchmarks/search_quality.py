@@ -58,7 +58,7 @@ import yaml
 
 import mixsearch
 from common import Part, print_markdown, print_rich
-from mixsearch.arch import Arch
+from mixsearch.arch import INPUT, Arch
 from mixsearch.hardware.device import measurement_threads, torch_device
 from mixsearch.hardware.latency import fixed_threads
 from mixsearch.hardware.lut import fingerprint
@@ -449,12 +449,17 @@ def undominated(result: SearchResult, graph: SpaceGraph) -> tuple[str, ...]:
     return tuple(missed)
 
 
-def arch_label(result: SearchResult) -> str:
-    """The winner's nodes as name=op, +res for a residual."""
-    return " ".join(
-        f"{node.name}={node.op}" + ("+res" if node.residual else "")
-        for node in result.winner.arch.nodes
-    )
+def module_label(arch: Arch) -> str:
+    """The nodes as name=op: +res for a residual, (from X) for an op that does not read the node before it (a
+    parallel branch), so that a serial and a parallel module are told apart."""
+    parts, previous = [], INPUT
+    for node in arch.nodes:
+        part = f"{node.name}={node.op}" + ("+res" if node.residual else "")
+        if not node.is_fusion and node.inputs != (previous,):
+            part += f"(from {', '.join(node.inputs)})"
+        parts.append(part)
+        previous = node.name
+    return " ".join(parts)
 
 
 def make_row(
@@ -481,7 +486,7 @@ def make_row(
         vs_random=seconds / search_seconds(random) if random is not None else None,
         winner_latency_ms=result.winner.latency_ms,
         undominated=undominated(result, graph),
-        winner=arch_label(result),
+        winner=module_label(result.winner.arch),
         winner_key=function_key(result.winner.arch),
         baseline_scores={
             t.baseline: t.values["accuracy"]
@@ -536,8 +541,7 @@ def exhaustive_truth(setup: Setup) -> dict[str, tuple[str, float]]:
     ctx = RunContext.build(setup.graph, setup.target, options, setup.scratch / "truth")
     modules: dict[str, tuple[str, Arch]] = {}
     for arch in setup.graph.enumerate():
-        label = " ".join(f"{node.name}={node.op}" for node in arch.nodes)
-        modules.setdefault(function_key(arch), (label, arch))
+        modules.setdefault(function_key(arch), (module_label(arch), arch))
     epochs = setup.budget.final_epochs
     accuracies: dict[tuple[str, int], float] = {}
     jobs = []

@@ -7,6 +7,8 @@ import filelock
 import pytest
 
 from helpers import ROOT, import_file, tiny_run_space
+from mixsearch.space.graph import compile_space
+from mixsearch.space.schema import load_space
 
 
 @pytest.mark.slow  # about 12 s: importing timm for the reference, compiling both, exporting ours to ONNX
@@ -128,6 +130,19 @@ def test_search_quality_benchmark_runs(capsys, tmp_path, monkeypatch):
     assert "regret on tiny_exhaustive.yaml" in printed
     for goal in ("goal dominance", "goal hybrid vs random", "goal regret"):
         assert goal in printed
+
+
+def test_search_quality_labels_tell_a_serial_module_from_a_parallel_one():
+    search_quality = import_file(ROOT / "benchmarks" / "search_quality.py")
+    space = ROOT / "search_spaces" / "tiny_exhaustive.yaml"
+    labels = {
+        search_quality.module_label(arch)
+        for arch in compile_space(load_space(space)).enumerate()
+    }
+    assert "chan=eca spat=coord out=sum" in labels  # coord reads chan: serial
+    assert (
+        "chan=eca spat=coord(from input) out=sum" in labels
+    )  # coord reads x: parallel
 
 
 def test_proxy_fidelity_benchmark_runs(capsys, tmp_path, monkeypatch):
