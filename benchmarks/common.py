@@ -11,9 +11,8 @@ from collections.abc import Collection, Iterable, Sequence
 from rich.console import Console
 from rich.table import Table
 
-Part = tuple[
-    str, list[str], list[list[str]]
-]  # a table: title, column heads, rows of cells
+# A table: its title, column heads and rows of cells.
+Part = tuple[str, list[str], list[list[str]]]
 CONVERTERS = {"int": int, "float": float, "str": str}
 
 
