@@ -79,3 +79,13 @@ def offline_env(config_dir: Path) -> dict[str, str]:
         "YOLO_AUTOINSTALL": "false",
         "PYTHONDONTWRITEBYTECODE": "1",
     }
+
+
+class Booby:
+    """Creates `marker` when unpickled: what a crafted checkpoint would do with `os.system`."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))

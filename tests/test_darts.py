@@ -7,6 +7,7 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
+from helpers import Booby
 from mixsearch.errors import MixsearchError
 from mixsearch.hardware.cost import CostModel
 from mixsearch.hardware.lut import LatencyTable, OverheadModel, shape_key
@@ -138,6 +139,17 @@ def test_a_damaged_checkpoint_is_ignored_with_a_warning(
     search.run(resume=True, show_progress=False)
     assert search.state.epochs_done == 2
     assert "ignoring DARTS checkpoint" in caplog.text and "starts afresh" in caplog.text
+
+
+def test_a_checkpoint_that_would_run_code_is_ignored_unrun(graph, tmp_path, caplog):
+    marker = tmp_path / "PWNED"
+    torch.save({"config": Booby(marker)}, tmp_path / "darts_checkpoint.pt")
+    search = DartsSearch(
+        graph, PoolHost, hot_channel_task(128), config(epochs=1), run_dir=tmp_path
+    )
+    search.run(resume=True, show_progress=False)
+    assert not marker.exists() and search.state.epochs_done == 1
+    assert "ignoring DARTS checkpoint" in caplog.text
 
 
 def test_a_checkpoint_of_other_settings_or_another_space_names_the_file(
@@ -272,7 +284,7 @@ def test_darts_command_is_a_darts_run_with_its_own_settings(tmp_path, monkeypatc
     assert searched.strategy == "darts" and searched.budget["darts_epochs"] == 2
     assert searched.budget["final_epochs"] == 1 and searched.baselines
     (checkpoint_path,) = (run / "darts").glob("darts-*/darts_checkpoint.pt")
-    checkpoint = torch.load(checkpoint_path, weights_only=False)
+    checkpoint = torch.load(checkpoint_path, weights_only=True)
     assert (
         checkpoint["config"]["order"] == "second"
         and checkpoint["state"]["epochs_done"] == 2

@@ -16,12 +16,14 @@ from pathlib import Path
 
 import optuna
 import pytest
+import torch
 from optuna.trial import TrialState
 
-from helpers import tiny_run_space
+from helpers import Booby, tiny_run_space
+from mixsearch.errors import MixsearchError
 from mixsearch.search.result import SearchResult
 from mixsearch.search.study import SoleWorkerLock, open_storage
-from mixsearch.search.workers import STALE
+from mixsearch.search.workers import STALE, decode_state, encode_state
 
 POSTGRES_ENV = "MIXSEARCH_TEST_POSTGRES"
 
@@ -232,3 +234,16 @@ def test_a_second_worker_on_one_sqlite_file_is_warned(tmp_path, caplog):
     second = SoleWorkerLock(url)
     assert first.sole and not second.sole
     assert "Optuna advises against SQLite for parallel workers" in caplog.text
+
+
+def test_stage_state_from_shared_storage_loads_weights_only(tmp_path):
+    state = {"alphas": torch.ones(3), "history": [{"epoch": 1, "loss": 0.5}]}
+    decoded = decode_state(encode_state(state), "study 's:darts'")
+    assert torch.equal(decoded["alphas"], state["alphas"])
+    assert decoded["history"] == state["history"]
+    marker = tmp_path / "PWNED"
+    with pytest.raises(MixsearchError, match="^study 's:darts': .*not a weights-only"):
+        decode_state(encode_state({"model": Booby(marker)}), "study 's:darts'")
+    assert not marker.exists()
+    with pytest.raises(MixsearchError, match="not a weights-only"):
+        decode_state("not base64 at all!", "study 's:darts'")

@@ -21,9 +21,7 @@ import itertools
 import json
 import logging
 import math
-import pickle
 import random
-import zipfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -38,20 +36,12 @@ from mixsearch.progress import progress
 from mixsearch.proxy.tasks import Classification, ProxyTask
 from mixsearch.search.expected_cost import ExpectedCost
 from mixsearch.search.settings import DartsConfig
+from mixsearch.search.weights import DAMAGED_FILE_ERRORS, load_weights
 from mixsearch.space.graph import SpaceGraph
 
 logger = logging.getLogger(__name__)
 
 CHECKPOINT = "darts_checkpoint.pt"
-# What torch.load raises on a truncated or overwritten file.
-DAMAGED_FILE_ERRORS = (
-    RuntimeError,
-    EOFError,
-    ValueError,
-    OSError,
-    pickle.UnpicklingError,
-    zipfile.BadZipFile,
-)
 HISTORY = "alpha_history.json"
 HostFactory = Callable[[Callable[[int], nn.Module]], nn.Module]
 
@@ -305,7 +295,7 @@ class DartsSearch:
         if path is None or not path.exists():
             return
         try:
-            checkpoint = torch.load(path, weights_only=False)
+            checkpoint = load_weights(path)
         except DAMAGED_FILE_ERRORS as error:
             logger.warning(
                 "ignoring DARTS checkpoint %s (%s); the search starts afresh",

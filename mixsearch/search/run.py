@@ -179,15 +179,17 @@ def darts_stage(ctx: RunContext) -> DartsSearch:
             }
         )
 
+    stage = f"{ctx.study_name}:darts:{digest}"
     state = decode_state(
         run_once(
             ctx.storage,
-            f"{ctx.study_name}:darts:{digest}",
+            stage,
             compute,
             ctx.options.heartbeat_seconds,
             lambda: ctx.report("waiting for the worker running the DARTS stage"),
             ctx.lock.sole,
-        )
+        ),
+        f"study {stage!r}",
     )
     search.model.load_state_dict(state["model"])
     search.alphas.load_state_dict(state["alphas"])

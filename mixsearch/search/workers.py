@@ -15,6 +15,7 @@ next worker takes over.
 from __future__ import annotations
 
 import base64
+import binascii
 import io
 import threading
 import time
@@ -28,7 +29,9 @@ import torch
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
+from mixsearch.errors import MixsearchError, first_line
 from mixsearch.search.settings import HEARTBEAT_SECONDS
+from mixsearch.search.weights import DAMAGED_FILE_ERRORS, load_weights
 
 STALE = "the worker stopped during the trial (stale heartbeat); queued again"
 RESULT_ATTR = "result"
@@ -153,7 +156,14 @@ def encode_state(state: dict[str, Any]) -> str:
     return base64.b64encode(zlib.compress(buffer.getvalue())).decode("ascii")
 
 
-def decode_state(text: str) -> dict[str, Any]:
-    """The inverse of `encode_state`."""
-    data = zlib.decompress(base64.b64decode(text))
-    return torch.load(io.BytesIO(data), weights_only=False)
+def decode_state(text: str, where: str) -> dict[str, Any]:
+    """The inverse of `encode_state`, loading tensors and plain containers only: the text comes from shared
+    storage, and unpickling anything else could run code (MixsearchError at `where` for any other content).
+    """
+    try:
+        data = zlib.decompress(base64.b64decode(text, validate=True))
+        return load_weights(io.BytesIO(data))
+    except (*DAMAGED_FILE_ERRORS, zlib.error, binascii.Error) as error:
+        raise MixsearchError(
+            f"{where}: the stored stage state is not a weights-only torch state ({first_line(error)})"
+        ) from None
