@@ -9,6 +9,7 @@ against the library is the library's job (`OPS.check_arch`), naming rules for em
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,16 +118,13 @@ class Arch:
             _node_from_json(item, f"{where}: nodes[{i}]")
             for i, item in enumerate(nodes_data)
         )
-        metrics = data.get("metrics", {})
-        if not isinstance(metrics, dict):
-            raise ArchError(f'{where}: "metrics" must be an object')
         arch = cls(
             name=_require(data, "name", str, where),
             class_name=_require(data, "class_name", str, where),
             nodes=nodes,
-            source=str(data.get("source", "")),
-            metrics=dict(metrics),
-            origin=str(data.get("origin", "")),
+            source=_optional_text(data, "source", where),
+            metrics=_metrics(data.get("metrics", {}), where),
+            origin=_optional_text(data, "origin", where),
         )
         arch.validate(where)
         return arch
@@ -139,6 +137,8 @@ class Arch:
             raise ArchError(f"{path}: no such file") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise ArchError(f"{path}: invalid JSON: {error}") from None
+        except RecursionError:
+            raise ArchError(f"{path}: invalid JSON: nested too deep") from None
         except OSError as error:
             raise ArchError(f"{path}: cannot read: {error.strerror}") from None
         return cls.from_json(data, str(path))
@@ -185,6 +185,26 @@ def _require(data: dict, key: str, kind: type, where: str) -> Any:
     if not isinstance(value, kind):
         raise ArchError(f"{where}: {key!r} must be a {kind.__name__}")
     return value
+
+
+def _optional_text(data: dict, key: str, where: str) -> str:
+    value = data.get(key, "")
+    if not isinstance(value, str):
+        raise ArchError(f"{where}: {key!r} must be a string")
+    return value
+
+
+def _metrics(metrics: Any, where: str) -> dict[str, float]:
+    """The measured numbers an arch.json carries: names to finite numbers."""
+    if not isinstance(metrics, dict):
+        raise ArchError(f'{where}: "metrics" must be an object')
+    for key, value in metrics.items():
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not number or not math.isfinite(value):
+            raise ArchError(
+                f'{where}: "metrics" {key!r} must be a finite number, got {value!r:.40}'
+            )
+    return dict(metrics)
 
 
 def _node_from_json(data: Any, where: str) -> ArchNode:

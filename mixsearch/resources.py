@@ -7,13 +7,8 @@ wheel find them the same way, through `importlib.resources`, from any working di
 
 from __future__ import annotations
 
-from functools import cache
 from importlib.resources import files
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    import jinja2
 
 TEMPLATES_PACKAGE = "mixsearch.templates"
 SPACES_PACKAGE = "mixsearch.search_spaces"
@@ -28,20 +23,6 @@ def _package_dir(package: str) -> Path:
 def templates_dir() -> Path:
     """Where the Jinja templates and the copies of YOLO layer tables lie."""
     return _package_dir(TEMPLATES_PACKAGE)
-
-
-@cache
-def template_environment() -> jinja2.Environment:
-    """The one Jinja environment of every template (module file, Ultralytics files, report)."""
-    import jinja2  # only the commands that write files need it
-
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(templates_dir()),
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        undefined=jinja2.StrictUndefined,
-    )
 
 
 def yolo_table_copy(base: str) -> Path:

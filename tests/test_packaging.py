@@ -13,9 +13,9 @@ from mixsearch.cli import main
 from mixsearch.resources import (
     example_spaces,
     find_space,
-    template_environment,
     templates_dir,
 )
+from mixsearch.templating import environment
 
 
 def test_pyproject_lists_every_package_and_maps_the_resource_folders():
@@ -36,11 +36,12 @@ def test_pyproject_lists_every_package_and_maps_the_resource_folders():
     }
 
 
-def test_every_template_loads_from_the_one_environment():
+def test_every_template_loads_in_its_language_environment():
     names = [path.name for path in templates_dir().glob("*.j2")]
     assert {"module.py.j2", "report.md.j2"} <= set(names)
     for name in names:
-        template_environment().get_template(name)
+        suffix = "." + name.removesuffix(".j2").rsplit(".", 1)[-1]
+        environment(suffix).get_template(name)
 
 
 def test_shipped_examples_are_the_repository_spaces():

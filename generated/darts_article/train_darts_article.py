@@ -33,14 +33,15 @@ MODELS = ["yolov8n-darts_article.yaml", "yolov8s-darts_article.yaml"]
 
 
 def register() -> None:
-    """Make DartsArticle a layer Ultralytics' model parser can build, never in place of one of Ultralytics' own."""
-    existing = getattr(tasks, "DartsArticle", DartsArticle)
+    """Make the module's class a layer Ultralytics' model parser can build, never in place of one of its own."""
+    name = DartsArticle.__name__
+    existing = getattr(tasks, name, DartsArticle)
     if getattr(existing, "__module__", None) != DartsArticle.__module__:
         raise RuntimeError(
-            f"ultralytics.nn.tasks already has a DartsArticle (from {existing.__module__}), which every model "
+            f"ultralytics.nn.tasks already has a {name} (from {existing.__module__}), which every model "
             "YAML naming it would then build as this module: give the module another class_name in its space"
         )
-    tasks.DartsArticle = DartsArticle
+    setattr(tasks, name, DartsArticle)
 
 
 def override(text: str) -> tuple[str, object]:

@@ -33,14 +33,15 @@ MODELS = ["yolov8n-mixattn.yaml", "yolov8s-mixattn.yaml"]
 
 
 def register() -> None:
-    """Make MixAttn a layer Ultralytics' model parser can build, never in place of one of Ultralytics' own."""
-    existing = getattr(tasks, "MixAttn", MixAttn)
+    """Make the module's class a layer Ultralytics' model parser can build, never in place of one of its own."""
+    name = MixAttn.__name__
+    existing = getattr(tasks, name, MixAttn)
     if getattr(existing, "__module__", None) != MixAttn.__module__:
         raise RuntimeError(
-            f"ultralytics.nn.tasks already has a MixAttn (from {existing.__module__}), which every model "
+            f"ultralytics.nn.tasks already has a {name} (from {existing.__module__}), which every model "
             "YAML naming it would then build as this module: give the module another class_name in its space"
         )
-    tasks.MixAttn = MixAttn
+    setattr(tasks, name, MixAttn)
 
 
 def override(text: str) -> tuple[str, object]:

@@ -136,7 +136,7 @@ class DynamicWeightsAttn(nn.Module):
     """4 nodes, 3 branches fused by `dynamic_weights`; ops used: se, cbam_spatial,
     global_context.
 
-        Takes and returns B x c1 x H x W, so it drops into a backbone or neck after any block.
+    Takes and returns B x c1 x H x W, so it drops into a backbone or neck after any block.
     """
 
     def __init__(self, c1: int):

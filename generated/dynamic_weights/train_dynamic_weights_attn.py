@@ -33,14 +33,15 @@ MODELS = ["yolov8n-dynamic_weights_attn.yaml", "yolov8s-dynamic_weights_attn.yam
 
 
 def register() -> None:
-    """Make DynamicWeightsAttn a layer Ultralytics' model parser can build, never in place of one of Ultralytics' own."""
-    existing = getattr(tasks, "DynamicWeightsAttn", DynamicWeightsAttn)
+    """Make the module's class a layer Ultralytics' model parser can build, never in place of one of its own."""
+    name = DynamicWeightsAttn.__name__
+    existing = getattr(tasks, name, DynamicWeightsAttn)
     if getattr(existing, "__module__", None) != DynamicWeightsAttn.__module__:
         raise RuntimeError(
-            f"ultralytics.nn.tasks already has a DynamicWeightsAttn (from {existing.__module__}), which every model "
+            f"ultralytics.nn.tasks already has a {name} (from {existing.__module__}), which every model "
             "YAML naming it would then build as this module: give the module another class_name in its space"
         )
-    tasks.DynamicWeightsAttn = DynamicWeightsAttn
+    setattr(tasks, name, DynamicWeightsAttn)
 
 
 def override(text: str) -> tuple[str, object]:

@@ -33,14 +33,15 @@ MODELS = ["yolov8n-enhanced_serial.yaml", "yolov8s-enhanced_serial.yaml"]
 
 
 def register() -> None:
-    """Make EnhancedSerial a layer Ultralytics' model parser can build, never in place of one of Ultralytics' own."""
-    existing = getattr(tasks, "EnhancedSerial", EnhancedSerial)
+    """Make the module's class a layer Ultralytics' model parser can build, never in place of one of its own."""
+    name = EnhancedSerial.__name__
+    existing = getattr(tasks, name, EnhancedSerial)
     if getattr(existing, "__module__", None) != EnhancedSerial.__module__:
         raise RuntimeError(
-            f"ultralytics.nn.tasks already has a EnhancedSerial (from {existing.__module__}), which every model "
+            f"ultralytics.nn.tasks already has a {name} (from {existing.__module__}), which every model "
             "YAML naming it would then build as this module: give the module another class_name in its space"
         )
-    tasks.EnhancedSerial = EnhancedSerial
+    setattr(tasks, name, EnhancedSerial)
 
 
 def override(text: str) -> tuple[str, object]:

@@ -33,14 +33,15 @@ MODELS = ["yolov8n-fixed_weights_attn.yaml", "yolov8s-fixed_weights_attn.yaml"]
 
 
 def register() -> None:
-    """Make FixedWeightsAttn a layer Ultralytics' model parser can build, never in place of one of Ultralytics' own."""
-    existing = getattr(tasks, "FixedWeightsAttn", FixedWeightsAttn)
+    """Make the module's class a layer Ultralytics' model parser can build, never in place of one of its own."""
+    name = FixedWeightsAttn.__name__
+    existing = getattr(tasks, name, FixedWeightsAttn)
     if getattr(existing, "__module__", None) != FixedWeightsAttn.__module__:
         raise RuntimeError(
-            f"ultralytics.nn.tasks already has a FixedWeightsAttn (from {existing.__module__}), which every model "
+            f"ultralytics.nn.tasks already has a {name} (from {existing.__module__}), which every model "
             "YAML naming it would then build as this module: give the module another class_name in its space"
         )
-    tasks.FixedWeightsAttn = FixedWeightsAttn
+    setattr(tasks, name, FixedWeightsAttn)
 
 
 def override(text: str) -> tuple[str, object]:

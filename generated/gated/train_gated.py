@@ -33,14 +33,15 @@ MODELS = ["yolov8n-gated.yaml", "yolov8s-gated.yaml"]
 
 
 def register() -> None:
-    """Make Gated a layer Ultralytics' model parser can build, never in place of one of Ultralytics' own."""
-    existing = getattr(tasks, "Gated", Gated)
+    """Make the module's class a layer Ultralytics' model parser can build, never in place of one of its own."""
+    name = Gated.__name__
+    existing = getattr(tasks, name, Gated)
     if getattr(existing, "__module__", None) != Gated.__module__:
         raise RuntimeError(
-            f"ultralytics.nn.tasks already has a Gated (from {existing.__module__}), which every model "
+            f"ultralytics.nn.tasks already has a {name} (from {existing.__module__}), which every model "
             "YAML naming it would then build as this module: give the module another class_name in its space"
         )
-    tasks.Gated = Gated
+    setattr(tasks, name, Gated)
 
 
 def override(text: str) -> tuple[str, object]:

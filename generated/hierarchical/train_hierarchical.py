@@ -33,14 +33,15 @@ MODELS = ["yolov8n-hierarchical.yaml", "yolov8s-hierarchical.yaml"]
 
 
 def register() -> None:
-    """Make Hierarchical a layer Ultralytics' model parser can build, never in place of one of Ultralytics' own."""
-    existing = getattr(tasks, "Hierarchical", Hierarchical)
+    """Make the module's class a layer Ultralytics' model parser can build, never in place of one of its own."""
+    name = Hierarchical.__name__
+    existing = getattr(tasks, name, Hierarchical)
     if getattr(existing, "__module__", None) != Hierarchical.__module__:
         raise RuntimeError(
-            f"ultralytics.nn.tasks already has a Hierarchical (from {existing.__module__}), which every model "
+            f"ultralytics.nn.tasks already has a {name} (from {existing.__module__}), which every model "
             "YAML naming it would then build as this module: give the module another class_name in its space"
         )
-    tasks.Hierarchical = Hierarchical
+    setattr(tasks, name, Hierarchical)
 
 
 def override(text: str) -> tuple[str, object]:

@@ -135,7 +135,7 @@ class MultiScale(nn.Module):
     """3 nodes, 2 branches fused by `softmax_weights`; ops used: multi_pool_channel,
     multi_scale_spatial.
 
-        Takes and returns B x c1 x H x W, so it drops into a backbone or neck after any block.
+    Takes and returns B x c1 x H x W, so it drops into a backbone or neck after any block.
     """
 
     def __init__(self, c1: int):

@@ -33,14 +33,15 @@ MODELS = ["yolov8n-multi_scale.yaml", "yolov8s-multi_scale.yaml"]
 
 
 def register() -> None:
-    """Make MultiScale a layer Ultralytics' model parser can build, never in place of one of Ultralytics' own."""
-    existing = getattr(tasks, "MultiScale", MultiScale)
+    """Make the module's class a layer Ultralytics' model parser can build, never in place of one of its own."""
+    name = MultiScale.__name__
+    existing = getattr(tasks, name, MultiScale)
     if getattr(existing, "__module__", None) != MultiScale.__module__:
         raise RuntimeError(
-            f"ultralytics.nn.tasks already has a MultiScale (from {existing.__module__}), which every model "
+            f"ultralytics.nn.tasks already has a {name} (from {existing.__module__}), which every model "
             "YAML naming it would then build as this module: give the module another class_name in its space"
         )
-    tasks.MultiScale = MultiScale
+    setattr(tasks, name, MultiScale)
 
 
 def override(text: str) -> tuple[str, object]:

@@ -33,14 +33,15 @@ MODELS = ["yolov8n-parallel_softmax.yaml", "yolov8s-parallel_softmax.yaml"]
 
 
 def register() -> None:
-    """Make ParallelSoftmax a layer Ultralytics' model parser can build, never in place of one of Ultralytics' own."""
-    existing = getattr(tasks, "ParallelSoftmax", ParallelSoftmax)
+    """Make the module's class a layer Ultralytics' model parser can build, never in place of one of its own."""
+    name = ParallelSoftmax.__name__
+    existing = getattr(tasks, name, ParallelSoftmax)
     if getattr(existing, "__module__", None) != ParallelSoftmax.__module__:
         raise RuntimeError(
-            f"ultralytics.nn.tasks already has a ParallelSoftmax (from {existing.__module__}), which every model "
+            f"ultralytics.nn.tasks already has a {name} (from {existing.__module__}), which every model "
             "YAML naming it would then build as this module: give the module another class_name in its space"
         )
-    tasks.ParallelSoftmax = ParallelSoftmax
+    setattr(tasks, name, ParallelSoftmax)
 
 
 def override(text: str) -> tuple[str, object]:

@@ -33,14 +33,15 @@ MODELS = ["yolov8n-serial_cbam.yaml", "yolov8s-serial_cbam.yaml"]
 
 
 def register() -> None:
-    """Make SerialCbam a layer Ultralytics' model parser can build, never in place of one of Ultralytics' own."""
-    existing = getattr(tasks, "SerialCbam", SerialCbam)
+    """Make the module's class a layer Ultralytics' model parser can build, never in place of one of its own."""
+    name = SerialCbam.__name__
+    existing = getattr(tasks, name, SerialCbam)
     if getattr(existing, "__module__", None) != SerialCbam.__module__:
         raise RuntimeError(
-            f"ultralytics.nn.tasks already has a SerialCbam (from {existing.__module__}), which every model "
+            f"ultralytics.nn.tasks already has a {name} (from {existing.__module__}), which every model "
             "YAML naming it would then build as this module: give the module another class_name in its space"
         )
-    tasks.SerialCbam = SerialCbam
+    setattr(tasks, name, SerialCbam)
 
 
 def override(text: str) -> tuple[str, object]:

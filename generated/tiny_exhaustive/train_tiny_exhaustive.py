@@ -33,14 +33,15 @@ MODELS = ["yolov8n-tiny_exhaustive.yaml", "yolov8s-tiny_exhaustive.yaml"]
 
 
 def register() -> None:
-    """Make TinyExhaustive a layer Ultralytics' model parser can build, never in place of one of Ultralytics' own."""
-    existing = getattr(tasks, "TinyExhaustive", TinyExhaustive)
+    """Make the module's class a layer Ultralytics' model parser can build, never in place of one of its own."""
+    name = TinyExhaustive.__name__
+    existing = getattr(tasks, name, TinyExhaustive)
     if getattr(existing, "__module__", None) != TinyExhaustive.__module__:
         raise RuntimeError(
-            f"ultralytics.nn.tasks already has a TinyExhaustive (from {existing.__module__}), which every model "
+            f"ultralytics.nn.tasks already has a {name} (from {existing.__module__}), which every model "
             "YAML naming it would then build as this module: give the module another class_name in its space"
         )
-    tasks.TinyExhaustive = TinyExhaustive
+    setattr(tasks, name, TinyExhaustive)
 
 
 def override(text: str) -> tuple[str, object]:

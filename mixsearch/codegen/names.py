@@ -9,6 +9,7 @@ import ast
 import builtins
 import keyword
 import re
+import sys
 from functools import cache
 from importlib.resources import files
 
@@ -25,6 +26,13 @@ MODULE_ATTRIBUTES = frozenset(
     register_load_state_dict_pre_hook register_module register_parameter register_state_dict_post_hook
     register_state_dict_pre_hook requires_grad_ set_extra_state set_submodule share_memory state_dict to
     to_empty train training type xpu zero_grad""".split()
+)
+# Module and class names are part of file names (`train_<name>.py`, `yolov8n-<name>.yaml`).
+MAX_NAME_LENGTH = 64
+# Modules the emitted files and Ultralytics' training import: a `<name>.py` beside them would be imported instead.
+_IMPORTED_MODULES = frozenset(
+    """torch torchvision ultralytics yaml numpy cv2 PIL matplotlib scipy pandas polars psutil requests
+    tqdm onnx onnxruntime onnxscript triton mixsearch""".split()
 )
 # Names the emitted file itself defines or imports, and the generated class's own locals.
 _GENERATED_NAMES = {
@@ -85,8 +93,35 @@ def class_name_problem(name: object) -> str | None:
         return "class name must be CamelCase letters and digits starting with a capital"
     if not re.fullmatch(r"[A-Z][A-Za-z0-9]*", name):
         return f"class name {name!r} must be CamelCase letters and digits starting with a capital"
-    if name in library_names() or hasattr(builtins, name):
+    if len(name) > MAX_NAME_LENGTH:
+        return (
+            f"class name {name[:20]!r}... is longer than {MAX_NAME_LENGTH} characters"
+        )
+    if (
+        keyword.iskeyword(name)
+        or name in _GENERATED_NAMES
+        or name in library_names()
+        or hasattr(builtins, name)
+    ):
         return f"class name {name!r} would shadow a Python or generated name"
+    return None
+
+
+def module_name_problem(name: object) -> str | None:
+    """Why `name` cannot name the emitted module (`<name>.py`, imported by its training script), or None."""
+    if (
+        not isinstance(name, str)
+        or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name)
+        or keyword.iskeyword(name)
+    ):
+        return (
+            f"name {name!r} must be letters, digits and '_', not starting with a digit "
+            "and no Python keyword (it names the generated .py file)"
+        )
+    if len(name) > MAX_NAME_LENGTH:
+        return f"name {name[:20]!r}... is longer than {MAX_NAME_LENGTH} characters (it names files)"
+    if name in sys.stdlib_module_names or name in _IMPORTED_MODULES:
+        return f"name {name!r} would shadow the Python module {name!r} wherever the generated file is imported"
     return None
 
 
@@ -94,10 +129,8 @@ def check_names(arch: Arch, where: str = "arch") -> None:
     """ArchError when a name of `arch` cannot be used in the emitted file (module, class or node name)."""
     if problem := class_name_problem(arch.class_name):
         raise ArchError(f"{where}: {problem}")
-    if not arch.name.isidentifier():
-        raise ArchError(
-            f"{where}: name {arch.name!r} must be a valid identifier (it names the .py file)"
-        )
+    if problem := module_name_problem(arch.name):
+        raise ArchError(f"{where}: {problem}")
     for node in arch.nodes:
         if problem := identifier_problem(node.name):
             raise ArchError(f"{where}: node {problem}")

@@ -6,8 +6,6 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
-import black
-
 import mixsearch
 from mixsearch.arch import (
     INPUT,
@@ -20,16 +18,22 @@ from mixsearch.arch import (
 from mixsearch.codegen.names import check_names
 from mixsearch.codegen.sources import collect_sources, import_block
 from mixsearch.ops import OPS
-from mixsearch.resources import template_environment
+from mixsearch.templating import (
+    PythonCode,
+    python_identifier,
+    python_literal,
+    render,
+)
 
 DOC_WIDTH = 88
+CLASS_DOC = "Takes and returns B x c1 x H x W, so it drops into a backbone or neck after any block."
 
 
 @dataclass(frozen=True)
 class _NodeView:
     name: str
-    constructor: str
-    call: str
+    constructor: PythonCode
+    call: PythonCode
     residual: str
 
 
@@ -39,20 +43,24 @@ def _node_class(node: ArchNode) -> type:
     return info.load(variant)
 
 
-def _constructor(node: ArchNode) -> str:
+def _constructor(node: ArchNode) -> PythonCode:
     _, kwargs = OPS.get(node.op).resolve(node.params)
     args = ["c1"]
     if node.is_fusion:
         args.append(f"num_inputs={len(node.inputs)}")
-    args += [f"{key}={value!r}" for key, value in kwargs.items()]
-    return f"{_node_class(node).__name__}({', '.join(args)})"
+    args += [
+        f"{python_identifier(key)}={python_literal(value)}"
+        for key, value in kwargs.items()
+    ]
+    return PythonCode(f"{_node_class(node).__name__}({', '.join(args)})")
 
 
-def _call(node: ArchNode) -> str:
-    names = ["x" if name == INPUT else name for name in node.inputs]
+def _call(node: ArchNode) -> PythonCode:
+    names = ["x" if name == INPUT else python_identifier(name) for name in node.inputs]
     argument = f"[{', '.join(names)}]" if node.is_fusion else names[0]
-    call = f"self.{node.name}({argument})"
-    return f"{call} + self.{RESIDUAL_PREFIX}{node.name} * x" if node.residual else call
+    call = f"self.{python_identifier(node.name)}({argument})"
+    residual = f" + self.{RESIDUAL_PREFIX}{node.name} * x" if node.residual else ""
+    return PythonCode(call + residual)
 
 
 def _describe_node(node: ArchNode) -> str:
@@ -84,27 +92,30 @@ def render_module(arch: Arch, where: str = "arch") -> str:
         )
         for node in arch.nodes
     ]
-    metrics = ", ".join(f"{key} {value:g}" for key, value in arch.metrics.items())
-    code = (
-        template_environment()
-        .get_template("module.py.j2")
-        .render(
-            class_name=arch.class_name,
-            summary=textwrap.fill(describe(arch), DOC_WIDTH),
-            origin=textwrap.fill(arch.origin, DOC_WIDTH),
-            node_lines=[_describe_node(node) for node in arch.nodes],
-            metrics=metrics,
-            space_name=arch.name,
-            source=arch.source or "unknown",
-            version=mixsearch.__version__,
-            imports=import_block("\n".join(sources)).rstrip("\n"),
-            sources=[source.rstrip("\n") for source in sources],
-            nodes=nodes,
-            residual_init=RESIDUAL_INIT,
-            output=arch.output,
-        )
+    summary = textwrap.fill(describe(arch), DOC_WIDTH)
+    module_doc = render(
+        "module_doc.txt.j2",
+        class_name=arch.class_name,
+        summary=summary,
+        origin=textwrap.fill(arch.origin, DOC_WIDTH),
+        node_lines=[_describe_node(node) for node in arch.nodes],
+        metrics=", ".join(f"{key} {value:g}" for key, value in arch.metrics.items()),
+        space_name=arch.name,
+        source=arch.source or "unknown",
+        version=mixsearch.__version__,
     )
-    return black.format_str(code, mode=black.Mode())
+    return render(
+        "module.py.j2",
+        module_doc=module_doc,
+        class_name=arch.class_name,
+        class_doc=f"{summary}\n\n{CLASS_DOC}",
+        # The op library's own source: trusted code, emitted as it is.
+        imports=PythonCode(import_block("\n".join(sources)).rstrip("\n")),
+        sources=[PythonCode(source.rstrip("\n")) for source in sources],
+        nodes=nodes,
+        residual_init=RESIDUAL_INIT,
+        output=arch.output,
+    )
 
 
 def write_module(arch: Arch, out_dir: str | Path) -> Path:

@@ -7,20 +7,14 @@ the class with Ultralytics and trains one of those models on a dataset given on 
 
 from __future__ import annotations
 
-import json
-import re
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-import black
-import yaml
 
 import mixsearch
 from mixsearch.arch import Arch
 from mixsearch.errors import ExportError
-from mixsearch.resources import template_environment
+from mixsearch.templating import YamlText, render, yaml_comment, yaml_flow
 from mixsearch.yolo import (
     DEFAULT_BASE,
     DEFAULT_POSITIONS,
@@ -35,7 +29,6 @@ from mixsearch.yolo import (
 )
 
 COMMENT_WIDTH = 110
-_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 
 
 def model_file_name(arch: Arch, scale: str, base: str = DEFAULT_BASE) -> str:
@@ -43,21 +36,10 @@ def model_file_name(arch: Arch, scale: str, base: str = DEFAULT_BASE) -> str:
     return f"{base}{scale}-{arch.name}.yaml"
 
 
-def _flow(value: Any) -> str:
-    """`value` in YAML flow style as Ultralytics writes its tables (plain names, Python-style booleans)."""
-    if isinstance(value, (list, tuple)):
-        return f"[{', '.join(map(_flow, value))}]"
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, str):
-        plain = _PLAIN.fullmatch(value) and yaml.safe_load(value) == value
-        return value if plain else json.dumps(value)
-    return "null" if value is None else repr(value)
-
-
-def _row(index: int, layer: Layer) -> str:
-    row = _flow([layer.source, layer.repeats, layer.module, layer.args])
-    return f"{row} # {index} {layer.note}".rstrip()
+def _row(index: int, layer: Layer) -> YamlText:
+    row = yaml_flow([layer.source, layer.repeats, layer.module, layer.args])
+    comment = yaml_comment(f"{index} {layer.note}".rstrip())
+    return YamlText(f"{row} # {comment}")
 
 
 def render_model_yaml(
@@ -71,39 +53,40 @@ def render_model_yaml(
         f"emitted by mixsearch, after {places}."
     )
     rows = [(layer.section, _row(index, layer)) for index, layer in enumerate(layers)]
-    return (
-        template_environment()
-        .get_template("ultralytics_model.yaml.j2")
-        .render(
-            title=textwrap.wrap(title, COMMENT_WIDTH),
-            version=mixsearch.__version__,
-            base=table.base.name,
-            base_title=table.base.title,
-            name=arch.name,
-            class_name=arch.class_name,
-            scale=scale,
-            settings=[(key, _flow(value)) for key, value in table.settings.items()],
-            scale_row=_flow(table.scales[scale]),
-            backbone=[row for section, row in rows if section == "backbone"],
-            head=[row for section, row in rows if section == "head"],
-        )
+    return render(
+        "ultralytics_model.yaml.j2",
+        title=textwrap.wrap(title, COMMENT_WIDTH),
+        version=mixsearch.__version__,
+        base=table.base.name,
+        base_title=table.base.title,
+        name=arch.name,
+        class_name=arch.class_name,
+        scale=scale,
+        settings=list(table.settings.items()),
+        scale_row=table.scales[scale],
+        backbone=[row for section, row in rows if section == "backbone"],
+        head=[row for section, row in rows if section == "head"],
     )
 
 
 def render_train_script(arch: Arch, model_files: Sequence[str], base: YoloBase) -> str:
     """`train_<name>.py`: registers the class with Ultralytics and trains one of `model_files`."""
-    code = (
-        template_environment()
-        .get_template("ultralytics_train.py.j2")
-        .render(
-            title=f"{base.title} with {arch.class_name}, an attention module emitted by mixsearch",
-            script=f"train_{arch.name}",
-            module=arch.name,
-            class_name=arch.class_name,
-            models=list(model_files),
-        )
+    script = f"train_{arch.name}"
+    doc = render(
+        "ultralytics_train_doc.txt.j2",
+        title=f"{base.title} with {arch.class_name}, an attention module emitted by mixsearch",
+        script=script,
+        module=arch.name,
+        class_name=arch.class_name,
+        models=list(model_files),
     )
-    return black.format_str(code, mode=black.Mode())
+    return render(
+        "ultralytics_train.py.j2",
+        doc=doc,
+        module=arch.name,
+        class_name=arch.class_name,
+        models=list(model_files),
+    )
 
 
 def render_ultralytics(

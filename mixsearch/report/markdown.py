@@ -10,9 +10,9 @@ from collections.abc import Callable
 from typing import Any
 
 from mixsearch.arch import INPUT, Arch, ArchNode, describe
-from mixsearch.resources import template_environment
 from mixsearch.search.final import CALL_AT, call_confidence, compare, recommendation
 from mixsearch.search.result import TRIAL_STATES, SearchResult, Trained, TrialRecord
+from mixsearch.templating import MarkdownText, render
 
 TEMPLATE = "report.md.j2"
 PARTIAL_TEMPLATE = "partial_report.md.j2"
@@ -44,11 +44,6 @@ def _count(value: float) -> str:
     return f"{int(value):,}"
 
 
-def _row(*cells: str) -> list[str]:
-    """Cells safe inside a Markdown table: one line each, no column separator."""
-    return [" ".join(str(cell).split()).replace("|", "\\|") for cell in cells]
-
-
 def _summary(arch: Arch | None) -> str:
     """`describe(arch)`, or a dash for a trial without an architecture."""
     return describe(arch) if arch is not None else MISSING
@@ -71,7 +66,7 @@ def _pareto_rows(result: SearchResult) -> list[list[str]]:
     for number in result.pareto:
         record = result.trial(number)
         rows.append(
-            _row(
+            [
                 _trial_cell(
                     record,
                     result.winner.trial if result.winner else result.best_trial,
@@ -82,7 +77,7 @@ def _pareto_rows(result: SearchResult) -> list[list[str]]:
                 _value(record, "flops", _mega),
                 _value(record, "params", _count),
                 "yes" if record.feasible else "no",
-            )
+            ]
         )
     return rows
 
@@ -115,13 +110,13 @@ def _trained_cells(item: Trained) -> list[str]:
 def _finalist_rows(result: SearchResult) -> list[list[str]]:
     """One row per retrained finalist; the winner's label is starred."""
     return [
-        _row(
+        [
             f"{item.label} ★" if item.arch == result.winner.arch else item.label,
             str(item.trial) if item.trial is not None else MISSING,
             _summary(item.arch),
             *_trained_cells(item),
             f"{item.seconds:,.1f}",
-        )
+        ]
         for item in result.finalists
     ]
 
@@ -134,14 +129,14 @@ def _baseline_rows(result: SearchResult) -> list[list[str]]:
         comparison = compare(result.winner, item)
         spread = f" ± {100 * comparison.se:.2f}" if comparison.se is not None else ""
         rows.append(
-            _row(
+            [
                 item.label,
                 "yes" if item.label in held else "no",
                 *_trained_cells(item),
                 f"{100 * comparison.difference:+.2f}{spread}",
                 f"{comparison.latency_ratio:.2f}×",
                 comparison.verdict,
-            )
+            ]
         )
     return rows
 
@@ -161,12 +156,12 @@ def _ablation_rows(result: SearchResult) -> list[list[str]]:
         return []
     ablated = result.ablated
     return [
-        _row(
+        [
             f"{item.label} ★" if item.arch == result.winner.arch else item.label,
             *_trained_cells(item),
             _points(item.test_acc - ablated.test_acc),
             f"{item.latency_ms - ablated.latency_ms:+.3f}",
-        )
+        ]
         for item in result.ablation
     ]
 
@@ -240,10 +235,7 @@ def _context(result: SearchResult, alphas_plot: str | None) -> dict[str, Any]:
             for record in result.trials
             if record.state == "fail"
         ],
-        "stage_seconds": {
-            stage: f"{seconds:,.1f}" for stage, seconds in result.stage_seconds.items()
-        },
-        "total_seconds": f"{sum(result.stage_seconds.values()):,.1f}",
+        "stage_rows": _stage_seconds_rows(result),
         "alphas_plot": alphas_plot,
     }
 
@@ -257,12 +249,10 @@ def render_report(
     stopped run's report is marked partial and shows what it had."""
     plot = alphas_plot if result.alpha_history else None
     if result.partial:
-        template = template_environment().get_template(PARTIAL_TEMPLATE)
-        return template.render(
-            pareto_plot=pareto_plot, **_partial_context(result, plot)
+        return render(
+            PARTIAL_TEMPLATE, pareto_plot=pareto_plot, **_partial_context(result, plot)
         )
-    template = template_environment().get_template(TEMPLATE)
-    return template.render(pareto_plot=pareto_plot, **_context(result, plot))
+    return render(TEMPLATE, pareto_plot=pareto_plot, **_context(result, plot))
 
 
 def _partial_context(result: SearchResult, alphas_plot: str | None) -> dict[str, Any]:
@@ -281,6 +271,17 @@ def _partial_context(result: SearchResult, alphas_plot: str | None) -> dict[str,
         "stages": _stage_rows(result),
         "alphas_plot": alphas_plot,
     }
+
+
+def _stage_seconds_rows(result: SearchResult) -> list[list[str]]:
+    """Each stage's seconds, then their total in bold (empty when no stage was timed)."""
+    if not result.stage_seconds:
+        return []
+    total = f"**{sum(result.stage_seconds.values()):,.1f}**"
+    rows = [
+        [stage, f"{seconds:,.1f}"] for stage, seconds in result.stage_seconds.items()
+    ]
+    return [*rows, [MarkdownText("**total**"), MarkdownText(total)]]
 
 
 def _stage_rows(result: SearchResult) -> list[list[str]]:

@@ -16,14 +16,17 @@ residual on/off, and the output node (`output: [a, b]`; default: the one node no
 from __future__ import annotations
 
 import itertools
-import keyword
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mixsearch.arch import op_label
-from mixsearch.codegen.names import class_name_problem, identifier_problem
+from mixsearch.codegen.names import (
+    class_name_problem,
+    identifier_problem,
+    module_name_problem,
+)
 from mixsearch.errors import SpaceError, unknown
 from mixsearch.ops import OPS
 from mixsearch.ops.registry import short_repr as _show
@@ -250,15 +253,8 @@ class _Parser:
 
     def _name(self, doc: LocatedDict) -> str:
         name = doc.get("name")
-        if (
-            not isinstance(name, str)
-            or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name)
-            or keyword.iskeyword(name)
-        ):
-            raise SpaceError(
-                "'name' must be a name of letters, digits and '_' (it names the generated file)",
-                line=doc.line_of("name"),
-            )
+        if problem := module_name_problem(name):
+            raise SpaceError(f"'name': {problem}", line=doc.line_of("name"))
         return name
 
     def _candidate_sets(self, sets: Any, line: int) -> None:
