@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from helpers import tiny_run_space
 from mixsearch.cli import main
+from mixsearch.inputs import MAX_INPUT_BYTES
 from mixsearch.search.result import RESULT_FORMAT
 
 NODE = {"name": "chan", "op": "se", "params": {}, "from": ["input"], "residual": False}
@@ -128,3 +129,28 @@ def test_a_space_that_is_a_binary_file_names_it(tmp_path):
     path = Path(tmp_path / "space.yaml")
     path.write_bytes(b"\xff\xfe\x00binary")
     fails_with_one_line(["validate", str(path)], str(path), "cannot read")
+
+
+def padded_to(text: str, size: int, comment: str) -> bytes:
+    """`text` followed by comment lines up to exactly `size` bytes."""
+    padding = size - len(text.encode()) - 1
+    return (text + comment + "x" * (padding - len(comment)) + "\n").encode()
+
+
+def test_a_space_over_the_size_limit_is_refused_before_parsing(tmp_path):
+    path = tmp_path / "space.yaml"
+    space = "name: big\ngraph: {chan: {op: se, from: input}}\n"
+    path.write_bytes(padded_to(space, MAX_INPUT_BYTES, "# "))
+    assert CliRunner().invoke(main, ["validate", str(path)]).exit_code == 0
+    path.write_bytes(padded_to(space, MAX_INPUT_BYTES + 1, "# "))
+    fails_with_one_line(["validate", str(path)], str(path), "larger than 256,000 bytes")
+
+
+def test_an_arch_json_over_the_size_limit_is_refused_before_parsing(tmp_path):
+    path = tmp_path / "arch.json"
+    path.write_bytes(json.dumps(ARCH).encode() + b" " * MAX_INPUT_BYTES)
+    fails_with_one_line(
+        ["generate", str(path), "--out", str(tmp_path / "out")],
+        str(path),
+        "larger than 256,000 bytes",
+    )

@@ -27,6 +27,7 @@ from typing import Any
 from mixsearch.arch import op_label
 from mixsearch.codegen.names import class_name_problem, identifier_problem
 from mixsearch.errors import SpaceError, unknown
+from mixsearch.inputs import InputTooLarge, read_input
 from mixsearch.ops import OPS
 from mixsearch.ops.registry import short_repr as _show
 from mixsearch.resources import example_spaces, find_space
@@ -121,7 +122,9 @@ def load_space(path: str | Path) -> SearchSpace:
     """Read and parse a space file (or a shipped example, by name); problems raise SpaceError naming file and line."""
     path = find_space(path)
     try:
-        text = path.read_text()
+        text = read_input(path)
+    except InputTooLarge as error:
+        raise SpaceError(str(error), path) from None
     except FileNotFoundError:
         examples = ", ".join(example_spaces())
         raise SpaceError(
