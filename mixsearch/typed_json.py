@@ -62,7 +62,13 @@ def _check_items(values: tuple | list, args: tuple[Any, ...], where: str) -> Non
 
 
 def _check_union(value: Any, hint: Any, where: str) -> None:
-    for option in typing.get_args(hint):
+    """`value` against each option of a union; an optional X that is not None against X alone, so that the
+    message says what in it is wrong."""
+    options = typing.get_args(hint)
+    if value is not None and len(options) == 2 and type(None) in options:
+        check_type(value, next(o for o in options if o is not type(None)), where)
+        return
+    for option in options:
         try:
             check_type(value, option, where)
         except TypeError:
