@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mixsearch.errors import ArchError
+from mixsearch.inputs import InputTooLarge, read_input
 
 ARCH_FORMAT = "mixsearch.arch/1"
 INPUT = "input"
@@ -132,7 +133,9 @@ class Arch:
     @classmethod
     def load(cls, path: str | Path) -> Arch:
         try:
-            data = json.loads(Path(path).read_text())
+            data = json.loads(read_input(path))
+        except InputTooLarge as error:
+            raise ArchError(f"{path}: {error}") from None
         except FileNotFoundError:
             raise ArchError(f"{path}: no such file") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as error:

@@ -12,8 +12,10 @@ import pytest
 from click.testing import CliRunner
 
 from helpers import tiny_run_space
+from mixsearch.arch import Arch
 from mixsearch.cli import main
-from mixsearch.search.result import RESULT_FORMAT
+from mixsearch.inputs import MAX_INPUT_BYTES
+from mixsearch.search.result import RESULT_FORMAT, SearchResult, Trained, TrialRecord
 
 NODE = {"name": "chan", "op": "se", "params": {}, "from": ["input"], "residual": False}
 CURRENT = RESULT_FORMAT.encode()
@@ -99,6 +101,137 @@ def test_a_bad_search_json_names_the_file(tmp_path, content, message):
     )
 
 
+def a_result() -> dict:
+    """The search.json of a small finished run: one trial, its retraining the winner."""
+    arch = Arch.from_json(ARCH)
+    winner = Trained(
+        "trial 0", arch, (1, 2), (0.8, 0.82), (0.79, 0.81), 1.5, 900, 80, 9.0, 0
+    )
+    record = TrialRecord(0, "complete", arch, {"accuracy": 0.8, "latency_ms": 1.4})
+    return SearchResult(
+        **dict.fromkeys(
+            ("space", "name", "strategy", "sampler", "command", "device"), "x"
+        ),
+        budget={"name": "tiny"},
+        seed=0,
+        constraints={},
+        objectives=("accuracy", "latency_ms"),
+        trials=(record,),
+        pareto=(0,),
+        finalists=(winner,),
+        winner=winner,
+        baselines=(),
+        ablation=(),
+    ).to_json()
+
+
+def edited(data: dict, path: tuple, value) -> dict:
+    """`data` with the item at `path` (keys and indices) replaced by `value`."""
+    *parents, last = path
+    inner = data
+    for key in parents:
+        inner = inner[key]
+    inner[last] = value
+    return data
+
+
+@pytest.mark.parametrize("command", ["status", "export"])
+@pytest.mark.parametrize(
+    "path, value, message",
+    [
+        (("winner", "latency_ms"), "fast", "winner.latency_ms: expected a number"),
+        (("winner", "val_accs"), "ab", "winner.val_accs[0]: expected a number"),
+        (("winner", "test_accs"), [0.5], "trial 0: not one score per seed"),
+        (("winner",), None, "winner: missing from a run that did not stop"),
+        (("date",), 5, "date: expected str, got 5"),
+        (("space",), ["a"], "space: expected str"),
+        (("pareto",), "0", "pareto[0]: expected int, got '0'"),
+        (("stopped",), 1, "stopped: expected str, got 1"),
+        (("trials", 0, "values"), "x", "trials[0].values: expected dict"),
+        (("trials", 0, "state"), "done", "trial 0: unknown state 'done'"),
+    ],
+    ids=[
+        "text-latency",
+        "text-scores",
+        "scores-per-seed",
+        "no-winner",
+        "number-date",
+        "list-space",
+        "text-pareto",
+        "number-stage",
+        "text-values",
+        "unknown-state",
+    ],
+)
+def test_a_search_json_of_wrong_types_is_one_line_in_status_and_export(
+    tmp_path, command, path, value, message
+):
+    result = tmp_path / "search.json"
+    result.write_text(json.dumps(a_result()))
+    assert CliRunner().invoke(main, ["status", str(tmp_path)]).exit_code == 0
+    result.write_text(json.dumps(edited(a_result(), path, value)))
+    fails_with_one_line(
+        [command, str(tmp_path)], f"{result}: unreadable search result", message
+    )
+
+
+PROGRESS = {
+    "command": "mixsearch run x.yaml",
+    "strategy": "random",
+    "budget": "tiny",
+    "trial_budget": 3,
+    "stages": [{"name": "trials", "state": "done", "seconds": 4.7}],
+    "detail": "",
+    "stopped": None,
+    "estimate_left_s": 0.0,
+    "started": 1.0,
+    "updated": 2.0,
+    "pid": 2**22 + 1,
+    "host": "elsewhere",
+}
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("{not json", "JSONDecodeError"),
+        ("[]", "expected dict, got []"),
+        (json.dumps({**PROGRESS, "stages": 5}), "stages: expected list, got 5"),
+        (
+            json.dumps({**PROGRESS, "stages": [{"name": "trials", "state": "done"}]}),
+            "stages[0].seconds: missing",
+        ),
+        (json.dumps({**PROGRESS, "updated": "now"}), "updated: expected a number"),
+        (json.dumps({**PROGRESS, "pid": "1"}), "pid: expected int, got '1'"),
+        (json.dumps({**PROGRESS, "pid": 10**20}), "pid: 1000"),
+        (json.dumps({**PROGRESS, "storage": 5}), "storage: expected str, got 5"),
+        (
+            json.dumps({k: v for k, v in PROGRESS.items() if k != "command"}),
+            "command: missing",
+        ),
+    ],
+    ids=[
+        "not-json",
+        "a-list",
+        "stages-number",
+        "stage-without-seconds",
+        "text-time",
+        "text-pid",
+        "huge-pid",
+        "number-storage",
+        "no-command",
+    ],
+)
+def test_a_bad_progress_json_is_one_line_in_status(tmp_path, content, message):
+    progress = tmp_path / "progress.json"
+    progress.write_text(json.dumps(PROGRESS))
+    assert CliRunner().invoke(main, ["status", str(tmp_path)]).exit_code == 0
+    progress.write_text(content)
+    fails_with_one_line(
+        ["status", str(tmp_path)], f"{progress}: unreadable progress file", message
+    )
+
+
 def test_export_of_a_folder_without_a_run_says_so(tmp_path):
     fails_with_one_line(["export", str(tmp_path)], "search.json: no such file")
 
@@ -128,3 +261,28 @@ def test_a_space_that_is_a_binary_file_names_it(tmp_path):
     path = Path(tmp_path / "space.yaml")
     path.write_bytes(b"\xff\xfe\x00binary")
     fails_with_one_line(["validate", str(path)], str(path), "cannot read")
+
+
+def padded_to(text: str, size: int, comment: str) -> bytes:
+    """`text` followed by comment lines up to exactly `size` bytes."""
+    padding = size - len(text.encode()) - 1
+    return (text + comment + "x" * (padding - len(comment)) + "\n").encode()
+
+
+def test_a_space_over_the_size_limit_is_refused_before_parsing(tmp_path):
+    path = tmp_path / "space.yaml"
+    space = "name: big\ngraph: {chan: {op: se, from: input}}\n"
+    path.write_bytes(padded_to(space, MAX_INPUT_BYTES, "# "))
+    assert CliRunner().invoke(main, ["validate", str(path)]).exit_code == 0
+    path.write_bytes(padded_to(space, MAX_INPUT_BYTES + 1, "# "))
+    fails_with_one_line(["validate", str(path)], str(path), "larger than 256,000 bytes")
+
+
+def test_an_arch_json_over_the_size_limit_is_refused_before_parsing(tmp_path):
+    path = tmp_path / "arch.json"
+    path.write_bytes(json.dumps(ARCH).encode() + b" " * MAX_INPUT_BYTES)
+    fails_with_one_line(
+        ["generate", str(path), "--out", str(tmp_path / "out")],
+        str(path),
+        "larger than 256,000 bytes",
+    )

@@ -1,6 +1,7 @@
 """The detection proxy: the embedded boxed digits, their YOLO export, user YOLO folders and the `proxy:` section."""
 
 import json
+import logging
 import re
 import subprocess
 import sys
@@ -131,6 +132,49 @@ def test_second_load_reads_the_cache(monkeypatch):
     assert all(
         torch.equal(a, b) for a, b in zip(first.test.tensors, second.test.tensors)
     )
+
+
+def _with_target(arrays, row, values):
+    """The arrays with train image 0's target row `row` set to `values`."""
+    targets = arrays["train_targets"].copy()
+    targets[0, row] = values
+    return {**arrays, "train_targets": targets}
+
+
+@pytest.mark.parametrize(
+    "edit, problem",
+    [
+        (lambda a: _with_target(a, 0, [3, 10, 10, 70, 20]), "neither a digit's box"),
+        (lambda a: _with_target(a, 0, [12, 10, 10, 20, 20]), "neither a digit's box"),
+        (lambda a: _with_target(a, 0, [3, 20, 10, 10, 20]), "neither a digit's box"),
+        (lambda a: _with_target(a, 0, [np.nan] * 5), "neither a digit's box"),
+        (
+            lambda a: {**a, "val_targets": a["val_targets"][..., :4]},
+            "expected float32 10 x K x 5",
+        ),
+        (
+            lambda a: {**a, "test_targets": np.zeros((10, 9, 5), np.float32)},
+            "test_targets has 9 rows per image, more than 4",
+        ),
+    ],
+    ids=["box-outside", "class-11", "empty-box", "nan", "four-columns", "too-many"],
+)
+def test_a_cache_of_wrong_boxes_or_shapes_is_regenerated_with_a_warning(
+    caplog, edit, problem
+):
+    expected = load_detection(SMALL)
+    path = detection_data.keyed_cache_path("detection", detection_data.VERSION, SMALL)
+    with np.load(path) as stored:
+        arrays = dict(stored)
+    np.savez(path, **edit(arrays))
+
+    with caplog.at_level(logging.WARNING):
+        task = load_detection(SMALL)
+
+    assert f"ignoring proxy cache {path}" in caplog.text and problem in caplog.text
+    for split in SPLITS:
+        for a, b in zip(getattr(task, split).tensors, getattr(expected, split).tensors):
+            assert torch.equal(a, b)
 
 
 # --- YOLO format ----------------------------------------------------------------------------------------------

@@ -163,6 +163,35 @@ def test_corrupt_or_foreign_version_table_is_ignored_with_a_warning(
     assert LatencyTable.open(TINY, path).entries == table.entries
 
 
+@pytest.mark.parametrize(
+    "entry, overhead_scale, problem",
+    [
+        (float("nan"), 1.0, "se at 1x8x4x4 is nan"),
+        (-0.5, 1.0, "se at 1x8x4x4 is -0.5"),
+        ("0.5", 1.0, "se at 1x8x4x4 is '0.5'"),
+        (0.5, float("inf"), "overhead scale is inf"),
+    ],
+    ids=["nan-entry", "negative-entry", "text-entry", "infinite-overhead"],
+)
+def test_a_table_of_impossible_numbers_is_ignored_with_a_warning(
+    tmp_path, caplog, entry, overhead_scale, problem
+):
+    """NaN or negative milliseconds would spoil every prediction (a NaN one reads as a diverged training)."""
+    path = tmp_path / "table.json"
+    good = LatencyTable(fingerprint(TINY), path, {"1x8x4x4": {"se": 0.5, "eca": 0.2}})
+    good.overhead = {"1x8x4x4": OverheadModel(scale=1.2)}
+    good.save()
+    assert LatencyTable.open(TINY, path) == good
+    good.entries["1x8x4x4"]["se"] = entry
+    good.overhead["1x8x4x4"].scale = overhead_scale
+    good.save()
+    with caplog.at_level(logging.WARNING):
+        table = LatencyTable.open(TINY, path)
+    assert (table.entries, table.overhead) == ({}, {})
+    assert f"ignoring latency table {path}" in caplog.text and problem in caplog.text
+    assert "it will be rebuilt" in caplog.text
+
+
 def test_table_from_another_device_fingerprint_is_not_reused(graph, tmp_path, caplog):
     path = tmp_path / "table.json"
     profile(

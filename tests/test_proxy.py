@@ -5,6 +5,7 @@ import math
 from dataclasses import fields, replace
 from functools import partial
 
+import numpy as np
 import pytest
 import torch
 from torch.utils.data import TensorDataset
@@ -139,7 +140,57 @@ def test_corrupt_cache_is_regenerated_with_a_warning(caplog, corrupt):
 
     assert "ignoring proxy cache" in caplog.text and str(path) in caplog.text
     assert torch.equal(task.train.tensors[0], expected)
-    assert proxy_data._read_cache(path) is not None  # rewritten whole
+    assert load_proxy(SMALL).train.tensors[0].shape == expected.shape  # rewritten whole
+
+
+def _edited(arrays, name, value):
+    return {**arrays, name: value}
+
+
+@pytest.mark.parametrize(
+    "edit, problem",
+    [
+        (
+            lambda a: _edited(a, "train_images", a["train_images"][:, :1]),
+            "train_images is uint8 24 x 1 x 32 x 32, expected uint8 24 x 3 x 32 x 32",
+        ),
+        (
+            lambda a: _edited(a, "val_labels", a["val_labels"].astype(np.float32)),
+            "val_labels is float32 8, expected int64 8",
+        ),
+        (
+            lambda a: _edited(a, "test_labels", a["test_labels"] + 10),
+            "test_labels holds classes outside 0..9",
+        ),
+        (
+            lambda a: _edited(a, "train_labels", a["train_labels"][:-1]),
+            "train_labels is int64 23, expected int64 24",
+        ),
+        (
+            lambda a: {k: v for k, v in a.items() if k != "val_images"},
+            "val_images",
+        ),
+    ],
+    ids=["channels", "label-type", "label-range", "split-length", "missing-split"],
+)
+def test_a_cache_of_wrong_shapes_or_labels_is_regenerated_with_a_warning(
+    caplog, edit, problem
+):
+    expected = load_proxy(SMALL)
+    path = proxy_data.cache_path(SMALL)
+    with np.load(path) as stored:
+        arrays = dict(stored)
+    np.savez(path, **edit(arrays))
+
+    with caplog.at_level(logging.WARNING):
+        task = load_proxy(SMALL)
+
+    assert f"ignoring proxy cache {path}" in caplog.text and problem in caplog.text
+    for split in ("train", "val", "test"):
+        for a, b in zip(getattr(task, split).tensors, getattr(expected, split).tensors):
+            assert torch.equal(a, b)
+    with np.load(path) as stored:
+        assert all(np.array_equal(stored[k], v) for k, v in arrays.items())
 
 
 @pytest.mark.parametrize(

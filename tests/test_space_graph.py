@@ -1,6 +1,7 @@
 """The DSL's meaning: what is a choice, how a space becomes choices, and how choices become an Arch."""
 
 import random
+import time
 from dataclasses import replace
 
 import pytest
@@ -166,3 +167,16 @@ def test_proxy_section_selects_the_data_and_rejects_bad_settings():
         with pytest.raises(SpaceError, match=message) as error:
             parse_space(base + bad + "\n", "s.yaml")
         assert error.value.line == 4
+
+
+def test_candidate_sets_listed_many_times_over_expand_once_each():
+    """Ten sets each listing the one before ten times would be 10**9 candidates if expanded as written."""
+    sets = [f"  s{i}: [{', '.join([f's{i - 1}'] * 10)}]" for i in range(1, 10)]
+    text = "\n".join(
+        ["name: nested", "ops:", "  s0: [se, eca]", *sets, "graph:"]
+        + ["  a: {op: [s9, s5, se], from: input}"]
+    )
+    started = time.perf_counter()
+    space = parse_space(text)
+    assert time.perf_counter() - started < 5
+    assert [option.op for option in space.node("a").options] == ["se", "eca"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import replace
 
@@ -98,3 +99,40 @@ def test_a_corrupt_entry_is_ignored_with_a_warning(cache, tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         assert cache.get(ARCH, 8, 3) is None
     assert "ignoring cached training" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "change, problem",
+    [
+        (dict(val_acc="0.75"), "val_acc: expected a number, got '0.75'"),
+        (dict(epochs=8.0), "epochs: expected int, got 8.0"),
+        (dict(test_acc=None), "test_acc: expected a number, got None"),
+        (dict(train_loss=True), "train_loss: expected a number, got True"),
+        (dict(train_loss=float("nan")), "train_loss is nan"),
+        (dict(seconds=-1.0), "seconds is -1.0"),
+        (dict(epochs=7), "epochs is 7, not 8"),
+        (dict(flops=3), "unexpected keyword argument 'flops'"),
+    ],
+    ids=[
+        "text",
+        "float-epochs",
+        "null",
+        "bool",
+        "nan",
+        "negative-seconds",
+        "other-epochs",
+        "unknown-key",
+    ],
+)
+def test_an_entry_of_wrong_types_or_numbers_is_trained_again_with_a_warning(
+    cache, tmp_path, caplog, change, problem
+):
+    cache.put(ARCH, 3, RESULT)
+    (entry,) = tmp_path.glob("*.json")
+    entry.write_text(json.dumps({**json.loads(entry.read_text()), **change}))
+    with caplog.at_level(logging.WARNING):
+        assert cache.get(ARCH, 8, 3) is None
+    assert f"ignoring cached training {entry}" in caplog.text
+    assert problem in caplog.text and "training it again" in caplog.text
+    cache.put(ARCH, 3, RESULT)
+    assert cache.get(ARCH, 8, 3) == RESULT

@@ -14,6 +14,7 @@ import hashlib
 import importlib.metadata
 import json
 import logging
+import math
 import string
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -130,12 +131,30 @@ class OverheadModel:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> OverheadModel:
+        """The model `to_json` wrote; ValueError or TypeError if a part is missing or not a finite number."""
         return cls(
-            float(data["scale"]),
-            {op: float(scale) for op, scale in data["op_scales"].items()},
-            float(data["per_node"]),
-            float(data["constant"]),
+            _number(data["scale"], "overhead scale"),
+            {
+                op: _number(scale, f"overhead scale of {op}")
+                for op, scale in data["op_scales"].items()
+            },
+            _number(data["per_node"], "overhead per node"),
+            _number(data["constant"], "overhead constant"),
         )
+
+
+def _number(value: Any, what: str, least: float = -math.inf) -> float:
+    """`value` of a stored table as a float: a finite JSON number of at least `least`, else ValueError naming
+    `what` (NaN, a negative latency or text would spoil every prediction made from the table).
+    """
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not least <= value < math.inf
+    ):
+        bound = f" of at least {least:g}" if math.isfinite(least) else ""
+        raise ValueError(f"{what} is {value!r}, not a finite number{bound}")
+    return float(value)
 
 
 @dataclass
@@ -166,7 +185,7 @@ class LatencyTable:
                     f"measured on {data.get('fingerprint')}, not {expected}"
                 )
             table.entries = {
-                s: {k: float(v) for k, v in ops.items()}
+                s: {k: _number(v, f"{k} at {s}", least=0.0) for k, v in ops.items()}
                 for s, ops in data["entries"].items()
             }
             table.overhead = {

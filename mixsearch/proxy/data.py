@@ -12,7 +12,8 @@ three contiguous blocks of the source file, so test images show only digits no t
 carries no writer ids; contiguous blocks are the nearest to unseen writers it allows.
 
 Generation is deterministic from `ProxyConfig.seed`, takes seconds, and is cached as one .npz per configuration
-under the user cache directory; a corrupt cache file is ignored with a warning and regenerated.
+under the user cache directory; a cache file that is corrupt, or holds arrays of other shapes, types or labels
+than generation makes, is ignored with a warning and regenerated.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ SPLITS = ("train", "val", "test")
 SOURCE_FRACTIONS = (0.6, 0.2, 0.2)
 # Mean intensity a clutter fragment must reach, so that it shows a stroke and not blank paper.
 MIN_FRAGMENT_INK = 0.15
+NUM_DIGITS = 10
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 
@@ -80,21 +82,26 @@ def keyed_cache_path(kind: str, version: int, config: object) -> Path:
 
 def load_proxy(config: ProxyConfig = ProxyConfig()) -> ProxyData:
     """The cluttered-digits task for `config`: read from the cache, or generated (seconds) and cached."""
-    arrays = cached_arrays(cache_path(config), lambda: generate(config))
+    arrays = cached_arrays(
+        cache_path(config),
+        lambda: generate(config),
+        lambda arrays: check_digits(arrays, config),
+    )
     datasets = [
         _dataset(arrays[f"{split}_images"], arrays[f"{split}_labels"])
         for split in SPLITS
     ]
-    return ProxyData(*datasets, num_classes=10, in_channels=3)
+    return ProxyData(*datasets, num_classes=NUM_DIGITS, in_channels=3)
 
 
 def cached_arrays(
     path: Path,
     generate_arrays: Callable[[], dict[str, np.ndarray]],
-    fields: tuple[str, ...] = ("images", "labels"),
+    check: Callable[[dict[str, np.ndarray]], None],
 ) -> dict[str, np.ndarray]:
-    """The arrays cached at `path`, or generated and cached there; each split's `fields` share one length."""
-    arrays = _read_cache(path, fields)
+    """The arrays cached at `path` if `check` (a ValueError for what is wrong) passes them, else generated
+    and cached there."""
+    arrays = _read_cache(path, check)
     if arrays is None:
         arrays = generate_arrays()
         _write_cache(path, arrays)
@@ -102,20 +109,58 @@ def cached_arrays(
 
 
 def _read_cache(
-    path: Path, fields: tuple[str, ...] = ("images", "labels")
+    path: Path, check: Callable[[dict[str, np.ndarray]], None]
 ) -> dict[str, np.ndarray] | None:
     if not path.exists():
         return None
     try:
         with np.load(path) as stored:
             arrays = {name: stored[name] for name in stored.files}
-        for split in SPLITS:
-            if len({len(arrays[f"{split}_{field}"]) for field in fields}) != 1:
-                raise ValueError(f"{split} {' and '.join(fields)} differ in length")
+        check(arrays)
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
         logger.warning("ignoring proxy cache %s (%s); regenerating it", path, error)
         return None
     return arrays
+
+
+def check_digits(arrays: dict[str, np.ndarray], config: ProxyConfig) -> None:
+    """ValueError unless every split holds the images and labels `generate(config)` makes: uint8 canvases, and
+    int64 labels of the ten digits."""
+    for split, count in config.sizes().items():
+        check_images(arrays, split, count, config.canvas)
+        labels = check_array(arrays, f"{split}_labels", (count,), np.int64)
+        if labels.size and not 0 <= labels.min() <= labels.max() < NUM_DIGITS:
+            raise ValueError(
+                f"{split}_labels holds classes outside 0..{NUM_DIGITS - 1}"
+            )
+
+
+def check_images(
+    arrays: dict[str, np.ndarray], split: str, count: int, canvas: int
+) -> None:
+    """ValueError unless the split's images are `count` uint8 RGB canvases of `canvas` pixels a side."""
+    check_array(arrays, f"{split}_images", (count, 3, canvas, canvas), np.uint8)
+
+
+def check_array(
+    arrays: dict[str, np.ndarray],
+    name: str,
+    shape: tuple[int | None, ...],
+    dtype: type[np.generic],
+) -> np.ndarray:
+    """`arrays[name]` if it has `shape` (None: any length) and `dtype`, else ValueError (KeyError if absent)."""
+    array = arrays[name]
+    if (
+        array.dtype != dtype
+        or array.ndim != len(shape)
+        or any(n is not None and n != got for n, got in zip(shape, array.shape))
+    ):
+        expected = " x ".join("K" if n is None else str(n) for n in shape)
+        raise ValueError(
+            f"{name} is {array.dtype} {' x '.join(map(str, array.shape))}, expected "
+            f"{np.dtype(dtype)} {expected}"
+        )
+    return array
 
 
 def _write_cache(path: Path, arrays: dict[str, np.ndarray]) -> None:

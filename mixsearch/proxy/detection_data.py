@@ -26,6 +26,8 @@ from mixsearch.proxy.data import (
     background,
     blend,
     cached_arrays,
+    check_array,
+    check_images,
     inked_crops,
     keyed_cache_path,
     palette,
@@ -52,7 +54,9 @@ def load_detection(config: DetectionConfig = DetectionConfig()) -> ProxyData:
     """The embedded detection task for `config`: read from the cache, or generated (seconds) and cached."""
     path = keyed_cache_path("detection", VERSION, config)
     arrays = cached_arrays(
-        path, lambda: generate_detection(config), fields=("images", "targets")
+        path,
+        lambda: generate_detection(config),
+        lambda arrays: check_detection(arrays, config),
     )
     datasets = [
         TensorDataset(
@@ -64,6 +68,35 @@ def load_detection(config: DetectionConfig = DetectionConfig()) -> ProxyData:
     return ProxyData(
         *datasets, num_classes=NUM_CLASSES, in_channels=3, task="detection"
     )
+
+
+def check_detection(arrays: dict[str, np.ndarray], config: DetectionConfig) -> None:
+    """ValueError unless every split holds what `generate_detection(config)` makes: uint8 canvases, and float32
+    targets of at most max_objects rows per image, each a box in the canvas or PAD_ROW.
+    """
+    for split, count in config.sizes().items():
+        check_images(arrays, split, count, config.canvas)
+        targets = check_array(arrays, f"{split}_targets", (count, None, 5), np.float32)
+        if targets.shape[1] > config.max_objects:
+            raise ValueError(
+                f"{split}_targets has {targets.shape[1]} rows per image, more than {config.max_objects}"
+            )
+        rows = targets.reshape(-1, 5)
+        padding = (rows == PAD_ROW).all(axis=1)
+        if not _boxes_fit(rows[~padding], config.canvas):
+            raise ValueError(
+                f"{split}_targets holds a row that is neither a digit's box in the canvas nor padding"
+            )
+
+
+def _boxes_fit(rows: np.ndarray, canvas: int) -> bool:
+    """Whether every [class, x1, y1, x2, y2] row has a class 0..9 and a box of positive size in the canvas."""
+    classes, x1, y1, x2, y2 = rows.T
+    fits = np.isin(classes, np.arange(NUM_CLASSES))
+    fits &= (
+        (0 <= x1) & (x1 < x2) & (x2 <= canvas) & (0 <= y1) & (y1 < y2) & (y2 <= canvas)
+    )
+    return bool(fits.all())
 
 
 def generate_detection(config: DetectionConfig) -> dict[str, np.ndarray]:

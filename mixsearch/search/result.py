@@ -22,6 +22,7 @@ from typing import Any, Protocol, TypeVar
 
 from mixsearch.arch import Arch
 from mixsearch.errors import MixsearchError, first_line
+from mixsearch.typed_json import check_type
 
 RESULT_FORMAT = "mixsearch.search/2"  # 2: per-seed final accuracies, baseline trials
 RESULT_FILE = "search.json"
@@ -221,7 +222,7 @@ class SearchResult:
                 f'not a mixsearch search result (expected "format": "{RESULT_FORMAT}")'
             )
         fields = {key: value for key, value in data.items() if key != "format"}
-        return cls(
+        result = cls(
             **{
                 **fields,
                 "objectives": tuple(data["objectives"]),
@@ -234,6 +235,8 @@ class SearchResult:
                 "alpha_history": tuple(data.get("alpha_history", ())),
             }
         )
+        _check_result(result)
+        return result
 
     @classmethod
     def load(cls, run_dir: str | Path) -> SearchResult:
@@ -254,3 +257,19 @@ class SearchResult:
                 f"{path}: unreadable search result ({type(error).__name__}: {first_line(error)}); "
                 "run `mixsearch run` again to rewrite it"
             ) from None
+
+
+def _check_result(result: SearchResult) -> None:
+    """TypeError or ValueError unless `result` is what a run writes: every field of its type, a winner unless
+    the run stopped, known trial states, and one score per seed of every module trained in the final stage.
+    """
+    check_type(result, SearchResult)
+    if not result.partial and result.winner is None:
+        raise ValueError("winner: missing from a run that did not stop")
+    for record in result.trials:
+        if record.state not in TRIAL_STATES:
+            raise ValueError(f"trial {record.number}: unknown state {record.state!r}")
+    trained = (*result.finalists, *result.baselines, *result.ablation)
+    for item in (*trained, *filter(None, [result.winner])):
+        if not len(item.seeds) == len(item.val_accs) == len(item.test_accs) > 0:
+            raise ValueError(f"{item.label}: not one score per seed")

@@ -19,9 +19,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
+from mixsearch.errors import MixsearchError, first_line
 from mixsearch.space.sections import Budget
+from mixsearch.typed_json import check_type
 
 PROGRESS_FILE = "progress.json"
 DARTS_EPOCH_UNITS = 2.0
@@ -142,10 +144,51 @@ def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
 
-def read_progress(run_dir: str | Path) -> dict[str, Any] | None:
-    """A run folder's `progress.json`, or None when it has none or it is unreadable."""
+class StageProgress(TypedDict):
+    """One stage in `progress.json`: its name, state (pending, running, done, stopped) and seconds so far."""
+
+    name: str
+    state: str
+    seconds: float
+
+
+class _RunProgress(TypedDict):
+    strategy: str
+    budget: str
+    trial_budget: int
+    stages: list[StageProgress]
+    detail: str
+    stopped: str | None
+    estimate_left_s: float | None
+    started: float
+    updated: float
+    pid: int
+    host: str
+    command: str
+
+
+class Progress(_RunProgress, total=False):
+    """`progress.json` as `RunTracker.write` writes it and `status` reads it (study and storage: the run's
+    study, once it has one)."""
+
+    study: str
+    storage: str
+
+
+def read_progress(run_dir: str | Path) -> Progress | None:
+    """A run folder's `progress.json`, or None when it has none; a MixsearchError naming the file when it is
+    unreadable or not what a run writes."""
     path = Path(run_dir) / PROGRESS_FILE
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
+        progress = json.loads(path.read_text())
+        check_type(progress, Progress)
+        if not 0 < progress["pid"] < 2**31:
+            raise ValueError(f"pid: {progress['pid']} is not a process id")
+    except FileNotFoundError:
         return None
+    except (OSError, ValueError, TypeError) as error:
+        raise MixsearchError(
+            f"{path}: unreadable progress file ({type(error).__name__}: {first_line(error)}); "
+            "a run rewrites it at its next step"
+        ) from None
+    return progress

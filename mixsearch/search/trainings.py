@@ -5,7 +5,8 @@ the recipe and seed, the proxy data, torch's thread count, the machine (device a
 mixsearch's own code. The cache key hashes all of them, so a second run on the same proxy and machine reuses
 the baselines (and any architecture) an earlier run trained, and a killed run resumes without training one
 twice. Only the training's outcome is kept: latency is measured afresh by every run, all its modules in the
-same rounds. One JSON file per training, written atomically, so concurrent workers never clash.
+same rounds. One JSON file per training, written atomically, so concurrent workers never clash; a file that is
+damaged or holds other types or numbers than a training returns is ignored with a warning and trained again.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 from dataclasses import asdict
 from functools import cache
@@ -27,6 +29,7 @@ from mixsearch.hardware.lut import fingerprint
 from mixsearch.proxy import ProxyData, TrainConfig, TrainResult
 from mixsearch.search.baselines import function_key
 from mixsearch.space.sections import Target
+from mixsearch.typed_json import check_type
 
 logger = logging.getLogger(__name__)
 
@@ -103,9 +106,11 @@ class TrainingCache:
         if not path.exists():
             return None
         try:
-            return TrainResult(**json.loads(path.read_text()))
-        except (ValueError, TypeError) as error:
-            logger.warning("ignoring cached training %s (%s)", path, error)
+            return _checked(TrainResult(**json.loads(path.read_text())), epochs)
+        except (OSError, ValueError, TypeError) as error:
+            logger.warning(
+                "ignoring cached training %s (%s); training it again", path, error
+            )
             return None
 
     def put(self, arch: Arch, seed: int, result: TrainResult) -> None:
@@ -115,3 +120,18 @@ class TrainingCache:
         temporary = path.with_suffix(f".{os.getpid()}.tmp")
         temporary.write_text(json.dumps(asdict(result)))
         temporary.replace(path)
+
+
+def _checked(result: TrainResult, epochs: int) -> TrainResult:
+    """`result` if it is what a training of `epochs` epochs returns (its fields' types, finite numbers), else
+    TypeError or ValueError saying what is not."""
+    check_type(result, TrainResult)
+    if result.epochs != epochs:
+        raise ValueError(f"epochs is {result.epochs}, not {epochs}")
+    numbers = {k: v for k, v in asdict(result).items() if k != "epochs"}
+    for name, value in numbers.items():
+        if not math.isfinite(value):
+            raise ValueError(f"{name} is {value}")
+    if result.seconds < 0:
+        raise ValueError(f"seconds is {result.seconds}")
+    return result

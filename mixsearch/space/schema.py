@@ -16,7 +16,9 @@ residual on/off, and the output node (`output: [a, b]`; default: the one node no
 from __future__ import annotations
 
 import itertools
+import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from mixsearch.codegen.names import (
     module_name_problem,
 )
 from mixsearch.errors import SpaceError, unknown
+from mixsearch.inputs import InputTooLarge, read_input
 from mixsearch.ops import OPS
 from mixsearch.ops.registry import short_repr as _show
 from mixsearch.resources import example_spaces, find_space
@@ -62,6 +65,9 @@ TOP_LEVEL_KEYS = (
 )
 NODE_KEYS = ("op", "fuse", "from", "residual")
 VALIDATION_CHANNELS = 16
+# The most op configurations the candidates of one node may expand to (the shipped spaces: 9): each one is
+# profiled on the device and becomes a branch of the DARTS supernet. It also bounds the work of parsing a node.
+MAX_NODE_OPTIONS = 1000
 _CLASS_NAME_TAILS = ("attention", "attn", "block", "module")
 
 
@@ -119,7 +125,9 @@ def load_space(path: str | Path) -> SearchSpace:
     """Read and parse a space file (or a shipped example, by name); problems raise SpaceError naming file and line."""
     path = find_space(path)
     try:
-        text = path.read_text()
+        text = read_input(path)
+    except InputTooLarge as error:
+        raise SpaceError(str(error), path) from None
     except FileNotFoundError:
         examples = ", ".join(example_spaces())
         raise SpaceError(
@@ -136,6 +144,16 @@ def parse_space(text: str, path: str | Path = "<space>") -> SearchSpace:
         return _Parser(str(path)).parse(load_located_yaml(text, path))
     except SpaceError as error:
         raise SpaceError(error.message, path, error.line) from None
+
+
+def _check_expansion(count: int, line: int) -> None:
+    """SpaceError when a node's candidates expand to more than MAX_NODE_OPTIONS op configurations."""
+    if count > MAX_NODE_OPTIONS:
+        raise SpaceError(
+            f"the candidates of this node expand to more than {MAX_NODE_OPTIONS:,} ops (every combination of "
+            "parameter values counts); that many can neither be profiled nor searched: narrow the choice",
+            line=line,
+        )
 
 
 def derive_class_name(name: str) -> str:
@@ -351,17 +369,23 @@ class _Parser:
     def _options(
         self, value: Any, line: int, is_fusion: bool, num_inputs: int
     ) -> tuple[OpConfig, ...]:
-        options: list[OpConfig] = []
-        for candidate, candidate_line in self._expand_candidates(value, line, set()):
-            for config in self._configs(
-                candidate, candidate_line, is_fusion, num_inputs
-            ):
-                if config not in options:
-                    options.append(config)
+        options: dict[OpConfig, None] = {}
+        expanded = 0
+        for candidate, candidate_line in self._expand_candidates(
+            value, line, set(), set()
+        ):
+            configs = self._configs(candidate, candidate_line, is_fusion, num_inputs)
+            expanded += len(configs)
+            _check_expansion(expanded, line)
+            options.update(dict.fromkeys(configs))
         return tuple(options)
 
-    def _expand_candidates(self, value: Any, line: int, seen_sets: set[str]):
-        """Yield (candidate, line) with candidate sets replaced by their members."""
+    def _expand_candidates(
+        self, value: Any, line: int, seen_sets: set[str], expanded: set[str]
+    ) -> Iterator[tuple[Any, int]]:
+        """Yield (candidate, line) with candidate sets replaced by their members; a set already `expanded` for
+        this node adds nothing again, so sets that list one another many times over expand once each.
+        """
         items = value if isinstance(value, LocatedList) else [value]
         if not items:
             raise SpaceError("empty choice of ops", line=line)
@@ -372,9 +396,12 @@ class _Parser:
                     raise SpaceError(
                         f"candidate set {item!r} includes itself", line=item_line
                     )
+                if item in expanded:
+                    continue
+                expanded.add(item)
                 members, set_line = self.sets[item]
                 yield from self._expand_candidates(
-                    members, set_line, seen_sets | {item}
+                    members, set_line, seen_sets | {item}, expanded
                 )
             else:
                 yield item, item_line
@@ -395,16 +422,16 @@ class _Parser:
                 line=line,
             )
         choices = self._param_choices(info, params, line)
-        configs = []
+        _check_expansion(math.prod(map(len, choices.values())), line)
+        configs: dict[OpConfig, None] = {}
         for combo in itertools.product(*choices.values()):
             config = self._config(info, dict(zip(choices, combo)))
             try:
                 info.check(config.param_dict, num_inputs)
             except ValueError as error:
                 raise SpaceError(f"{config.label()}: {error}", line=line) from None
-            if config not in configs:
-                configs.append(config)
-        return configs
+            configs[config] = None
+        return list(configs)
 
     def _split_candidate(self, candidate: Any, line: int) -> tuple[str, LocatedDict]:
         if isinstance(candidate, str):
