@@ -155,6 +155,14 @@ ONNX_OPTION = click.option(
 QUIET_OPTION = click.option(
     "--quiet", is_flag=True, help="No progress bars (the per-stage lines stay)."
 )
+RUN_FORCE_OPTION = click.option(
+    "--force",
+    is_flag=True,
+    help="Write into a folder that holds other files than a run of this space (they may be overwritten).",
+)
+EMIT_FORCE_OPTION = click.option(
+    "--force", is_flag=True, help="Write over files there that mixsearch did not emit."
+)
 
 
 @main.command()
@@ -618,6 +626,7 @@ def _finish_run(
 )
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @QUIET_OPTION
+@RUN_FORCE_OPTION
 def darts(
     space: str,
     out_dir: str | None,
@@ -632,6 +641,7 @@ def darts(
     final_seeds: int,
     seed: int,
     quiet: bool,
+    force: bool,
 ) -> None:
     """Search SPACE.yaml with hardware-aware DARTS alone: `mixsearch run --strategy darts` with DARTS' own knobs.
 
@@ -659,6 +669,7 @@ def darts(
             "hardware_loss": hardware_loss,
             "latency_weight": latency_weight,
         },
+        force=force,
     )
     folder = Path(out_dir or run_folder(graph.space.name, "darts", seed))
     _finish_run(graph, target, options, folder)
@@ -737,6 +748,7 @@ def darts(
 )
 @ONNX_OPTION
 @QUIET_OPTION
+@RUN_FORCE_OPTION
 def run(
     space: str,
     strategy: str | None,
@@ -754,6 +766,7 @@ def run(
     heartbeat: int,
     onnx_channels: int | None,
     quiet: bool,
+    force: bool,
 ) -> None:
     """Search SPACE.yaml and write the winner, its report and plots; run it again to resume."""
     from mixsearch.hardware.device import on_device, torch_device
@@ -783,6 +796,7 @@ def run(
         command=_command_line(),
         show_progress=not quiet,
         heartbeat_seconds=heartbeat,
+        force=force,
     )
     folder = Path(
         out_dir

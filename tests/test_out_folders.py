@@ -8,15 +8,27 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from test_bad_files import fails_with_one_line
 from test_report import RESULT
 
+from helpers import tiny_run_space
+from mixsearch.errors import MixsearchError
 from mixsearch.outdir import write_file
 from mixsearch.report import write_report
+from mixsearch.search.rundir import check_run_folder
 from mixsearch.search.study import storage_url
 from mixsearch.search.tracker import RunTracker
 from mixsearch.space.sections import get_budget
 
 MINE = "# my own file\n"
+
+
+@pytest.fixture
+def space(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    path = tmp_path / "tinymix.yaml"
+    path.write_text(tiny_run_space("tinymix"))
+    return path
 
 
 @pytest.fixture
@@ -26,6 +38,10 @@ def outside(tmp_path) -> Path:
     path.parent.mkdir()
     path.write_text(MINE)
     return path
+
+
+def run_args(space: Path, out: Path) -> list[str]:
+    return ["run", str(space), "--budget", "tiny", "--out", str(out)]
 
 
 def progress(folder: Path, space: str, storage: str) -> None:
@@ -62,3 +78,53 @@ def test_a_file_is_written_whole_over_a_link_and_never_through_it(tmp_path, outs
     write_file(link, "x = 1\n")
     assert outside.read_text() == MINE
     assert not link.is_symlink() and link.read_text() == "x = 1\n"
+
+
+# --- run --out ------------------------------------------------------------------------------------------------
+
+
+def test_a_run_refuses_a_folder_holding_other_files(space, tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "report.md").write_text(MINE)
+    fails_with_one_line(
+        run_args(space, out),
+        str(out),
+        "report.md first",
+        "holds no mixsearch run",
+        "--force",
+    )
+    assert (out / "report.md").read_text() == MINE
+    assert sorted(path.name for path in out.iterdir()) == ["report.md"]
+
+
+def test_a_run_refuses_the_run_folder_of_another_space(space, tmp_path):
+    out = tmp_path / "other"
+    progress(out, "otherspace", storage_url(out))
+    fails_with_one_line(
+        run_args(space, out), str(out), "a run of the space 'otherspace'"
+    )
+
+
+def test_a_run_folder_may_be_new_empty_the_same_space_or_forced(tmp_path):
+    check_run_folder(tmp_path / "new", "tinymix")
+    check_run_folder(tmp_path, "tinymix")
+    resumed = tmp_path / "resumed"
+    progress(resumed, "tinymix", storage_url(resumed))
+    check_run_folder(resumed, "tinymix")
+    finished = tmp_path / "finished"
+    RESULT.save(finished)
+    check_run_folder(finished, RESULT.name)
+    (tmp_path / "notes.txt").write_text(MINE)
+    check_run_folder(tmp_path, "tinymix", force=True)
+
+
+@pytest.mark.parametrize("link", ["study.db", "study.lock", "darts", "darts/hybrid-0"])
+def test_a_run_never_opens_a_link_out_of_its_folder(tmp_path, outside, link):
+    folder = tmp_path / "run"
+    progress(folder, "tinymix", storage_url(folder))
+    (folder / link).parent.mkdir(parents=True, exist_ok=True)
+    target = outside if "." in link else outside.parent
+    (folder / link).symlink_to(target)
+    with pytest.raises(MixsearchError, match="symbolic link leads out of"):
+        check_run_folder(folder, "tinymix", force=True)
