@@ -348,7 +348,10 @@ def _detection_config(space_path: str | None) -> DetectionConfig:
     default=None,
     help="Write ARCH.json here (default: stdout).",
 )
-def sample(space: str, seed: int, out: str | None) -> None:
+@click.option(
+    "--force", is_flag=True, help="Write over a file there that is not an ARCH.json."
+)
+def sample(space: str, seed: int, out: str | None, force: bool) -> None:
     """Draw a random valid architecture of SPACE.yaml and print or save it as ARCH.json."""
     arch = _load_graph(space).sample(random.Random(seed))
     origin = f"A random architecture of {space} (`mixsearch sample --seed {seed}`), not a search result."
@@ -356,8 +359,10 @@ def sample(space: str, seed: int, out: str | None) -> None:
     if out is None:
         click.echo(arch.dumps(), nl=False)
     else:
-        arch.save(out)
-        click.echo(f"wrote {out}", err=True)
+        from mixsearch.outdir import refuse_overwrites, write_file
+
+        refuse_overwrites([Path(out)], force)
+        click.echo(f"wrote {write_file(Path(out), arch.dumps())}", err=True)
 
 
 @main.command()
@@ -389,6 +394,7 @@ def sample(space: str, seed: int, out: str | None) -> None:
     help="Emit only <name>.py, no Ultralytics model YAMLs or training script.",
 )
 @ONNX_OPTION
+@EMIT_FORCE_OPTION
 def generate(
     arch_json: str,
     out_dir: str,
@@ -396,6 +402,7 @@ def generate(
     positions: str,
     no_ultralytics: bool,
     onnx_channels: int | None,
+    force: bool,
 ) -> None:
     """Emit the standalone PyTorch module for a resolved architecture, and YOLOv8 model YAMLs using it."""
     from mixsearch.arch import Arch
@@ -410,7 +417,9 @@ def generate(
         )
     )
     arch = Arch.load(arch_json)
-    _echo_paths(emit(arch, out_dir, export, with_arch=False, where=arch_json))
+    _echo_paths(
+        emit(arch, out_dir, export, with_arch=False, where=arch_json, force=force)
+    )
     _write_onnx(arch, Path(out_dir), onnx_channels)
 
 
@@ -840,18 +849,20 @@ def run(
     help="Where to write (default: RUN_DIR/export/winner, RUN_DIR/export/trial-N for each trial, or "
     "RUN_DIR/export/NAME).",
 )
+@EMIT_FORCE_OPTION
 def export(
     run_dir: str,
     trial: int | None,
     pareto: bool,
     baseline: str | None,
     out_dir: str | None,
+    force: bool,
 ) -> None:
     """Emit the module (and Ultralytics files) of the winner, of a trial, of every Pareto point, or of a
     retrained baseline of a run."""
     from mixsearch.pipeline import export_run
 
-    _echo_paths(export_run(run_dir, trial, pareto, out_dir, baseline))
+    _echo_paths(export_run(run_dir, trial, pareto, out_dir, baseline, force))
 
 
 @main.command()

@@ -15,6 +15,7 @@ import optuna
 from mixsearch.arch import Arch
 from mixsearch.codegen.emit import emit
 from mixsearch.errors import MixsearchError
+from mixsearch.outdir import within
 from mixsearch.report import write_report
 from mixsearch.search.context import Report, RunOptions
 from mixsearch.search.result import RESULT_FILE, SearchResult, Trained
@@ -72,7 +73,7 @@ def _write(
     paths = [result.save(run_dir)]
     arch = best_arch(result)
     if arch is not None:
-        paths += emit(arch, run_dir, export)
+        paths += emit(arch, run_dir, export, force=True)
     return paths + write_report(result, run_dir)
 
 
@@ -117,12 +118,14 @@ def export_run(
     pareto: bool = False,
     out_dir: str | Path | None = None,
     baseline: str | None = None,
+    force: bool = False,
 ) -> list[Path]:
     """Emit the winner of the run in `run_dir`, one trial of it, every trial on its Pareto front, or one of the
     baselines its final stage retrained (the module its report recommends may be one).
 
-    Default folders: RUN_DIR/export/winner, RUN_DIR/export/trial-N, RUN_DIR/export/NAME; `out_dir` names the
-    folder of a single export, or the parent of several."""
+    Default folders: RUN_DIR/export/winner, RUN_DIR/export/trial-N, RUN_DIR/export/NAME, never through a link out
+    of RUN_DIR; `out_dir` names the folder of a single export, or the parent of several. A file there that
+    mixsearch did not emit is refused unless `force`."""
     if sum((trial is not None, pareto, baseline is not None)) > 1:
         raise MixsearchError("give one of --trial N, --pareto and --baseline NAME")
     result = SearchResult.load(run_dir)
@@ -143,15 +146,22 @@ def export_run(
         if Path(result.space).exists()
         else UltralyticsExport()
     )
+    folders = [
+        _export_folder(run_dir, out_dir, name, len(targets)) for name, _ in targets
+    ]
     paths = []
-    for name, arch in targets:
-        folder = (
-            Path(out_dir)
-            if out_dir is not None and len(targets) == 1
-            else Path(out_dir or Path(run_dir) / "export") / name
-        )
-        paths += emit(arch, folder, export)
+    for folder, (_, arch) in zip(folders, targets):
+        paths += emit(arch, folder, export, force=force)
     return paths
+
+
+def _export_folder(
+    run_dir: str | Path, out_dir: str | Path | None, name: str, count: int
+) -> Path:
+    """Where export `name` of `count` goes: `out_dir` (or a folder `name` in it), else RUN_DIR/export/NAME."""
+    if out_dir is None:
+        return within(Path(run_dir), Path(run_dir) / "export" / name)
+    return Path(out_dir) if count == 1 else Path(out_dir) / name
 
 
 def _baseline_arch(result: SearchResult, name: str, run_dir: str | Path) -> Arch:

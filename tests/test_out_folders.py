@@ -8,10 +8,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from test_bad_files import fails_with_one_line
 from test_report import RESULT
 
 from helpers import tiny_run_space
+from mixsearch.cli import main
 from mixsearch.errors import MixsearchError
 from mixsearch.outdir import write_file
 from mixsearch.report import write_report
@@ -38,6 +40,17 @@ def outside(tmp_path) -> Path:
     path.parent.mkdir()
     path.write_text(MINE)
     return path
+
+
+@pytest.fixture
+def arch_json(tmp_path) -> Path:
+    path = tmp_path / "arch.json"
+    assert invoke("sample", "default", "--seed", "1", "--out", str(path)).exit_code == 0
+    return path
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(main, list(args))
 
 
 def run_args(space: Path, out: Path) -> list[str]:
@@ -128,3 +141,75 @@ def test_a_run_never_opens_a_link_out_of_its_folder(tmp_path, outside, link):
     (folder / link).symlink_to(target)
     with pytest.raises(MixsearchError, match="symbolic link leads out of"):
         check_run_folder(folder, "tinymix", force=True)
+
+
+# --- generate, export, sample ---------------------------------------------------------------------------------
+
+
+def test_generate_refuses_to_write_over_a_module_it_did_not_emit(tmp_path, arch_json):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "mixattn.py").write_text(MINE)
+    fails_with_one_line(
+        ["generate", str(arch_json), "--out", str(out)],
+        str(out / "mixattn.py"),
+        "not a file mixsearch emitted",
+        "--force",
+    )
+    assert sorted(path.name for path in out.iterdir()) == ["mixattn.py"]
+    assert (out / "mixattn.py").read_text() == MINE
+    forced = invoke("generate", str(arch_json), "--out", str(out), "--force")
+    assert forced.exit_code == 0, forced.output
+    assert "emitted by mixsearch" in (out / "mixattn.py").read_text()
+
+
+def test_generate_writes_over_what_it_emitted_beside_other_files(tmp_path, arch_json):
+    out = arch_json.parent
+    (out / "notes.txt").write_text(MINE)
+    for _ in range(2):
+        result = invoke("generate", str(arch_json), "--out", str(out))
+        assert result.exit_code == 0, result.output
+    assert (out / "notes.txt").read_text() == MINE
+
+
+def test_generate_replaces_a_link_only_with_force(tmp_path, arch_json, outside):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "mixattn.py").symlink_to(outside)
+    fails_with_one_line(["generate", str(arch_json), "--out", str(out)], "mixattn.py")
+    assert (
+        invoke("generate", str(arch_json), "--out", str(out), "--force").exit_code == 0
+    )
+    assert outside.read_text() == MINE
+    assert not (out / "mixattn.py").is_symlink()
+
+
+def test_export_never_writes_through_a_link_out_of_the_run_folder(tmp_path, outside):
+    run = tmp_path / "run"
+    RESULT.save(run)
+    (run / "export").symlink_to(outside.parent)
+    fails_with_one_line(
+        ["export", str(run), "--trial", "2"], "symbolic link leads out of"
+    )
+    assert sorted(path.name for path in outside.parent.iterdir()) == ["precious.txt"]
+
+
+def test_export_refuses_to_write_over_a_file_it_did_not_emit(tmp_path):
+    run, out = tmp_path / "run", tmp_path / "out"
+    RESULT.save(run)
+    out.mkdir()
+    (out / "arch.json").write_text(MINE)
+    fails_with_one_line(
+        ["export", str(run), "--trial", "2", "--out", str(out)], "arch.json"
+    )
+    assert (out / "arch.json").read_text() == MINE
+    again = invoke("export", str(run), "--trial", "2", "--out", str(out), "--force")
+    assert again.exit_code == 0, again.output
+
+
+def test_sample_writes_over_an_arch_json_but_no_other_file(tmp_path, arch_json):
+    assert invoke("sample", "default", "--out", str(arch_json)).exit_code == 0
+    mine = tmp_path / "mine.json"
+    mine.write_text(MINE)
+    fails_with_one_line(["sample", "default", "--out", str(mine)], str(mine), "--force")
+    assert mine.read_text() == MINE
