@@ -6,9 +6,9 @@ Every user-facing failure prints one line and exits with status 2.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import shlex
-import shutil
 import signal
 import statistics
 import sys
@@ -278,20 +278,40 @@ def _print_checks(checks: list[tuple[Arch, float, float]], shapes: int) -> None:
     default=None,
     help="Copy every example space into this folder, to edit.",
 )
-def examples(copy_to: str | None) -> None:
+@click.option(
+    "--force",
+    is_flag=True,
+    help="With --copy: write over copies there that differ from the shipped spaces (edited ones).",
+)
+def examples(copy_to: str | None, force: bool) -> None:
     """List the example spaces shipped with mixsearch; any command takes one by name (`mixsearch run default`)."""
+    from mixsearch.outdir import write_file
     from mixsearch.resources import example_spaces
 
     spaces = example_spaces()
     if copy_to is not None:
-        folder = Path(copy_to)
-        folder.mkdir(parents=True, exist_ok=True)
-        for path in spaces.values():
-            shutil.copyfile(path, folder / path.name)
-            click.echo(f"wrote {folder / path.name}")
+        copies = {Path(copy_to) / path.name: path for path in spaces.values()}
+        if not force:
+            _refuse_edited_copies(copies)
+        for copy, path in copies.items():
+            click.echo(f"wrote {write_file(copy, path.read_bytes())}")
         return
     for name, path in spaces.items():
         click.echo(f"{name:<18} {path}")
+
+
+def _refuse_edited_copies(copies: dict[Path, Path]) -> None:
+    """Refuse when a copy already there differs from its shipped space: a person's edits are not written over."""
+    for copy, path in copies.items():
+        if os.path.lexists(copy) and (
+            copy.is_symlink()
+            or not copy.is_file()
+            or copy.read_bytes() != path.read_bytes()
+        ):
+            raise MixsearchError(
+                f"{copy}: exists and differs from the shipped {path.name} (an edited copy?); "
+                "--force writes over it"
+            )
 
 
 @main.group()

@@ -213,3 +213,20 @@ def test_sample_writes_over_an_arch_json_but_no_other_file(tmp_path, arch_json):
     mine.write_text(MINE)
     fails_with_one_line(["sample", "default", "--out", str(mine)], str(mine), "--force")
     assert mine.read_text() == MINE
+
+
+# --- examples --copy ------------------------------------------------------------------------------------------
+
+
+def test_examples_copy_keeps_an_edited_copy_unless_forced(tmp_path):
+    folder = tmp_path / "spaces"
+    assert invoke("examples", "--copy", str(folder)).exit_code == 0
+    assert invoke("examples", "--copy", str(folder)).exit_code == 0  # unedited: same
+    edited = folder / "default.yaml"
+    edited.write_text(edited.read_text() + "# mine\n")
+    fails_with_one_line(
+        ["examples", "--copy", str(folder)], str(edited), "edited", "--force"
+    )
+    assert edited.read_text().endswith("# mine\n")
+    assert invoke("examples", "--copy", str(folder), "--force").exit_code == 0
+    assert not edited.read_text().endswith("# mine\n")
