@@ -887,9 +887,15 @@ def export(
 
 @main.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))
-def status(run_dir: str) -> None:
+@click.option(
+    "--storage",
+    default=None,
+    help="Read the study from this Optuna storage URL (default: the run folder's own study.db; never the "
+    "storage its progress.json names).",
+)
+def status(run_dir: str, storage: str | None) -> None:
     """What the run in RUN_DIR has done and what remains: while it runs, or after it finished or stopped."""
     from mixsearch.pipeline import run_status
 
-    for line in run_status(run_dir):
+    for line in run_status(run_dir, storage):
         click.echo(line)

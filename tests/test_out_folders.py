@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import optuna
 import pytest
 from click.testing import CliRunner
 from test_bad_files import fails_with_one_line
@@ -65,6 +66,13 @@ def progress(folder: Path, space: str, storage: str) -> None:
     )
     folder.mkdir(parents=True, exist_ok=True)
     tracker.write()
+
+
+def study_with_trials(url: str, trained: int) -> None:
+    study = optuna.create_study(study_name="tinymix-random", storage=url)
+    for _ in range(trained):
+        trial = optuna.trial.create_trial(value=0.5, user_attrs={"trained": True})
+        study.add_trial(trial)
 
 
 # --- files ----------------------------------------------------------------------------------------------------
@@ -230,3 +238,36 @@ def test_examples_copy_keeps_an_edited_copy_unless_forced(tmp_path):
     assert edited.read_text().endswith("# mine\n")
     assert invoke("examples", "--copy", str(folder), "--force").exit_code == 0
     assert not edited.read_text().endswith("# mine\n")
+
+
+# --- status ---------------------------------------------------------------------------------------------------
+
+
+def test_status_reads_the_study_in_the_run_folder(tmp_path):
+    folder = tmp_path / "run"
+    progress(folder, "tinymix", storage_url(folder))
+    study_with_trials(storage_url(folder), 2)
+    result = invoke("status", str(folder))
+    assert result.exit_code == 0, result.output
+    assert "trials: 2 of 3 counted" in result.output
+
+
+def test_status_never_opens_a_storage_that_progress_json_names(tmp_path):
+    folder, foreign = tmp_path / "run", tmp_path / "foreign.db"
+    progress(folder, "tinymix", f"sqlite:///{foreign}")
+    result = invoke("status", str(folder))
+    assert result.exit_code == 0, result.output
+    assert (
+        "the study is not in this folder" in result.output
+        and "--storage" in result.output
+    )
+    assert not foreign.exists()
+
+
+def test_status_reads_the_storage_it_is_given(tmp_path):
+    folder, url = tmp_path / "run", f"sqlite:///{tmp_path / 'shared.db'}"
+    progress(folder, "tinymix", "postgresql://somebody@db-host/mixsearch")
+    study_with_trials(url, 1)
+    result = invoke("status", str(folder), "--storage", url)
+    assert result.exit_code == 0, result.output
+    assert "trials: 1 of 3 counted" in result.output
