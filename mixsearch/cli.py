@@ -6,9 +6,9 @@ Every user-facing failure prints one line and exits with status 2.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import shlex
-import shutil
 import signal
 import statistics
 import sys
@@ -155,6 +155,14 @@ ONNX_OPTION = click.option(
 QUIET_OPTION = click.option(
     "--quiet", is_flag=True, help="No progress bars (the per-stage lines stay)."
 )
+RUN_FORCE_OPTION = click.option(
+    "--force",
+    is_flag=True,
+    help="Write into a folder that holds other files than a run of this space (they may be overwritten).",
+)
+EMIT_FORCE_OPTION = click.option(
+    "--force", is_flag=True, help="Write over files there that mixsearch did not emit."
+)
 
 
 @main.command()
@@ -270,20 +278,40 @@ def _print_checks(checks: list[tuple[Arch, float, float]], shapes: int) -> None:
     default=None,
     help="Copy every example space into this folder, to edit.",
 )
-def examples(copy_to: str | None) -> None:
+@click.option(
+    "--force",
+    is_flag=True,
+    help="With --copy: write over copies there that differ from the shipped spaces (edited ones).",
+)
+def examples(copy_to: str | None, force: bool) -> None:
     """List the example spaces shipped with mixsearch; any command takes one by name (`mixsearch run default`)."""
+    from mixsearch.outdir import write_file
     from mixsearch.resources import example_spaces
 
     spaces = example_spaces()
     if copy_to is not None:
-        folder = Path(copy_to)
-        folder.mkdir(parents=True, exist_ok=True)
-        for path in spaces.values():
-            shutil.copyfile(path, folder / path.name)
-            click.echo(f"wrote {folder / path.name}")
+        copies = {Path(copy_to) / path.name: path for path in spaces.values()}
+        if not force:
+            _refuse_edited_copies(copies)
+        for copy, path in copies.items():
+            click.echo(f"wrote {write_file(copy, path.read_bytes())}")
         return
     for name, path in spaces.items():
         click.echo(f"{name:<18} {path}")
+
+
+def _refuse_edited_copies(copies: dict[Path, Path]) -> None:
+    """Refuse when a copy already there differs from its shipped space: a person's edits are not written over."""
+    for copy, path in copies.items():
+        if os.path.lexists(copy) and (
+            copy.is_symlink()
+            or not copy.is_file()
+            or copy.read_bytes() != path.read_bytes()
+        ):
+            raise MixsearchError(
+                f"{copy}: exists and differs from the shipped {path.name} (an edited copy?); "
+                "--force writes over it"
+            )
 
 
 @main.group()
@@ -340,7 +368,10 @@ def _detection_config(space_path: str | None) -> DetectionConfig:
     default=None,
     help="Write ARCH.json here (default: stdout).",
 )
-def sample(space: str, seed: int, out: str | None) -> None:
+@click.option(
+    "--force", is_flag=True, help="Write over a file there that is not an ARCH.json."
+)
+def sample(space: str, seed: int, out: str | None, force: bool) -> None:
     """Draw a random valid architecture of SPACE.yaml and print or save it as ARCH.json."""
     arch = _load_graph(space).sample(random.Random(seed))
     origin = f"A random architecture of {space} (`mixsearch sample --seed {seed}`), not a search result."
@@ -348,8 +379,10 @@ def sample(space: str, seed: int, out: str | None) -> None:
     if out is None:
         click.echo(arch.dumps(), nl=False)
     else:
-        arch.save(out)
-        click.echo(f"wrote {out}", err=True)
+        from mixsearch.outdir import refuse_overwrites, write_file
+
+        refuse_overwrites([Path(out)], force)
+        click.echo(f"wrote {write_file(Path(out), arch.dumps())}", err=True)
 
 
 @main.command()
@@ -381,6 +414,7 @@ def sample(space: str, seed: int, out: str | None) -> None:
     help="Emit only <name>.py, no Ultralytics model YAMLs or training script.",
 )
 @ONNX_OPTION
+@EMIT_FORCE_OPTION
 def generate(
     arch_json: str,
     out_dir: str,
@@ -388,6 +422,7 @@ def generate(
     positions: str,
     no_ultralytics: bool,
     onnx_channels: int | None,
+    force: bool,
 ) -> None:
     """Emit the standalone PyTorch module for a resolved architecture, and YOLOv8 model YAMLs using it."""
     from mixsearch.arch import Arch
@@ -402,7 +437,9 @@ def generate(
         )
     )
     arch = Arch.load(arch_json)
-    _echo_paths(emit(arch, out_dir, export, with_arch=False, where=arch_json))
+    _echo_paths(
+        emit(arch, out_dir, export, with_arch=False, where=arch_json, force=force)
+    )
     _write_onnx(arch, Path(out_dir), onnx_channels)
 
 
@@ -618,6 +655,7 @@ def _finish_run(
 )
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @QUIET_OPTION
+@RUN_FORCE_OPTION
 def darts(
     space: str,
     out_dir: str | None,
@@ -632,6 +670,7 @@ def darts(
     final_seeds: int,
     seed: int,
     quiet: bool,
+    force: bool,
 ) -> None:
     """Search SPACE.yaml with hardware-aware DARTS alone: `mixsearch run --strategy darts` with DARTS' own knobs.
 
@@ -659,6 +698,7 @@ def darts(
             "hardware_loss": hardware_loss,
             "latency_weight": latency_weight,
         },
+        force=force,
     )
     folder = Path(out_dir or run_folder(graph.space.name, "darts", seed))
     _finish_run(graph, target, options, folder)
@@ -737,6 +777,7 @@ def darts(
 )
 @ONNX_OPTION
 @QUIET_OPTION
+@RUN_FORCE_OPTION
 def run(
     space: str,
     strategy: str | None,
@@ -754,6 +795,7 @@ def run(
     heartbeat: int,
     onnx_channels: int | None,
     quiet: bool,
+    force: bool,
 ) -> None:
     """Search SPACE.yaml and write the winner, its report and plots; run it again to resume."""
     from mixsearch.hardware.device import on_device, torch_device
@@ -783,6 +825,7 @@ def run(
         command=_command_line(),
         show_progress=not quiet,
         heartbeat_seconds=heartbeat,
+        force=force,
     )
     folder = Path(
         out_dir
@@ -826,25 +869,33 @@ def run(
     help="Where to write (default: RUN_DIR/export/winner, RUN_DIR/export/trial-N for each trial, or "
     "RUN_DIR/export/NAME).",
 )
+@EMIT_FORCE_OPTION
 def export(
     run_dir: str,
     trial: int | None,
     pareto: bool,
     baseline: str | None,
     out_dir: str | None,
+    force: bool,
 ) -> None:
     """Emit the module (and Ultralytics files) of the winner, of a trial, of every Pareto point, or of a
     retrained baseline of a run."""
     from mixsearch.pipeline import export_run
 
-    _echo_paths(export_run(run_dir, trial, pareto, out_dir, baseline))
+    _echo_paths(export_run(run_dir, trial, pareto, out_dir, baseline, force))
 
 
 @main.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))
-def status(run_dir: str) -> None:
+@click.option(
+    "--storage",
+    default=None,
+    help="Read the study from this Optuna storage URL (default: the run folder's own study.db; never the "
+    "storage its progress.json names).",
+)
+def status(run_dir: str, storage: str | None) -> None:
     """What the run in RUN_DIR has done and what remains: while it runs, or after it finished or stopped."""
     from mixsearch.pipeline import run_status
 
-    for line in run_status(run_dir):
+    for line in run_status(run_dir, storage):
         click.echo(line)

@@ -15,11 +15,12 @@ import optuna
 from mixsearch.arch import Arch
 from mixsearch.codegen.emit import emit
 from mixsearch.errors import MixsearchError
+from mixsearch.outdir import inside, within
 from mixsearch.report import write_report
 from mixsearch.search.context import Report, RunOptions
 from mixsearch.search.result import RESULT_FILE, SearchResult, Trained
 from mixsearch.search.run import RunStopped, run_search
-from mixsearch.search.study import counted, open_storage
+from mixsearch.search.study import STUDY_FILE, counted, open_storage, storage_url
 from mixsearch.search.tracker import PROGRESS_FILE, read_progress
 from mixsearch.space.graph import SpaceGraph, compile_space
 from mixsearch.space.schema import load_space
@@ -72,7 +73,7 @@ def _write(
     paths = [result.save(run_dir)]
     arch = best_arch(result)
     if arch is not None:
-        paths += emit(arch, run_dir, export)
+        paths += emit(arch, run_dir, export, force=True)
     return paths + write_report(result, run_dir)
 
 
@@ -117,12 +118,14 @@ def export_run(
     pareto: bool = False,
     out_dir: str | Path | None = None,
     baseline: str | None = None,
+    force: bool = False,
 ) -> list[Path]:
     """Emit the winner of the run in `run_dir`, one trial of it, every trial on its Pareto front, or one of the
     baselines its final stage retrained (the module its report recommends may be one).
 
-    Default folders: RUN_DIR/export/winner, RUN_DIR/export/trial-N, RUN_DIR/export/NAME; `out_dir` names the
-    folder of a single export, or the parent of several."""
+    Default folders: RUN_DIR/export/winner, RUN_DIR/export/trial-N, RUN_DIR/export/NAME, never through a link out
+    of RUN_DIR; `out_dir` names the folder of a single export, or the parent of several. A file there that
+    mixsearch did not emit is refused unless `force`."""
     if sum((trial is not None, pareto, baseline is not None)) > 1:
         raise MixsearchError("give one of --trial N, --pareto and --baseline NAME")
     result = SearchResult.load(run_dir)
@@ -143,15 +146,22 @@ def export_run(
         if Path(result.space).exists()
         else UltralyticsExport()
     )
+    folders = [
+        _export_folder(run_dir, out_dir, name, len(targets)) for name, _ in targets
+    ]
     paths = []
-    for name, arch in targets:
-        folder = (
-            Path(out_dir)
-            if out_dir is not None and len(targets) == 1
-            else Path(out_dir or Path(run_dir) / "export") / name
-        )
-        paths += emit(arch, folder, export)
+    for folder, (_, arch) in zip(folders, targets):
+        paths += emit(arch, folder, export, force=force)
     return paths
+
+
+def _export_folder(
+    run_dir: str | Path, out_dir: str | Path | None, name: str, count: int
+) -> Path:
+    """Where export `name` of `count` goes: `out_dir` (or a folder `name` in it), else RUN_DIR/export/NAME."""
+    if out_dir is None:
+        return within(Path(run_dir), Path(run_dir) / "export" / name)
+    return Path(out_dir) if count == 1 else Path(out_dir) / name
 
 
 def _baseline_arch(result: SearchResult, name: str, run_dir: str | Path) -> Arch:
@@ -192,9 +202,13 @@ def _trial_arch(result: SearchResult, number: int) -> Arch:
     return replace(record.arch, origin=origin)
 
 
-def run_status(run_dir: str | Path) -> list[str]:
+def run_status(run_dir: str | Path, storage: str | None = None) -> list[str]:
     """What the run in `run_dir` has done and what remains, from its folder and its study: while it runs (on
-    this machine or another that shares the folder) and after it finished or stopped."""
+    this machine or another that shares the folder) and after it finished or stopped.
+
+    The study is read from the folder's own study file, or from `storage` when the caller names one: never from
+    a storage its progress.json names (a file in the folder is data, not an instruction to connect anywhere).
+    """
     run_dir = Path(run_dir)
     progress = read_progress(run_dir)
     result = SearchResult.load(run_dir) if (run_dir / RESULT_FILE).exists() else None
@@ -220,17 +234,35 @@ def run_status(run_dir: str | Path) -> list[str]:
         ]
         if progress.get("detail"):
             lines.append(progress["detail"])
-        lines.append(_trial_count(progress))
+        lines.append(_trial_count(progress, storage or _own_storage(run_dir, progress)))
         if result is None:
             lines.append(_liveness(progress))
     return lines
 
 
-def _trial_count(progress: dict) -> str:
-    """Trials counted towards the budget, read from the study itself."""
+def _own_storage(run_dir: Path, progress: dict) -> str | None:
+    """The URL of the run folder's own study file, when the run keeps its study in a SQLite file and the folder
+    holds it (None when it has none, or it is a link out of the folder)."""
+    path = run_dir / STUDY_FILE
+    sqlite = str(progress.get("storage", "sqlite:")).startswith("sqlite:")
+    if not sqlite or not path.is_file():
+        return None
+    return storage_url(run_dir) if inside(run_dir, path) else None
+
+
+def _trial_count(progress: dict, url: str | None) -> str:
+    """Trials counted towards the budget, read from the study itself in the storage at `url`."""
+    if url is None and "storage" not in progress:
+        return "trials: none yet"
+    if url is None:
+        return (
+            "trials: the study is not in this folder (progress.json names another storage); "
+            "`mixsearch status RUN_DIR --storage URL` reads it there"
+        )
     try:
-        storage = open_storage(progress["storage"])
-        study = optuna.load_study(study_name=progress["study"], storage=storage)
+        study = optuna.load_study(
+            study_name=progress["study"], storage=open_storage(url)
+        )
     except (KeyError, MixsearchError):
         return "trials: none yet"
     done = sum(counted(trial) for trial in study.get_trials(deepcopy=False))

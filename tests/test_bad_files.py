@@ -242,6 +242,7 @@ def test_a_damaged_study_database_names_the_storage(tmp_path, monkeypatch):
     space.write_text(tiny_run_space("tiny"))
     run_dir = tmp_path / "run"
     run_dir.mkdir()
+    (run_dir / "progress.json").write_text(json.dumps({"space": "tiny"}))  # a run
     (run_dir / "study.db").write_bytes(b"this is not an SQLite database" * 100)
     args = ["run", str(space), "--budget", "tiny", "--out", str(run_dir), "--quiet"]
     fails_with_one_line(

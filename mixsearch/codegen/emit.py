@@ -9,6 +9,7 @@ from pathlib import Path
 from mixsearch.arch import Arch
 from mixsearch.codegen.render import render_module
 from mixsearch.codegen.ultralytics import render_ultralytics, write_files
+from mixsearch.outdir import refuse_overwrites
 from mixsearch.yolo import UltralyticsExport
 
 ARCH_FILE = "arch.json"
@@ -20,14 +21,18 @@ def emit(
     export: UltralyticsExport | None = UltralyticsExport(),
     with_arch: bool = True,
     where: str = "arch",
+    force: bool = False,
 ) -> list[Path]:
     """Write `arch`'s files into `out_dir` (no Ultralytics files when `export` is None); return their paths.
 
-    `where` names the architecture in errors (its file, when it was read from one)."""
+    `where` names the architecture in errors (its file, when it was read from one). A file there that mixsearch
+    did not emit is refused unless `force` (a run writes into its vetted run folder with `force`).
+    """
     files = {ARCH_FILE: arch.dumps()} if with_arch else {}
     files[f"{arch.name}.py"] = render_module(arch, where)
     if export is not None:
         files.update(
             render_ultralytics(arch, export.scales, export.positions, export.base)
         )
+    refuse_overwrites([Path(out_dir) / name for name in files], force)
     return write_files(out_dir, files)

@@ -14,6 +14,7 @@ from pathlib import Path
 import mixsearch
 from mixsearch.arch import Arch
 from mixsearch.errors import ExportError
+from mixsearch.outdir import write_file
 from mixsearch.templating import YamlText, render, yaml_comment, yaml_flow
 from mixsearch.yolo import (
     DEFAULT_BASE,
@@ -121,9 +122,6 @@ def write_ultralytics(
 
 
 def write_files(out_dir: str | Path, files: dict[str, str]) -> list[Path]:
-    """Write each named text into `out_dir` (created here, once everything has rendered); return the paths."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for name, text in files.items():
-        (out_dir / name).write_text(text)
-    return [out_dir / name for name in files]
+    """Write each named text into `out_dir` (created here, once everything has rendered), never through a link
+    there; return the paths."""
+    return [write_file(Path(out_dir) / name, text) for name, text in files.items()]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mixsearch.outdir import write_file
 from mixsearch.report.markdown import render_report
 from mixsearch.report.plots import plot_alphas, plot_pareto
 from mixsearch.search.result import SearchResult
@@ -18,7 +19,6 @@ __all__ = ["plot_alphas", "plot_pareto", "render_report", "write_report"]
 def write_report(result: SearchResult, run_dir: str | Path) -> list[Path]:
     """Write report.md, pareto.png and (for a run with alpha history) alphas.png into `run_dir`."""
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     paths = [run_dir / REPORT_FILE, plot_pareto(result, run_dir / PARETO_PLOT)]
     if result.alpha_history:
         paths.append(
@@ -26,5 +26,5 @@ def write_report(result: SearchResult, run_dir: str | Path) -> list[Path]:
                 result.alpha_history, run_dir / ALPHAS_PLOT, result.alpha_options
             )
         )
-    paths[0].write_text(render_report(result, PARETO_PLOT, ALPHAS_PLOT))
+    write_file(paths[0], render_report(result, PARETO_PLOT, ALPHAS_PLOT))
     return paths

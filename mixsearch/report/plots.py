@@ -16,6 +16,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from mixsearch.outdir import staged
 from mixsearch.search.result import SearchResult, Trained, TrialRecord
 
 DPI = 120
@@ -28,9 +29,10 @@ def _percentages(values: list[float]) -> list[float]:
 
 
 def _save(figure: Figure, path: str | Path) -> Path:
-    """Render `figure` with Agg into `path`."""
+    """Render `figure` with Agg into `path` (never through a link there)."""
     FigureCanvasAgg(figure)
-    figure.savefig(path, dpi=DPI)
+    with staged(Path(path)) as temporary:
+        figure.savefig(temporary, dpi=DPI)
     return Path(path)
 
 

@@ -22,6 +22,7 @@ from mixsearch.hardware.predictor import profiled_table
 from mixsearch.proxy import ProxyData, TrainConfig, load_proxy_data
 from mixsearch.search.evaluate import Evaluator, capped, final_seeds
 from mixsearch.search.pool import FINAL_THREADS, WorkerSetup, available_cores
+from mixsearch.search.rundir import check_run_folder
 from mixsearch.search.settings import HEARTBEAT_SECONDS
 from mixsearch.search.study import SoleWorkerLock, open_storage, storage_url
 from mixsearch.search.tracker import RunTracker
@@ -37,7 +38,8 @@ class RunOptions:
     """How to search: strategy, sampler, budget and objectives, where the study lives, what to show.
 
     cache_dir: where from-scratch trainings are kept for reuse (`trainings.TrainingCache`; default the user's
-    cache directory). darts: DartsConfig fields to override (`mixsearch darts`' options).
+    cache directory). darts: DartsConfig fields to override (`mixsearch darts`' options). force: write into a run
+    folder that holds something other than a run of this space (`rundir.check_run_folder`).
     """
 
     strategy: str
@@ -55,6 +57,7 @@ class RunOptions:
     show_progress: bool = True
     heartbeat_seconds: float = HEARTBEAT_SECONDS
     darts: dict[str, Any] = field(default_factory=dict)
+    force: bool = False
 
 
 @dataclass(frozen=True)
@@ -91,8 +94,10 @@ class RunContext:
         run_dir: str | Path,
         report: Report = lambda line: None,
     ) -> RunContext:
-        """Profile the latency table and check the constraints, load the proxy data, open the study's storage."""
+        """Check the run folder, profile the latency table and check the constraints, load the proxy data, open the
+        study's storage."""
         run_dir = Path(run_dir)
+        check_run_folder(run_dir, graph.space.name, options.force)
         run_dir.mkdir(parents=True, exist_ok=True)
         url = storage_url(run_dir, options.storage)
         storage = open_storage(
@@ -106,7 +111,12 @@ class RunContext:
             options.budget,
             workers,
             report,
-            {"command": options.command, "study": study_name, "storage": url},
+            {
+                "space": graph.space.name,
+                "command": options.command,
+                "study": study_name,
+                "storage": url,
+            },
         )
         with timed_stage("latency table", tracker):
             table, _ = profiled_table(

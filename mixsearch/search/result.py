@@ -22,6 +22,7 @@ from typing import Any, Protocol, TypeVar
 
 from mixsearch.arch import Arch
 from mixsearch.errors import MixsearchError, first_line
+from mixsearch.outdir import write_file
 from mixsearch.typed_json import check_type
 
 RESULT_FORMAT = "mixsearch.search/2"  # 2: per-seed final accuracies, baseline trials
@@ -209,11 +210,9 @@ class SearchResult:
         }
 
     def save(self, run_dir: str | Path) -> Path:
-        path = Path(run_dir) / RESULT_FILE
-        temporary = path.with_suffix(".json.tmp")
-        temporary.write_text(json.dumps(self.to_json(), indent=1))
-        temporary.replace(path)
-        return path
+        return write_file(
+            Path(run_dir) / RESULT_FILE, json.dumps(self.to_json(), indent=1)
+        )
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SearchResult:

@@ -40,6 +40,7 @@ from mixsearch.search.result import (
     TrialRecord,
     best_by_validation,
 )
+from mixsearch.search.rundir import DARTS_DIR
 from mixsearch.search.settings import DartsConfig
 from mixsearch.search.study import option_label
 from mixsearch.search.trainings import json_digest
@@ -47,8 +48,6 @@ from mixsearch.search.trials import derived_trial, study_snapshot, trials_stage
 from mixsearch.search.workers import decode_state, encode_state, run_once
 from mixsearch.space.graph import SpaceGraph
 from mixsearch.space.sections import Constraints, Target
-
-DARTS_DIR = "darts"
 
 
 class RunStopped(Exception):

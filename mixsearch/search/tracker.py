@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from mixsearch.errors import MixsearchError, first_line
+from mixsearch.outdir import write_file
 from mixsearch.space.sections import Budget
 from mixsearch.typed_json import check_type
 
@@ -62,7 +63,7 @@ class RunTracker:
     report: Callable[[str], None]
     about: dict[str, Any] = field(
         default_factory=dict
-    )  # command, study, storage: what `status` needs
+    )  # space, command, study, storage: what `status` and a resumed run need
     seconds: dict[str, float] = field(default_factory=dict)
     current: str | None = None
     stopped: str | None = None  # the stage a Ctrl-C or SIGTERM cut short
@@ -126,10 +127,7 @@ class RunTracker:
             "pid": os.getpid(),
             "host": socket.gethostname(),
         }
-        path = self.run_dir / PROGRESS_FILE
-        temporary = path.with_suffix(f".{os.getpid()}.tmp")
-        temporary.write_text(json.dumps(data, indent=1))
-        temporary.replace(path)
+        write_file(self.run_dir / PROGRESS_FILE, json.dumps(data, indent=1))
 
 
 def _state(stage: str, tracker: RunTracker) -> str:
