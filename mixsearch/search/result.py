@@ -21,8 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from mixsearch.arch import Arch
-from mixsearch.errors import MixsearchError, first_line
-from mixsearch.typed_json import check_type
+from mixsearch.errors import MixsearchError, check_type, first_line
 
 RESULT_FORMAT = "mixsearch.search/2"  # 2: per-seed final accuracies, baseline trials
 RESULT_FILE = "search.json"
