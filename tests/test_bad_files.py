@@ -16,6 +16,7 @@ from mixsearch.arch import Arch
 from mixsearch.cli import main
 from mixsearch.inputs import MAX_INPUT_BYTES
 from mixsearch.search.result import RESULT_FORMAT, SearchResult, Trained, TrialRecord
+from mixsearch.search.tracker import read_progress
 
 NODE = {"name": "chan", "op": "se", "params": {}, "from": ["input"], "residual": False}
 CURRENT = RESULT_FORMAT.encode()
@@ -148,6 +149,12 @@ def edited(data: dict, path: tuple, value) -> dict:
         (("pareto",), "0", "pareto[0]: expected int, got '0'"),
         (("stopped",), 1, "stopped: expected str, got 1"),
         (("trials", 0, "values"), "x", "trials[0].values: expected dict"),
+        (("finalists", 0, "flops"), 1.5, "finalists[0].flops: expected int, got 1.5"),
+        (
+            ("stage_seconds",),
+            {"trials": "x"},
+            "stage_seconds.trials: expected a number, got 'x'",
+        ),
         (("trials", 0, "state"), "done", "trial 0: unknown state 'done'"),
     ],
     ids=[
@@ -160,6 +167,8 @@ def edited(data: dict, path: tuple, value) -> dict:
         "text-pareto",
         "number-stage",
         "text-values",
+        "float-flops",
+        "text-stage-seconds",
         "unknown-state",
     ],
 )
@@ -230,6 +239,12 @@ def test_a_bad_progress_json_is_one_line_in_status(tmp_path, content, message):
     fails_with_one_line(
         ["status", str(tmp_path)], f"{progress}: unreadable progress file", message
     )
+
+
+def test_a_progress_json_with_keys_of_a_later_version_is_read(tmp_path):
+    progress = {**PROGRESS, "study": "s", "gpu": "h100"}
+    (tmp_path / "progress.json").write_text(json.dumps(progress))
+    assert read_progress(tmp_path) == progress
 
 
 def test_export_of_a_folder_without_a_run_says_so(tmp_path):

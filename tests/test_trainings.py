@@ -101,6 +101,12 @@ def test_a_corrupt_entry_is_ignored_with_a_warning(cache, tmp_path, caplog):
     assert "ignoring cached training" in caplog.text
 
 
+def test_an_entry_with_whole_numbers_written_as_ints_is_used(cache):
+    result = replace(RESULT, val_acc=1, seconds=3)
+    cache.put(ARCH, 3, result)
+    assert cache.get(ARCH, 8, 3) == result
+
+
 @pytest.mark.parametrize(
     "change, problem",
     [

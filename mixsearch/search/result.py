@@ -21,9 +21,8 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from mixsearch.arch import Arch
-from mixsearch.errors import MixsearchError, first_line
+from mixsearch.errors import MixsearchError, check_type, first_line
 from mixsearch.outdir import write_file
-from mixsearch.typed_json import check_type
 
 RESULT_FORMAT = "mixsearch.search/2"  # 2: per-seed final accuracies, baseline trials
 RESULT_FILE = "search.json"

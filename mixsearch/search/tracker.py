@@ -19,12 +19,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any
 
-from mixsearch.errors import MixsearchError, first_line
+from typing_extensions import TypedDict  # pydantic reads typing's only from Python 3.12
+
+from mixsearch.errors import MixsearchError, check_type, first_line
 from mixsearch.outdir import write_file
 from mixsearch.space.sections import Budget
-from mixsearch.typed_json import check_type
 
 PROGRESS_FILE = "progress.json"
 DARTS_EPOCH_UNITS = 2.0

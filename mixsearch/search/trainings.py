@@ -25,11 +25,11 @@ import platformdirs
 
 import mixsearch
 from mixsearch.arch import Arch
+from mixsearch.errors import check_type
 from mixsearch.hardware.lut import fingerprint
 from mixsearch.proxy import ProxyData, TrainConfig, TrainResult
 from mixsearch.search.baselines import function_key
 from mixsearch.space.sections import Target
-from mixsearch.typed_json import check_type
 
 logger = logging.getLogger(__name__)
 
