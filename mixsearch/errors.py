@@ -3,27 +3,8 @@
 from __future__ import annotations
 
 import difflib
-import functools
-import reprlib
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from pydantic import TypeAdapter
-    from pydantic_core import ErrorDetails
-
-# pydantic's reasons for a value of the wrong type, in mixsearch's words; any other keeps pydantic's own.
-TYPE_REASONS = {
-    "missing": "missing",
-    "float_type": "expected a number",
-    "int_type": "expected int",
-    "bool_type": "expected bool",
-    "string_type": "expected str",
-    "list_type": "expected list",
-    "tuple_type": "expected tuple",
-    "dict_type": "expected dict",
-}
 
 
 def did_you_mean(name: object, choices: Iterable[str]) -> str:
@@ -54,38 +35,6 @@ def first_line(error: BaseException) -> str:
     """An exception's message cut to its first line (library errors often add lines of background)."""
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
-
-
-def check_type(value: Any, hint: Any) -> None:
-    """TypeError naming the first field of `value` that is not of type `hint` (`winner.latency_ms: expected a
-    number, got 'fast'`): pydantic's strict mode (a float may be written as an int, no number as a bool), a
-    dataclass field by field, a TypedDict key by key."""
-    # Imported here, not above: the command line starts without pydantic.
-    from pydantic import ValidationError
-
-    try:
-        _adapter(hint).validate_python((value,))
-    except ValidationError as error:
-        raise TypeError(_describe(error.errors()[0])) from None
-
-
-@functools.cache
-def _adapter(hint: Any) -> TypeAdapter[Any]:
-    """A strict validator of `(value,)`: pydantic takes a dataclass instance as it is unless the config says to
-    revalidate it, and a plain dataclass takes that config only from what holds it."""
-    from pydantic import ConfigDict, TypeAdapter
-
-    config = ConfigDict(strict=True, revalidate_instances="always")
-    return TypeAdapter(tuple[hint], config=config)
-
-
-def _describe(error: ErrorDetails) -> str:
-    """`points[0].x: expected a number, got True` for an error in validating `(value,)`."""
-    loc = error["loc"][1:]
-    path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
-    reason = TYPE_REASONS.get(error["type"], error["msg"])
-    got = "" if error["type"] == "missing" else f", got {reprlib.repr(error['input'])}"
-    return f"{path.lstrip('.') or 'value'}: {reason}{got}"
 
 
 class MixsearchError(Exception):

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from mixsearch.arch import Arch
-from mixsearch.errors import MixsearchError, check_type, first_line
+from mixsearch.errors import MixsearchError, first_line
+from mixsearch.inputs import check_type
 from mixsearch.outdir import write_file
 
 RESULT_FORMAT = "mixsearch.search/2"  # 2: per-seed final accuracies, baseline trials

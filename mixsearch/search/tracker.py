@@ -23,7 +23,8 @@ from typing import Any
 
 from typing_extensions import TypedDict  # pydantic reads typing's only from Python 3.12
 
-from mixsearch.errors import MixsearchError, check_type, first_line
+from mixsearch.errors import MixsearchError, first_line
+from mixsearch.inputs import check_type
 from mixsearch.outdir import write_file
 from mixsearch.space.sections import Budget
 

@@ -25,8 +25,8 @@ import platformdirs
 
 import mixsearch
 from mixsearch.arch import Arch
-from mixsearch.errors import check_type
 from mixsearch.hardware.lut import fingerprint
+from mixsearch.inputs import check_type
 from mixsearch.proxy import ProxyData, TrainConfig, TrainResult
 from mixsearch.search.baselines import function_key
 from mixsearch.space.sections import Target
