@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING
 
 import click
@@ -47,9 +48,6 @@ if TYPE_CHECKING:
 # Only what --help shows is imported above: each command imports the stages it runs (torch, Optuna, networkx)
 # when it runs, so that help and `validate` answer at once.
 USAGE_ERROR = 2
-TERMINATED = (
-    128 + signal.SIGTERM
-)  # the exit status of a run stopped by SIGTERM (Ctrl-C: 130)
 
 
 class Choice(click.Choice):
@@ -483,16 +481,33 @@ def ops(
 
 @contextmanager
 def signal_stops() -> Iterator[None]:
-    """SIGTERM stops the block like Ctrl-C does (`Stopped`, exit status 143), so the run saves what it has."""
+    """Ctrl-C and SIGTERM stop the block (`Stopped`, exit status 130 or 143), so the run saves what it has; one
+    more while it saves is only acknowledged, so that the save finishes (a signal ignored before stays ignored).
+    """
+    stopping = False
 
-    def stop(signum, frame) -> None:
-        raise Stopped(TERMINATED)
+    def stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        if stopping:
+            click.echo(
+                "still saving the run so far; it stops once that is done", err=True
+            )
+            return
+        stopping = True
+        raise Stopped(128 + signum)
 
-    previous = signal.signal(signal.SIGTERM, stop)
+    replaced = {
+        signum: handler
+        for signum in (signal.SIGINT, signal.SIGTERM)
+        if (handler := signal.getsignal(signum)) not in (signal.SIG_IGN, None)
+    }
+    for signum in replaced:
+        signal.signal(signum, stop)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in replaced.items():
+            signal.signal(signum, handler)
 
 
 def run_folder(space: str, what: str, seed: int) -> Path:
@@ -537,7 +552,8 @@ def _finish_run(
         sys.exit(stop.exit_code)
     except KeyboardInterrupt as stop:
         click.echo(
-            "stopped while measuring the latency table; nothing to save yet", err=True
+            "stopped before the search started (latency table, proxy data); nothing to save yet",
+            err=True,
         )
         sys.exit(stop.exit_code if isinstance(stop, Stopped) else 130)
     _echo_paths(job.paths)

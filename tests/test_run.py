@@ -281,6 +281,19 @@ def test_when_every_trial_fails_the_run_stops_with_the_reason(space, tmp_path, n
     assert "every trial failed" in result.output and "diverged" in result.output
 
 
+def test_a_failed_trial_is_one_line_of_the_run_without_an_optuna_traceback(
+    space, tmp_path, nan_op, optuna_logs
+):
+    space.write_text(
+        TINY_SPACE.replace(
+            "channel: [se: {reduction: [4, 8]}, eca]", f"channel: [{nan_op}]"
+        ).replace("from: [input, chan]", "from: chan")
+    )
+    result = run_tiny(space, tmp_path / "run", "random")
+    assert "trial 0 [1/3] failed: training diverged" in result.output
+    assert "Traceback" not in result.output and not optuna_logs
+
+
 def test_an_impossible_constraint_stops_the_run_before_any_training(space, tmp_path):
     space.write_text(TINY_SPACE + "constraints: {params: 1}\n")
     result = invoke(
