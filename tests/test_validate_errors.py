@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from helpers import ROOT
 from mixsearch.cli import main
-from mixsearch.space import sections
+from mixsearch.space import sections, settings
 
 BROKEN = sorted((ROOT / "tests" / "broken_spaces").glob("*.yaml"))
 EXPECT = re.compile(r"# expect: (\d+): (.+)")
@@ -101,6 +101,22 @@ def write_space(tmp_path: Path, proxy: str) -> Path:
     path = tmp_path / "space.yaml"
     path.write_text(f"name: s\nproxy: {proxy}\ngraph:\n  a: {{op: se, from: input}}\n")
     return path
+
+
+@pytest.mark.parametrize(
+    "proxy",
+    ["{dataset: yolo, path: data}", "{task: detection}"],
+    ids=["yolo", "digits"],
+)
+def test_a_detection_proxy_without_the_detection_extra_is_refused_at_its_line(
+    tmp_path, monkeypatch, proxy
+):
+    monkeypatch.setattr(settings, "DETECTION_PACKAGES", ("no_such_package",))
+    path = write_space(tmp_path, proxy)
+    result = run_validate(str(path))
+    assert result.exit_code == 2
+    pattern = r"proxy task detection needs the no_such_package package: pip install 'mixsearch\[detection\]'"
+    check_error_output(result.stderr, str(path), 2, pattern)
 
 
 @pytest.mark.parametrize(

@@ -119,6 +119,9 @@ COLOURS = ("odd", "random", "grey")
 PROXY_DATASETS = ("digits", "imagefolder", "yolo")
 # What a proxy task asks of the host: a class per image, or boxes and classes of every object in it.
 PROXY_TASKS = ("classification", "detection")
+# The packages the detection task needs beyond torch (box ops, mAP), and how to install them.
+DETECTION_PACKAGES = ("torchvision", "torchmetrics", "faster_coco_eval")
+DETECTION_EXTRA = "pip install 'mixsearch[detection]'"
 
 
 def _whole(minimum: int) -> Callable[[Any], bool]:

@@ -29,7 +29,9 @@ from mixsearch.space.located_yaml import LocatedDict, LocatedList
 from mixsearch.space.sections import (
     BUDGETS,
     CONSTRAINT_METRICS,
+    DETECTION_EXTRA,
     DETECTION_FIELD_CHECKS,
+    DETECTION_PACKAGES,
     DEVICE_PATTERN,
     DTYPE_NAMES,
     MIN_CHANNELS,
@@ -274,9 +276,23 @@ def parse_proxy(value: Any, line: int, space_path: str) -> ProxySpec:
     task = _proxy_choice(
         section, "task", PROXY_TASKS, FOLDER_TASKS.get(dataset, "classification")
     )
+    if task == "detection":
+        _check_detection_packages(
+            section.line_of("task" if "task" in section else "dataset")
+        )
     if dataset == "digits":
         return _digits_proxy(section, line, task)
     return _folder_proxy(section, line, dataset, task, space_path)
+
+
+def _check_detection_packages(line: int) -> None:
+    """A SpaceError at `line` unless the detection task's packages are installed: found now, not after DARTS."""
+    for package in DETECTION_PACKAGES:
+        if importlib.util.find_spec(package) is None:
+            raise SpaceError(
+                f"proxy task detection needs the {package} package: {DETECTION_EXTRA}",
+                line=line,
+            )
 
 
 def _proxy_choice(
