@@ -76,7 +76,12 @@ def open_storage(url: str) -> BaseStorage:
         if not path:
             raise MixsearchError("--storage journal:PATH needs a file path")
         journal = optuna.storages.journal
-        return journal.JournalStorage(journal.JournalFileBackend(path))
+        try:
+            return journal.JournalStorage(journal.JournalFileBackend(path))
+        except OSError as error:  # a missing folder, a file where a folder should be
+            raise MixsearchError(
+                f"storage {url}: cannot open the journal file {path} ({error.strerror})"
+            ) from None
     try:
         return optuna.storages.RDBStorage(_with_driver(url))
     # A missing driver (ImportError) or any of SQLAlchemy's: bad URL, server unreachable, authentication.
