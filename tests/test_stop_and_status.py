@@ -192,6 +192,15 @@ def test_a_misspelled_option_value_gets_a_suggestion(args, suggestion):
     assert result.exit_code == 2 and suggestion in result.output
 
 
+@pytest.fixture
+def ctrl_c():
+    """Ctrl-C's Python default in this process, even when pytest runs as a background job (which ignores
+    SIGINT, and a run leaves an ignored signal ignored)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def stop_at_call(monkeypatch, target, name: str, signum: int, call: int) -> None:
     """Make `target.name` send this process `signum` on its `call`-th call, before it does its work."""
     original = getattr(target, name)
@@ -216,7 +225,7 @@ def run_in_process(space: Path, out: Path) -> Result:
     ids=["ctrl-c", "sigterm"],
 )
 def test_a_stop_during_a_trial_saves_the_run_without_a_traceback(
-    space, tmp_path, monkeypatch, optuna_logs, signum, code
+    space, tmp_path, monkeypatch, ctrl_c, optuna_logs, signum, code
 ):
     stop_at_call(monkeypatch, Evaluator, "from_scratch", signum, call=2)
     out = tmp_path / "run"
@@ -228,7 +237,7 @@ def test_a_stop_during_a_trial_saves_the_run_without_a_traceback(
 
 
 def test_a_second_stop_while_saving_names_the_stage_and_leaves_the_report(
-    space, tmp_path, monkeypatch
+    space, tmp_path, monkeypatch, ctrl_c
 ):
     stop_at_call(monkeypatch, Evaluator, "from_scratch", signal.SIGINT, call=2)
     stop_at_call(monkeypatch, pipeline, "emit", signal.SIGINT, call=1)

@@ -378,7 +378,7 @@ def parse_search(value: Any, line: int) -> SearchSpec:
     for key, allowed in (
         ("strategy", STRATEGIES),
         ("sampler", SAMPLERS),
-        ("budget", tuple(BUDGETS)),
+        ("budget", tuple(BUDGETS)),  # names in a tuple: a list value is no dict key
     ):
         if key in section and section[key] not in allowed:
             raise SpaceError(
