@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING
 
 import click
@@ -30,12 +31,15 @@ from mixsearch.space.sections import (
     OBJECTIVES,
     QUICK_TIME,
     SAMPLERS,
+    SEED_MAX,
     STRATEGIES,
     DetectionConfig,
     Target,
     darts_budget,
     get_budget,
+    memory_problem,
     ordered_objectives,
+    shape_problem,
 )
 from mixsearch.yolo import DEFAULT_BASE, DEFAULT_POSITIONS, DEFAULT_SCALES
 
@@ -47,9 +51,11 @@ if TYPE_CHECKING:
 # Only what --help shows is imported above: each command imports the stages it runs (torch, Optuna, networkx)
 # when it runs, so that help and `validate` answer at once.
 USAGE_ERROR = 2
-TERMINATED = (
-    128 + signal.SIGTERM
-)  # the exit status of a run stopped by SIGTERM (Ctrl-C: 130)
+# A search's seed reaches numpy, whose seeds are 32-bit.
+SEED_RANGE = click.IntRange(0, SEED_MAX)
+# Sane caps: a day between heartbeats, a hundred seeds per final training.
+MAX_HEARTBEAT_SECONDS = 24 * 3600
+MAX_FINAL_SEEDS = 100
 
 
 class Choice(click.Choice):
@@ -143,10 +149,24 @@ TABLE_OPTION = click.option(
 OUT_DIR_HELP = (
     "Run folder (default: runs/<name>-{suffix}-seed<seed>, named for what it is)."
 )
+
+
+def _channels_fit(
+    ctx: click.Context, param: click.Parameter, channels: int | None
+) -> int | None:
+    """Refuse a channel count whose C x C weights (a 1 x 1 convolution's) are more than this machine can hold."""
+    if channels is not None and (
+        problem := memory_problem(f"{channels} x {channels} weights", channels**2)
+    ):
+        raise click.BadParameter(problem)
+    return channels
+
+
 ONNX_OPTION = click.option(
     "--onnx",
     "onnx_channels",
     type=click.IntRange(min=8),
+    callback=_channels_fit,
     default=None,
     metavar="CHANNELS",
     help="Also write <name>.onnx beside <name>.py for CHANNELS input channels (batch and size dynamic), "
@@ -481,6 +501,10 @@ def ops(
     from mixsearch.progress import progress
 
     height, width = shape
+    if problem := shape_problem((1, channels, height, width)):
+        raise MixsearchError(
+            f"--channels {channels} --shape {height} {width}: {problem}"
+        )
     target = on_device(Target(), device) if device is not None else None
     latencies = LatencyTable.open(target) if target is not None else None
     columns = [
@@ -520,16 +544,33 @@ def ops(
 
 @contextmanager
 def signal_stops() -> Iterator[None]:
-    """SIGTERM stops the block like Ctrl-C does (`Stopped`, exit status 143), so the run saves what it has."""
+    """Ctrl-C and SIGTERM stop the block (`Stopped`, exit status 130 or 143), so the run saves what it has; one
+    more while it saves is only acknowledged, so that the save finishes (a signal ignored before stays ignored).
+    """
+    stopping = False
 
-    def stop(signum, frame) -> None:
-        raise Stopped(TERMINATED)
+    def stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        if stopping:
+            click.echo(
+                "still saving the run so far; it stops once that is done", err=True
+            )
+            return
+        stopping = True
+        raise Stopped(128 + signum)
 
-    previous = signal.signal(signal.SIGTERM, stop)
+    replaced = {
+        signum: handler
+        for signum in (signal.SIGINT, signal.SIGTERM)
+        if (handler := signal.getsignal(signum)) not in (signal.SIG_IGN, None)
+    }
+    for signum in replaced:
+        signal.signal(signum, stop)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in replaced.items():
+            signal.signal(signum, handler)
 
 
 def run_folder(space: str, what: str, seed: int) -> Path:
@@ -574,7 +615,8 @@ def _finish_run(
         sys.exit(stop.exit_code)
     except KeyboardInterrupt as stop:
         click.echo(
-            "stopped while measuring the latency table; nothing to save yet", err=True
+            "stopped before the search started (latency table, proxy data); nothing to save yet",
+            err=True,
         )
         sys.exit(stop.exit_code if isinstance(stop, Stopped) else 130)
     _echo_paths(job.paths)
@@ -648,12 +690,12 @@ def _finish_run(
 )
 @click.option(
     "--final-seeds",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, MAX_FINAL_SEEDS),
     default=BUDGETS["quick"].final_seeds,
     show_default=True,
     help="Seeds each of those trainings runs with (accuracy as mean ± standard error).",
 )
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--seed", type=SEED_RANGE, default=0, show_default=True)
 @QUIET_OPTION
 @RUN_FORCE_OPTION
 def darts(
@@ -737,7 +779,7 @@ def darts(
 )
 @click.option(
     "--seed",
-    type=click.IntRange(min=0),
+    type=SEED_RANGE,
     default=None,
     help="Seed (default: the space's, else 0).",
 )
@@ -770,7 +812,7 @@ def darts(
 )
 @click.option(
     "--heartbeat",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, MAX_HEARTBEAT_SECONDS),
     default=HEARTBEAT_SECONDS,
     show_default=True,
     help="Seconds between a worker's heartbeats; a trial silent for 3x this is failed and queued again.",

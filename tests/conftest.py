@@ -1,5 +1,7 @@
 """Shared test settings: deterministic, CPU-only, offline."""
 
+import logging
+import logging.handlers
 import os
 
 import pytest
@@ -13,3 +15,12 @@ os.environ.setdefault("YOLO_AUTOINSTALL", "false")
 def _seed_everything():
     torch.manual_seed(0)
     yield
+
+
+@pytest.fixture
+def optuna_logs():
+    """What Optuna logs itself while the test runs (a run reports each trial in a line of its own)."""
+    handler = logging.handlers.BufferingHandler(capacity=10_000)
+    logging.getLogger("optuna").addHandler(handler)
+    yield handler.buffer
+    logging.getLogger("optuna").removeHandler(handler)

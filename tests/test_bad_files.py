@@ -6,15 +6,19 @@ table in test_hardware, proxy data in test_proxy, trainings in test_trainings, D
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from PIL import Image
 
 from helpers import tiny_run_space
 from mixsearch.arch import Arch
 from mixsearch.cli import main
+from mixsearch.errors import MixsearchError
 from mixsearch.inputs import MAX_INPUT_BYTES
+from mixsearch.proxy.yolo_format import load_yolo_folder
 from mixsearch.search.result import RESULT_FORMAT, SearchResult, Trained, TrialRecord
 from mixsearch.search.tracker import read_progress
 
@@ -302,3 +306,50 @@ def test_an_arch_json_over_the_size_limit_is_refused_before_parsing(tmp_path):
         str(path),
         "larger than 256,000 bytes",
     )
+
+
+def test_a_journal_storage_in_a_missing_folder_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    space = tmp_path / "tiny.yaml"
+    space.write_text(tiny_run_space("tiny"))
+    args = ["run", str(space), "--budget", "tiny", "--out", str(tmp_path / "run")]
+    journal = tmp_path / "missing" / "study.log"
+    fails_with_one_line(
+        [*args, "--storage", f"journal:{journal}"],
+        f"storage journal:{journal}: cannot open the journal file",
+        "No such file or directory",
+    )
+
+
+def yolo_dataset(root: Path, train: str = "images/train") -> Path:
+    """A two-image YOLO dataset in `root` whose data.yaml names `train` for its training images."""
+    for split in ("train", "val"):
+        (root / "images" / split).mkdir(parents=True)
+        (root / "labels" / split).mkdir(parents=True)
+        for n in range(2):
+            Image.new("RGB", (32, 32)).save(root / "images" / split / f"{n}.png")
+            (root / "labels" / split / f"{n}.txt").write_text("0 0.5 0.5 0.2 0.2\n")
+    (root / "data.yaml").write_text(f"train: {train}\nval: images/val\nnames: [a]\n")
+    return root
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"\xff\xfe\x8f binary", "train.txt: cannot read it as a list of images"),
+        (b"images/train/0.png\n\x00\x01", "train.txt:2: a NUL character"),
+    ],
+    ids=["not-utf8", "nul"],
+)
+def test_a_binary_image_list_names_the_file(tmp_path, content, message):
+    (tmp_path / "train.txt").write_bytes(content)
+    with pytest.raises(MixsearchError, match=re.escape(message)):
+        load_yolo_folder(yolo_dataset(tmp_path, "train.txt"), 32)
+
+
+def test_an_image_with_more_pixels_than_pillow_decodes_names_the_file(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # a 32 x 32 image is a bomb
+    with pytest.raises(MixsearchError, match=r"0\.png: cannot read image .*pixels"):
+        load_yolo_folder(yolo_dataset(tmp_path), 32)

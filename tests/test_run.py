@@ -281,6 +281,19 @@ def test_when_every_trial_fails_the_run_stops_with_the_reason(space, tmp_path, n
     assert "every trial failed" in result.output and "diverged" in result.output
 
 
+def test_a_failed_trial_is_one_line_of_the_run_without_an_optuna_traceback(
+    space, tmp_path, nan_op, optuna_logs
+):
+    space.write_text(
+        TINY_SPACE.replace(
+            "channel: [se: {reduction: [4, 8]}, eca]", f"channel: [{nan_op}]"
+        ).replace("from: [input, chan]", "from: chan")
+    )
+    result = run_tiny(space, tmp_path / "run", "random")
+    assert "trial 0 [1/3] failed: training diverged" in result.output
+    assert "Traceback" not in result.output and not optuna_logs
+
+
 def test_an_impossible_constraint_stops_the_run_before_any_training(space, tmp_path):
     space.write_text(TINY_SPACE + "constraints: {params: 1}\n")
     result = invoke(
@@ -516,3 +529,38 @@ def test_final_trainings_use_a_seed_of_their_own(space, tmp_path):
     trial = next(t for t in run.trials if t.number == finalist.trial)
     assert finalist.val_accs[0] == retrained(finalist.arch, seed, threads=1)
     assert trial.values["accuracy"] == retrained(finalist.arch, 0)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["run", "default", "--seed", str(2**32)],
+            "'--seed': 4294967296 is not in the range",
+        ),
+        (["run", "default", "--heartbeat", "1" + "0" * 20], "'--heartbeat'"),
+        (["darts", "default", "--final-seeds", "1" + "0" * 20], "'--final-seeds'"),
+        (["run", "default", "--onnx", "1" + "0" * 20], "'--onnx': 1" + "0" * 20),
+        (
+            ["ops", "--channels", "1" + "0" * 20],
+            "--channels 1" + "0" * 20 + " --shape 80 80: inputs of",
+        ),
+        (
+            ["run", "default", "--device", "cuda:" + "9" * 20],
+            "--device: target device 'cuda:" + "9" * 20 + "' asked for",
+        ),
+    ],
+    ids=["seed", "heartbeat", "final-seeds", "onnx-channels", "ops-channels", "device"],
+)
+def test_an_option_beyond_what_the_machine_holds_is_refused_at_once(args, message):
+    result = invoke(*args)
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_gpu_index_beyond_the_machines_gpus_is_refused(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    result = invoke("run", "default", "--device", "cuda:2")
+    assert result.exit_code == 2
+    assert "torch sees 2 CUDA device(s), cuda:0 to cuda:1" in result.output

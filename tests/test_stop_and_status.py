@@ -4,6 +4,7 @@ get a suggestion."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import selectors
 import signal
@@ -15,10 +16,12 @@ from pathlib import Path
 import black
 import pytest
 import torch
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from helpers import import_file, tiny_run_space
+from mixsearch import pipeline
 from mixsearch.cli import main
+from mixsearch.search.evaluate import Evaluator
 from mixsearch.search.result import SearchResult
 
 # Larger proxy splits than the other run tests: each training takes a second or two, time enough to stop it.
@@ -187,3 +190,61 @@ def test_stage_lines_say_where_the_run_is_and_what_is_left(space, tmp_path):
 def test_a_misspelled_option_value_gets_a_suggestion(args, suggestion):
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2 and suggestion in result.output
+
+
+@pytest.fixture
+def ctrl_c():
+    """Ctrl-C's Python default in this process, even when pytest runs as a background job (which ignores
+    SIGINT, and a run leaves an ignored signal ignored)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def stop_at_call(monkeypatch, target, name: str, signum: int, call: int) -> None:
+    """Make `target.name` send this process `signum` on its `call`-th call, before it does its work."""
+    original = getattr(target, name)
+    calls = itertools.count(1)
+
+    def stopping(*args, **kwargs):
+        if next(calls) == call:
+            signal.raise_signal(signum)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(target, name, stopping)
+
+
+def run_in_process(space: Path, out: Path) -> Result:
+    args = ["run", str(space), "--budget", "tiny", "--strategy", "random"]
+    return CliRunner().invoke(main, [*args, "--trials", "3", "--out", str(out)])
+
+
+@pytest.mark.parametrize(
+    "signum, code",
+    [(signal.SIGINT, 130), (signal.SIGTERM, 143)],
+    ids=["ctrl-c", "sigterm"],
+)
+def test_a_stop_during_a_trial_saves_the_run_without_a_traceback(
+    space, tmp_path, monkeypatch, ctrl_c, optuna_logs, signum, code
+):
+    stop_at_call(monkeypatch, Evaluator, "from_scratch", signum, call=2)
+    out = tmp_path / "run"
+    result = run_in_process(space, out)
+    assert result.exit_code == code, result.output
+    assert "stopped during the trials stage" in result.output
+    assert "Traceback" not in result.output and not optuna_logs
+    assert SearchResult.load(out).stopped == "trials" and (out / "report.md").exists()
+
+
+def test_a_second_stop_while_saving_names_the_stage_and_leaves_the_report(
+    space, tmp_path, monkeypatch, ctrl_c
+):
+    stop_at_call(monkeypatch, Evaluator, "from_scratch", signal.SIGINT, call=2)
+    stop_at_call(monkeypatch, pipeline, "emit", signal.SIGINT, call=1)
+    out = tmp_path / "run"
+    result = run_in_process(space, out)
+    assert result.exit_code == 130, result.output
+    assert "still saving the run so far" in result.output
+    assert "stopped during the trials stage" in result.output
+    report = (out / "report.md").read_text()
+    assert report.startswith("# Search report: stoppable (partial)")

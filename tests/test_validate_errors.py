@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 from helpers import ROOT
 from mixsearch.cli import main
+from mixsearch.space import sections, settings
 
 BROKEN = sorted((ROOT / "tests" / "broken_spaces").glob("*.yaml"))
 EXPECT = re.compile(r"# expect: (\d+): (.+)")
@@ -94,3 +95,63 @@ def test_directory_instead_of_file_is_a_usage_error(tmp_path):
     assert result.exit_code == 2
     assert "Traceback" not in result.stderr
     assert "is a directory" in result.stderr
+
+
+def write_space(tmp_path: Path, proxy: str) -> Path:
+    path = tmp_path / "space.yaml"
+    path.write_text(f"name: s\nproxy: {proxy}\ngraph:\n  a: {{op: se, from: input}}\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    "proxy",
+    ["{dataset: yolo, path: data}", "{task: detection}"],
+    ids=["yolo", "digits"],
+)
+def test_a_detection_proxy_without_the_detection_extra_is_refused_at_its_line(
+    tmp_path, monkeypatch, proxy
+):
+    monkeypatch.setattr(settings, "DETECTION_PACKAGES", ("no_such_package",))
+    path = write_space(tmp_path, proxy)
+    result = run_validate(str(path))
+    assert result.exit_code == 2
+    pattern = r"proxy task detection needs the no_such_package package: pip install 'mixsearch\[detection\]'"
+    check_error_output(result.stderr, str(path), 2, pattern)
+
+
+@pytest.mark.parametrize(
+    "target, message",
+    [
+        ("shapes: [[1, 64, 2048, 2048]]", "inputs of 1 x 64 x 2048 x 2048 take 1 GiB"),
+        ("shapes: [[1, 32768, 1, 1]]", "32768 x 32768 weights take 4 GiB"),
+    ],
+    ids=["input", "weights"],
+)
+def test_shapes_are_bounded_by_this_machines_memory(
+    tmp_path, monkeypatch, target, message
+):
+    monkeypatch.setattr(sections, "machine_memory", lambda: 2 * 2**30)
+    path = tmp_path / "space.yaml"
+    path.write_text(
+        f"name: s\ntarget: {{{target}}}\ngraph:\n  a: {{op: se, from: input}}\n"
+    )
+    result = run_validate(str(path))
+    assert result.exit_code == 2
+    pattern = f"{re.escape(message)} as float32, more than a quarter of this machine's 2 GiB of memory"
+    check_error_output(result.stderr, str(path), 2, pattern)
+
+
+def test_the_proxy_digits_are_bounded_by_this_machines_memory(tmp_path, monkeypatch):
+    monkeypatch.setattr(sections, "machine_memory", lambda: 2 * 2**30)
+    path = write_space(
+        tmp_path,
+        "{canvas: 512, digit_size: 512, train_size: 8, val_size: 8, test_size: 8}",
+    )
+    result = run_validate(str(path))
+    assert result.exit_code == 2
+    check_error_output(
+        result.stderr,
+        str(path),
+        2,
+        r"proxy digits \(1,797 upscaled to 512 x 512\) take 1.75 GiB",
+    )

@@ -21,15 +21,24 @@ DTYPES = {
 
 
 def torch_device(target: Target) -> torch.device:
-    """`auto` is the first GPU when there is one, else the CPU; ValueError for a GPU torch cannot see."""
+    """`auto` is the first GPU when there is one, else the CPU; ValueError for a GPU torch cannot see (its index
+    checked before torch reads it: torch wraps an index over 127 around, and fails on one over 2**63).
+    """
     if target.device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(target.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
-            f"target device {target.device!r} asked for, but torch sees no CUDA device"
-        )
-    return device
+    kind, _, index = target.device.partition(":")
+    if kind == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if not count:
+            raise ValueError(
+                f"target device {target.device!r} asked for, but torch sees no CUDA device"
+            )
+        if index and int(index) >= count:
+            raise ValueError(
+                f"target device {target.device!r} asked for, but torch sees {count} CUDA device(s), "
+                f"cuda:0 to cuda:{count - 1}"
+            )
+    return torch.device(target.device)
 
 
 def device_name(device: torch.device) -> str:
@@ -56,7 +65,8 @@ def on_device(target: Target, device: str | None = None) -> Target:
     try:
         torch_device(target)
     except ValueError as error:
-        raise MixsearchError(str(error)) from None
+        where = "--device: " if device is not None else ""
+        raise MixsearchError(f"{where}{error}") from None
     check_runtime(target)
     return target
 

@@ -427,7 +427,12 @@ def _read_image(file: Path, size: int) -> np.ndarray:
             resized = image.convert("RGB").resize(
                 (size, size), Image.Resampling.BILINEAR
             )
-    except (OSError, UnidentifiedImageError, ValueError) as error:
+    except (
+        OSError,
+        UnidentifiedImageError,
+        ValueError,
+        Image.DecompressionBombError,  # more pixels than Pillow decodes
+    ) as error:
         raise MixsearchError(f"{file}: cannot read image ({error})") from None
     return np.asarray(resized).transpose(2, 0, 1)
 

@@ -22,9 +22,9 @@ from torch import nn
 
 from mixsearch.errors import MixsearchError
 from mixsearch.proxy.host import AttentionFactory, conv_bn_relu
+from mixsearch.space.sections import DETECTION_EXTRA
 
 STRIDES = (8, 16, 32)
-DETECTION_EXTRA = "pip install 'mixsearch[detection]'"
 # Centre sampling: a cell is positive for an object when its centre lies inside the box, within this many strides
 # of the box centre, on a level whose stride fits the object (2 to 8 cells across its longer side).
 CENTRE_RADIUS = 1.5

@@ -193,8 +193,19 @@ def _split_images(entry: Any, root: Path, data_yaml: Path, split: str) -> list[P
 
 
 def _listed_images(listing: Path) -> list[Path]:
-    """The images a .txt list names, one per line, relative paths taken from the list's folder."""
-    lines = [line.strip() for line in listing.read_text().splitlines()]
+    """The images a .txt list names, one per line, relative paths taken from the list's folder (a binary file, or
+    a line no path can hold, is a MixsearchError naming it)."""
+    try:
+        lines = [line.strip() for line in listing.read_text().splitlines()]
+    except (OSError, UnicodeDecodeError) as error:
+        raise MixsearchError(
+            f"{listing}: cannot read it as a list of images ({error})"
+        ) from None
+    for number, line in enumerate(lines, 1):
+        if "\0" in line:
+            raise MixsearchError(
+                f"{listing}:{number}: a NUL character where an image path should be; is it a text file?"
+            )
     return [(listing.parent / line).resolve() for line in lines if line]
 
 

@@ -76,7 +76,12 @@ def open_storage(url: str) -> BaseStorage:
         if not path:
             raise MixsearchError("--storage journal:PATH needs a file path")
         journal = optuna.storages.journal
-        return journal.JournalStorage(journal.JournalFileBackend(path))
+        try:
+            return journal.JournalStorage(journal.JournalFileBackend(path))
+        except OSError as error:  # a missing folder, a file where a folder should be
+            raise MixsearchError(
+                f"storage {url}: cannot open the journal file {path} ({error.strerror})"
+            ) from None
     try:
         return optuna.storages.RDBStorage(_with_driver(url))
     # A missing driver (ImportError) or any of SQLAlchemy's: bad URL, server unreachable, authentication.
@@ -240,16 +245,7 @@ class TrialLoop:
                 )  # other workers' trials will finish or go stale
                 continue
             before = self.done()
-            ours: list[FrozenTrial] = []
-            self.study.optimize(
-                lambda trial: self._objective(trial, trials),
-                n_trials=1,
-                catch=(CandidateFailed,),
-                # Called within this iteration, so binding the loop's `ours` is what is meant.
-                callbacks=[lambda study, trial: ours.append(trial)],  # noqa: B023
-                gc_after_trial=False,
-            )
-            last = ours[0]
+            last = self._run_trial(trials)
             if last.user_attrs.get("skipped") == SURPLUS:
                 continue
             self.on_trial(trial_record(last, self.objectives), self.study)
@@ -273,6 +269,20 @@ class TrialLoop:
     def running(self) -> int:
         return len(self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
 
+    def _run_trial(self, trials: int) -> FrozenTrial:
+        """Ask the study for a trial, run it and tell its outcome; Optuna logs nothing (`on_trial` reports it)."""
+        trial = self.study.ask()
+        try:
+            values = self._objective(trial, trials)
+        except optuna.TrialPruned:
+            return self.study.tell(trial, state=TrialState.PRUNED)
+        except CandidateFailed:
+            return self.study.tell(trial, state=TrialState.FAIL)
+        except (Exception, KeyboardInterrupt):
+            self.study.tell(trial, state=TrialState.FAIL)
+            raise
+        return self.study.tell(trial, values)
+
     def _objective(self, trial: optuna.Trial, trials: int) -> tuple[float, ...]:
         ahead = [
             t
@@ -287,7 +297,7 @@ class TrialLoop:
             with heartbeat(self.storage, identifier, self.heartbeat_seconds):
                 return self._evaluate(trial)
         except KeyboardInterrupt:
-            # Optuna fails the trial; the run that resumes trains it again, first.
+            # `_run_trial` fails the trial; the run that resumes trains it again, first.
             trial.set_user_attr("fail_reason", INTERRUPTED)
             kept = {k: trial.user_attrs[k] for k in KEPT_ATTRS if k in trial.user_attrs}
             self.study.enqueue_trial(

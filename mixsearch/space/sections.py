@@ -2,19 +2,68 @@
 it may cost (`Constraints`), what candidates train on (`ProxySpec`, `ProxyConfig`, `DetectionConfig`) and how
 `mixsearch run` searches (`SearchSpec`, the named `BUDGETS`). Each vocabulary (devices, dtypes, colours, tasks,
 strategies, budgets, objectives) is defined here once; `settings.py` parses the YAML sections into these types.
+The numbers are bounded by what this machine can hold (seeds, shapes, threads, proxy images); the bounds are here.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import cache
 from typing import Any
+
+import psutil
 
 from mixsearch.errors import MixsearchError
 from mixsearch.errors import unknown as unknown_name
+
+# --- bounds: what this machine can hold -----------------------------------------------------------------------
+
+# numpy's seeds are 32-bit (`np.random.seed`): every seed a space or an option gives is one of them.
+SEED_MAX = 2**32 - 1
+FLOAT_BYTES = 4
+# No tensor a space's numbers make may take more than this share of the machine's memory: the run holds a few
+# more of its size beside it (an op's intermediates and output, the dataset's uint8 copy and its batches).
+MEMORY_SHARE = 4
+
+
+@cache
+def machine_memory() -> int:
+    """This machine's memory in bytes."""
+    return psutil.virtual_memory().total
+
+
+def memory_problem(what: str, elements: int) -> str | None:
+    """Why `elements` float32 numbers (`what`) are more than this machine can hold, or None when they fit."""
+    size, memory = elements * FLOAT_BYTES, machine_memory()
+    if size * MEMORY_SHARE <= memory:
+        return None
+    return (
+        f"{what} take {size / 2**30:.3g} GiB as float32, more than a quarter of this machine's "
+        f"{memory / 2**30:.3g} GiB of memory"
+    )
+
+
+def shape_problem(shape: tuple[int, ...]) -> str | None:
+    """Why a module's N x C x H x W input is more than this machine can hold (the input itself, or a C x C weight
+    of its ops, a 1 x 1 convolution's), or None when it fits."""
+    channels = shape[1]
+    return memory_problem(
+        f"inputs of {' x '.join(map(str, shape))}", math.prod(shape)
+    ) or memory_problem(f"{channels} x {channels} weights", channels**2)
+
+
+def threads_problem(threads: int) -> str | None:
+    """Why `threads` are more than this machine has cores, or None."""
+    cores = os.cpu_count() or 1
+    if threads <= cores:
+        return None
+    return f"{threads} threads are more than this machine's {cores} CPU cores"
+
 
 # --- target: where the module runs ---------------------------------------------------------------------------
 
@@ -70,6 +119,9 @@ COLOURS = ("odd", "random", "grey")
 PROXY_DATASETS = ("digits", "imagefolder", "yolo")
 # What a proxy task asks of the host: a class per image, or boxes and classes of every object in it.
 PROXY_TASKS = ("classification", "detection")
+# The packages the detection task needs beyond torch (box ops, mAP), and how to install them.
+DETECTION_PACKAGES = ("torchvision", "torchmetrics", "faster_coco_eval")
+DETECTION_EXTRA = "pip install 'mixsearch[detection]'"
 
 
 def _whole(minimum: int) -> Callable[[Any], bool]:
@@ -78,6 +130,38 @@ def _whole(minimum: int) -> Callable[[Any], bool]:
 
 def _fraction(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1
+
+
+def is_seed(value: Any) -> bool:
+    """Whether `value` is a whole number numpy takes as a seed (0 to SEED_MAX)."""
+    return _whole(0)(value) and value <= SEED_MAX
+
+
+# The digits every embedded proxy draws from: scikit-learn's bundled 8 x 8 set (`load_digits`), all upscaled.
+SOURCE_DIGITS = 1797
+
+
+def check_proxy_fits(
+    config: ProxyConfig | DetectionConfig, digit_size: int, pieces: tuple[str, ...]
+) -> None:
+    """MixsearchError when the images of `config`, or its digits upscaled to `digit_size`, are more than this
+    machine can hold, or when an image holds more `pieces` (fields of `config`, summed) than pixels.
+    """
+    count = sum(config.sizes().values())
+    side = config.canvas
+    problem = memory_problem(
+        f"proxy images ({count:,} of 3 x {side} x {side})", count * 3 * side**2
+    ) or memory_problem(
+        f"proxy digits ({SOURCE_DIGITS:,} upscaled to {digit_size} x {digit_size})",
+        SOURCE_DIGITS * digit_size**2,
+    )
+    if problem:
+        raise MixsearchError(problem)
+    total = sum(getattr(config, name) for name in pieces)
+    if total > side**2:
+        raise MixsearchError(
+            f"proxy {' + '.join(pieces)} ({total:,}) is more than the canvas's {side**2:,} pixels"
+        )
 
 
 @dataclass(frozen=True)
@@ -113,6 +197,7 @@ class ProxyConfig:
                 "proxy sizes must satisfy fragment_size <= digit_size <= canvas, got "
                 f"{self.fragment_size}, {self.digit_size}, {self.canvas}"
             )
+        check_proxy_fits(self, self.digit_size, ("clutter", "decoys"))
 
     def sizes(self) -> dict[str, int]:
         return {"train": self.train_size, "val": self.val_size, "test": self.test_size}
@@ -131,7 +216,7 @@ PROXY_FIELD_CHECKS: dict[str, Callable[[Any], bool]] = {
     "train_size": _whole(1),
     "val_size": _whole(1),
     "test_size": _whole(1),
-    "seed": _whole(0),
+    "seed": is_seed,
 }
 
 
@@ -169,6 +254,7 @@ class DetectionConfig:
                 "proxy sizes must satisfy fragment_size <= min_digit <= max_digit <= canvas, got "
                 f"{self.fragment_size}, {self.min_digit}, {self.max_digit}, {self.canvas}"
             )
+        check_proxy_fits(self, self.max_digit, ("clutter", "max_objects"))
 
     def sizes(self) -> dict[str, int]:
         return {"train": self.train_size, "val": self.val_size, "test": self.test_size}

@@ -29,7 +29,9 @@ from mixsearch.space.located_yaml import LocatedDict, LocatedList
 from mixsearch.space.sections import (
     BUDGETS,
     CONSTRAINT_METRICS,
+    DETECTION_EXTRA,
     DETECTION_FIELD_CHECKS,
+    DETECTION_PACKAGES,
     DEVICE_PATTERN,
     DTYPE_NAMES,
     MIN_CHANNELS,
@@ -40,6 +42,7 @@ from mixsearch.space.sections import (
     RUNTIME_PACKAGES,
     RUNTIMES,
     SAMPLERS,
+    SEED_MAX,
     STRATEGIES,
     Constraints,
     DetectionConfig,
@@ -48,8 +51,12 @@ from mixsearch.space.sections import (
     SearchSpec,
     Target,
     is_positive_number,
+    is_seed,
     is_whole,
+    memory_problem,
     ordered_objectives,
+    shape_problem,
+    threads_problem,
 )
 from mixsearch.yolo import (
     DEFAULT_BASE,
@@ -129,6 +136,10 @@ def parse_target(value: Any, line: int) -> Target:
                 "target threads must be a whole number >= 1",
                 line=section.line_of("threads"),
             )
+        if problem := threads_problem(threads):
+            raise SpaceError(
+                f"target threads: {problem}", line=section.line_of("threads")
+            )
         fields["threads"] = threads
     if "runtime" in section:
         fields["runtime"] = _runtime(section["runtime"], section.line_of("runtime"))
@@ -172,6 +183,8 @@ def _shapes(value: Any, line: int) -> tuple[tuple[int, int, int, int], ...]:
                 f"target shape {list(shape)}: ops need at least {MIN_CHANNELS} channels",
                 line=item_line,
             )
+        if problem := shape_problem(shape):
+            raise SpaceError(f"target shape {list(shape)}: {problem}", line=item_line)
         shapes.append(tuple(shape))
     return tuple(shapes)
 
@@ -263,9 +276,23 @@ def parse_proxy(value: Any, line: int, space_path: str) -> ProxySpec:
     task = _proxy_choice(
         section, "task", PROXY_TASKS, FOLDER_TASKS.get(dataset, "classification")
     )
+    if task == "detection":
+        _check_detection_packages(
+            section.line_of("task" if "task" in section else "dataset")
+        )
     if dataset == "digits":
         return _digits_proxy(section, line, task)
     return _folder_proxy(section, line, dataset, task, space_path)
+
+
+def _check_detection_packages(line: int) -> None:
+    """A SpaceError at `line` unless the detection task's packages are installed: found now, not after DARTS."""
+    for package in DETECTION_PACKAGES:
+        if importlib.util.find_spec(package) is None:
+            raise SpaceError(
+                f"proxy task detection needs the {package} package: {DETECTION_EXTRA}",
+                line=line,
+            )
 
 
 def _proxy_choice(
@@ -335,6 +362,12 @@ def _folder_proxy(
             f"proxy image_size has an invalid value {short_repr(image_size)}",
             line=section.line_of("image_size"),
         )
+    if problem := memory_problem(
+        f"images of 3 x {image_size} x {image_size}", 3 * image_size**2
+    ):
+        raise SpaceError(
+            f"proxy image_size: {problem}", line=section.line_of("image_size")
+        )
     path = str((Path(space_path).parent / section["path"]).resolve())
     return ProxySpec(dataset, path, image_size, task=task)
 
@@ -345,19 +378,24 @@ def parse_search(value: Any, line: int) -> SearchSpec:
     for key, allowed in (
         ("strategy", STRATEGIES),
         ("sampler", SAMPLERS),
-        ("budget", BUDGETS),
+        ("budget", tuple(BUDGETS)),  # names in a tuple: a list value is no dict key
     ):
         if key in section and section[key] not in allowed:
             raise SpaceError(
                 f"search {key} must be one of {', '.join(allowed)}, got {short_repr(section[key])}",
                 line=section.line_of(key),
             )
-    for key, minimum in (("trials", 1), ("keep", 1), ("seed", 0)):
+    for key, minimum in (("trials", 1), ("keep", 1)):
         if key in section and not is_whole(section[key], minimum):
             raise SpaceError(
                 f"search {key} must be a whole number >= {minimum}, got {short_repr(section[key])}",
                 line=section.line_of(key),
             )
+    if "seed" in section and not is_seed(section["seed"]):
+        raise SpaceError(
+            f"search seed must be a whole number from 0 to {SEED_MAX}, got {short_repr(section['seed'])}",
+            line=section.line_of("seed"),
+        )
     spec = SearchSpec(**{k: v for k, v in section.items() if k != "objectives"})
     if "objectives" in section:
         spec = replace(
