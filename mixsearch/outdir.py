@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from mixsearch.errors import MixsearchError
@@ -25,16 +25,29 @@ NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
 def staged(path: Path) -> Iterator[Path]:
     """A new temporary file beside `path` for the block to write; it then replaces `path` (a link there too),
     or is removed if the block fails."""
+    make_folder(path.parent)
     temporary = path.parent / f".{secrets.token_hex(6)}.{path.name}"
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         os.close(os.open(temporary, NEW_FILE, 0o666))
         yield temporary
         os.replace(temporary, path)
     except OSError as error:
         raise MixsearchError(f"{path}: cannot write it ({error.strerror})") from None
     finally:
-        temporary.unlink(missing_ok=True)
+        with suppress(OSError):
+            temporary.unlink(missing_ok=True)
+
+
+def make_folder(folder: Path) -> Path:
+    """`folder`, made with its parents if missing (one message when a file stands in the way or it may not be
+    made)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise MixsearchError(
+            f"{folder}: cannot make this folder ({error.strerror}: {error.filename})"
+        ) from None
+    return folder
 
 
 def write_file(path: Path, data: str | bytes) -> Path:

@@ -271,3 +271,23 @@ def test_status_reads_the_storage_it_is_given(tmp_path):
     result = invoke("status", str(folder), "--storage", url)
     assert result.exit_code == 0, result.output
     assert "trials: 1 of 3 counted" in result.output
+
+
+def test_an_output_path_through_a_file_is_one_line(space, tmp_path, arch_json):
+    blocker = tmp_path / "afile"
+    blocker.write_text("not a folder")
+    out = blocker / "sub"
+    message = "cannot make this folder"
+    fails_with_one_line(
+        ["sample", str(space), "--out", str(out)], str(blocker), message
+    )
+    fails_with_one_line(
+        ["generate", str(arch_json), "--out", str(out)], str(out), message
+    )
+    fails_with_one_line(run_args(space, out), str(out), message)
+
+
+def test_sample_makes_a_missing_folder(space, tmp_path):
+    out = tmp_path / "missing" / "a.json"
+    assert invoke("sample", str(space), "--out", str(out)).exit_code == 0
+    assert out.exists()

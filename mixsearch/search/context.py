@@ -19,6 +19,7 @@ import optuna
 from mixsearch.hardware.cost import CostModel, format_limits, require_feasible
 from mixsearch.hardware.lut import LatencyTable
 from mixsearch.hardware.predictor import profiled_table
+from mixsearch.outdir import make_folder
 from mixsearch.proxy import ProxyData, TrainConfig, load_proxy_data
 from mixsearch.search.evaluate import Evaluator, capped, final_seeds
 from mixsearch.search.pool import FINAL_THREADS, WorkerSetup, available_cores
@@ -98,11 +99,10 @@ class RunContext:
         study's storage."""
         run_dir = Path(run_dir)
         check_run_folder(run_dir, graph.space.name, options.force)
-        run_dir.mkdir(parents=True, exist_ok=True)
+        make_folder(run_dir)
         url = storage_url(run_dir, options.storage)
-        storage = open_storage(
-            url
-        )  # first: a bad storage fails before anything is measured
+        # The storage first: a bad one fails before anything is measured.
+        storage = open_storage(url)
         study_name = options.study_name or f"{graph.space.name}-{options.strategy}"
         workers = final_workers(options)
         tracker = RunTracker(
