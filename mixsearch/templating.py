@@ -4,8 +4,8 @@ arch.json, a run folder or the command line can become code, YAML structure or M
 A template's language is its suffix (`module.py.j2` is Python). Each `{{ value }}` goes through the language's
 escaper: in Python a plain string becomes a literal (`repr`), in YAML a scalar from the YAML dumper, in
 Markdown escaped text. Only values of the language's trusted type pass unchanged (`PythonCode`, `YamlText`,
-`MarkdownText`): mixsearch's own op sources and the results of the filters (`identifier`, `docstring`,
-`comment`, `code`, `fence`), which build valid pieces of the language from any string. Forgetting a filter
+`MarkdownText`): mixsearch's own op sources and the results of the filters (`identifier`, `docstring`;
+`comment`; `code`, `fence`, `table`), which build valid pieces of the language from any string. Forgetting a filter
 therefore gives a quoted string where code was meant, which the compile check reports, never an injection.
 Plain text (`.txt.j2`) is only ever used through the `docstring` filter.
 """
@@ -257,11 +257,7 @@ class Language:
 LANGUAGES = {
     ".py": Language(
         _python_value,
-        {
-            "identifier": python_identifier,
-            "docstring": python_docstring,
-            "literal": python_literal,
-        },
+        {"identifier": python_identifier, "docstring": python_docstring},
         python_source,
     ),
     ".yaml": Language(yaml_flow, {"comment": yaml_comment}),
