@@ -36,8 +36,8 @@ from scipy.stats import kendalltau, spearmanr
 from mixsearch.arch import INPUT, Arch
 from mixsearch.hardware.device import torch_device
 from mixsearch.hardware.latency import fixed_threads
-from mixsearch.search.context import RunContext, RunOptions
-from mixsearch.search.run import darts_config, supernet_search
+from mixsearch.search.context import RunOptions
+from mixsearch.search.run import darts_config, run_context, supernet_search
 from mixsearch.space.graph import SpaceGraph, compile_space
 from mixsearch.space.schema import load_space
 from mixsearch.space.sections import BUDGETS, Budget, get_budget
@@ -108,8 +108,8 @@ def measure(
         table_path=scratch / "latency.json",
         show_progress=False,
     )
-    ctx = RunContext.build(graph, target, options, scratch / "run")
-    config = darts_config(options, graph.space.constraints)
+    ctx = run_context(graph, target, options, scratch / "run")
+    config = darts_config(ctx.strategy, options, graph.space.constraints)
     search = supernet_search(ctx, config, scratch / "darts")
     search.run(show_progress=False)
     trial, reference = ctx.trial_evaluator, ctx.final_evaluator

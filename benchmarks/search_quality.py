@@ -64,12 +64,12 @@ from mixsearch.hardware.latency import fixed_threads
 from mixsearch.hardware.lut import fingerprint
 from mixsearch.hardware.predictor import profiled_table
 from mixsearch.search.baselines import function_key
-from mixsearch.search.context import RunContext, RunOptions
+from mixsearch.search.context import RunOptions
 from mixsearch.search.evaluate import CandidateFailed
 from mixsearch.search.final import compare
 from mixsearch.search.pool import TrainingJob, TrainingPool, available_cores
 from mixsearch.search.result import RESULT_FILE, SearchResult, Trained, standard_error
-from mixsearch.search.run import run_search
+from mixsearch.search.run import run_context, run_search
 from mixsearch.space.graph import SpaceGraph, compile_space
 from mixsearch.space.schema import load_space
 from mixsearch.space.sections import BUDGETS, Budget, Target, get_budget
@@ -538,7 +538,7 @@ def exhaustive_truth(setup: Setup) -> dict[str, tuple[str, float]]:
     options = options_for(
         setup, "random", 0, replace(setup.budget, final_seeds=TRUTH_SEEDS)
     )
-    ctx = RunContext.build(setup.graph, setup.target, options, setup.scratch / "truth")
+    ctx = run_context(setup.graph, setup.target, options, setup.scratch / "truth")
     modules: dict[str, tuple[str, Arch]] = {}
     for arch in setup.graph.enumerate():
         modules.setdefault(function_key(arch), (module_label(arch), arch))

@@ -876,10 +876,6 @@ def run(
         )
     )
     if stage == "darts":
-        if options.strategy not in ("hybrid", "darts"):
-            raise MixsearchError(
-                f"--stage darts: the {options.strategy} strategy has no DARTS stage"
-            )
         run_darts_stage(graph, target, options, folder, _report_line)
         click.echo("DARTS stage done and stored with the study")
         return

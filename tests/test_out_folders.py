@@ -19,8 +19,9 @@ from mixsearch.errors import MixsearchError
 from mixsearch.outdir import write_file
 from mixsearch.report import write_report
 from mixsearch.search.rundir import check_run_folder
+from mixsearch.search.strategies import get_strategy
 from mixsearch.search.study import storage_url
-from mixsearch.search.tracker import RunTracker
+from mixsearch.search.tracker import RunTracker, stage_units
 from mixsearch.space.sections import get_budget
 
 MINE = "# my own file\n"
@@ -60,10 +61,18 @@ def run_args(space: Path, out: Path) -> list[str]:
 
 def progress(folder: Path, space: str, storage: str) -> None:
     """A run folder's progress.json as a run of `space` with its study `tinymix-random` in `storage` writes it."""
-    about = {"space": space, "command": "mixsearch run", "study": "tinymix-random"}
-    tracker = RunTracker(
-        folder, "random", get_budget("tiny"), 1, print, {**about, "storage": storage}
-    )
+    strategy, budget = get_strategy("random"), get_budget("tiny")
+    about = {
+        "space": space,
+        "strategy": strategy.name,
+        "budget": budget.name,
+        "trial_budget": budget.trials,
+        "command": "mixsearch run",
+        "study": "tinymix-random",
+        "storage": storage,
+    }
+    units = stage_units(0, 1, 5, budget, 1)
+    tracker = RunTracker(folder, strategy.stages(), units, print, about)
     folder.mkdir(parents=True, exist_ok=True)
     tracker.write()
 

@@ -41,6 +41,7 @@ from mixsearch.search.final import FinalOutcome, choose_winner
 from mixsearch.search.result import SearchResult, Trained, TrialRecord
 from mixsearch.search.run import darts_config
 from mixsearch.search.settings import DartsConfig
+from mixsearch.search.strategies import get_strategy
 from mixsearch.search.study import trial_record
 from mixsearch.search.trials import finalist_candidates, narrowed_choices
 from mixsearch.space.graph import compile_space
@@ -381,7 +382,9 @@ def test_hybrid_narrows_by_accuracy_unless_latency_is_constrained(
     options = RunOptions(
         strategy, "tpe", get_budget("quick"), ("accuracy", "latency_ms")
     )
-    config = darts_config(options, Constraints(latency_ms=latency_limit))
+    config = darts_config(
+        get_strategy(strategy), options, Constraints(latency_ms=latency_limit)
+    )
     expected = DartsConfig.latency_weight if hardware_aware else 0.0
     assert config.latency_weight == expected
     assert config.epochs == get_budget("quick").darts_epochs

@@ -21,12 +21,14 @@ from mixsearch.hardware.lut import LatencyTable
 from mixsearch.hardware.predictor import profiled_table
 from mixsearch.outdir import make_folder
 from mixsearch.proxy import ProxyData, TrainConfig, load_proxy_data
+from mixsearch.search.baselines import BASELINES
 from mixsearch.search.evaluate import Evaluator, capped, final_seeds
 from mixsearch.search.pool import FINAL_THREADS, WorkerSetup, available_cores
 from mixsearch.search.rundir import check_run_folder
 from mixsearch.search.settings import HEARTBEAT_SECONDS
+from mixsearch.search.strategy import LATENCY_STAGE, Strategy
 from mixsearch.search.study import SoleWorkerLock, open_storage, storage_url
-from mixsearch.search.tracker import RunTracker
+from mixsearch.search.tracker import RunTracker, stage_units
 from mixsearch.search.trainings import TrainingCache, default_cache_dir
 from mixsearch.space.graph import SpaceGraph
 from mixsearch.space.sections import Budget, Target
@@ -68,6 +70,7 @@ class RunContext:
     graph: SpaceGraph
     target: Target
     options: RunOptions
+    strategy: Strategy
     run_dir: Path
     report: Report
     table: LatencyTable
@@ -93,6 +96,7 @@ class RunContext:
         target: Target,
         options: RunOptions,
         run_dir: str | Path,
+        strategy: Strategy,
         report: Report = lambda line: None,
     ) -> RunContext:
         """Check the run folder, profile the latency table and check the constraints, load the proxy data, open the
@@ -103,22 +107,27 @@ class RunContext:
         url = storage_url(run_dir, options.storage)
         # The storage first: a bad one fails before anything is measured.
         storage = open_storage(url)
-        study_name = options.study_name or f"{graph.space.name}-{options.strategy}"
+        study_name = options.study_name or f"{graph.space.name}-{strategy.name}"
         workers = final_workers(options)
-        tracker = RunTracker(
-            run_dir,
-            options.strategy,
-            options.budget,
+        budget = options.budget
+        units = stage_units(
+            strategy.trial_epochs(budget),
+            strategy.finalists(budget),
+            len(BASELINES),
+            budget,
             workers,
-            report,
-            {
-                "space": graph.space.name,
-                "command": options.command,
-                "study": study_name,
-                "storage": url,
-            },
         )
-        with timed_stage("latency table", tracker):
+        about = {
+            "space": graph.space.name,
+            "strategy": strategy.name,
+            "budget": budget.name,
+            "trial_budget": budget.trials,
+            "command": options.command,
+            "study": study_name,
+            "storage": url,
+        }
+        tracker = RunTracker(run_dir, strategy.stages(), units, report, about)
+        with timed_stage(LATENCY_STAGE, tracker):
             table, _ = profiled_table(
                 graph, target, options.table_path, progress=options.show_progress
             )
@@ -138,6 +147,7 @@ class RunContext:
             graph=graph,
             target=target,
             options=options,
+            strategy=strategy,
             run_dir=run_dir,
             report=report,
             table=table,

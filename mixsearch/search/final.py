@@ -114,10 +114,13 @@ def final_stage(ctx: RunContext, candidates: list[tuple[Arch, int]]) -> FinalOut
 
 
 class _Trainer:
-    """Trains modules with every final seed (an earlier run's identical training reused), reporting each."""
+    """Trains modules with every final seed (an earlier run's identical training reused), reporting each; the
+    trainings it ran are the stage's progress (the first group's, and about one ablation's, are expected).
+    """
 
     def __init__(self, ctx: RunContext, pool: TrainingPool):
         self.ctx, self.pool = ctx, pool
+        self.ran, self.expected = 0, 0
 
     def train(self, modules: dict[str, tuple[Arch, int | None]]) -> list[_Training]:
         """The modules (label -> arch, trial) trained with every seed; one that fails is reported and left out.
@@ -141,9 +144,12 @@ class _Trainer:
                 f"{len(results)} of {len(results) + len(jobs)} trainings done by an earlier run"
             )
         failed = set()
+        self.expected = self.expected or len(jobs) + len(ctx.final_seeds)
         for done, (job, outcome) in enumerate(
             self.pool.run(list(jobs.values()), epochs), 1
         ):
+            self.ran += 1
+            ctx.tracker.advance(self.ran / max(self.expected, self.ran))
             where = f"{done}/{len(jobs)} ({job.label}, seed {ctx.final_seeds.index(job.seed) + 1})"
             if isinstance(outcome, CandidateFailed):
                 failed.add(keys[job.label])

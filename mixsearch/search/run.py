@@ -1,22 +1,14 @@
-"""`mixsearch run`: the strategies end to end, from a compiled space to a `SearchResult`.
+"""`mixsearch run`: a strategy's stages end to end, from a compiled space to a `SearchResult`.
 
 Stages: latency table (cached per device) and the rest of the run's context (`context.RunContext`) -> DARTS
-supernet (hybrid, darts) -> trials (optuna, random, hybrid: `trials`) -> the final stage (finalists, baselines and
-ablations retrained and measured, the winner chosen: `final`). Every stage resumes: the DARTS checkpoint and the
-Optuna study live in the run folder and the from-scratch trainings in the user's cache (`trainings`), so running
-the same command again continues where a killed run stopped.
+supernet (strategies that use one) -> the strategy's candidates (a study's trials: `trials`) -> the final stage
+(finalists, baselines and ablations retrained and measured, the winner chosen: `final`). Every stage resumes: the
+DARTS checkpoint and the Optuna study live in the run folder and the from-scratch trainings in the user's cache
+(`trainings`), so running the same command again continues where a killed run stopped.
 
 Several workers (processes or machines) can run the same command against one storage: the DARTS stage and the
 final stage run once per study (`workers.run_once`; their results are stored with the study), the trials are
-shared out, and every worker ends with the same `SearchResult`.
-
-Strategies:
-- darts: the derived architecture of the supernet is the only finalist;
-- optuna: TPE or NSGA-II over the whole space, each trial trained from scratch;
-- random: the same loop with uniform sampling, the baseline every strategy is judged against;
-- hybrid: DARTS keeps the `keep` strongest options of each choice (alpha ranking; by accuracy alone unless latency
-  is constrained, see `darts_config`), then Optuna searches the narrowed space, each trial inheriting the
-  supernet's weights and fine-tuned briefly.
+shared out, and every worker ends with the same `SearchResult`. The strategies themselves are in `strategies/`.
 """
 
 from __future__ import annotations
@@ -27,24 +19,21 @@ from pathlib import Path
 
 import torch
 
-from mixsearch.errors import Stopped
+from mixsearch.errors import MixsearchError, Stopped
 from mixsearch.model.supernet import ArchParameters
 from mixsearch.proxy.tasks import task_of
 from mixsearch.search.context import Report, RunContext, RunOptions
 from mixsearch.search.darts import DartsSearch
 from mixsearch.search.expected_cost import ExpectedCost
 from mixsearch.search.final import choose_winner, final_stage, may_win
-from mixsearch.search.result import (
-    SearchResult,
-    Trained,
-    TrialRecord,
-    best_by_validation,
-)
+from mixsearch.search.result import SearchResult, TrialRecord
 from mixsearch.search.rundir import DARTS_DIR
 from mixsearch.search.settings import DartsConfig
+from mixsearch.search.strategies import get_strategy
+from mixsearch.search.strategy import DARTS_STAGE, FINAL_STAGE, Strategy
 from mixsearch.search.study import option_label
 from mixsearch.search.trainings import json_digest
-from mixsearch.search.trials import derived_trial, study_snapshot, trials_stage
+from mixsearch.search.trials import study_snapshot
 from mixsearch.search.workers import decode_state, encode_state, run_once
 from mixsearch.space.graph import SpaceGraph
 from mixsearch.space.sections import Constraints, Target
@@ -69,7 +58,7 @@ def run_search(
 
     Stopped (KeyboardInterrupt, `errors.Stopped`) after its context is built, it raises RunStopped with the
     partial result: the trials so far and the best of them, not retrained."""
-    ctx = RunContext.build(graph, target, options, run_dir, report)
+    ctx = run_context(graph, target, options, run_dir, report)
     done: dict[str, DartsSearch] = {}
     try:
         return _search(ctx, done)
@@ -78,23 +67,30 @@ def run_search(
         raise RunStopped(_partial(ctx, done.get("search")), code) from None
 
 
+def run_context(
+    graph: SpaceGraph,
+    target: Target,
+    options: RunOptions,
+    run_dir: str | Path,
+    report: Report = lambda line: None,
+) -> RunContext:
+    """The run's context (`RunContext.build`), with `options.strategy` resolved to its strategy."""
+    strategy = get_strategy(options.strategy)
+    return RunContext.build(graph, target, options, run_dir, strategy, report)
+
+
 def _search(ctx: RunContext, done: dict[str, DartsSearch]) -> SearchResult:
-    """The stages in order; `done` receives the DARTS search when it finishes (a stopped run reports it)."""
-    options = ctx.options
+    """The strategy's stages in order; `done` receives the DARTS search when it finishes (a stopped run reports
+    it)."""
+    strategy = ctx.strategy
     search = None
-    if options.strategy in ("hybrid", "darts"):
-        with ctx.stage("DARTS"):
+    if strategy.supernet:
+        with ctx.stage(DARTS_STAGE):
             search = done["search"] = darts_stage(ctx)
-    if options.strategy == "darts":
-        trials = derived_trial(ctx, search)
-    else:
-        with ctx.stage("trials"):
-            trials = trials_stage(ctx, search)
-    with ctx.stage("final training"):
+    trials = strategy.candidates(ctx, search)
+    with ctx.stage(FINAL_STAGE):
         final = final_stage(ctx, trials.candidates)
-    records = trials.records
-    if options.strategy == "darts":
-        records = (_scored(records[0], best_by_validation(final.finalists)),)
+    records = strategy.scored(trials.records, final)
     return replace(
         _result(ctx, search, records, trials.pareto),
         finalists=final.finalists,
@@ -115,8 +111,8 @@ def _result(
     return SearchResult(
         space=graph.space.path,
         name=graph.space.name,
-        strategy=options.strategy,
-        sampler=options.sampler if options.strategy in ("optuna", "hybrid") else "",
+        strategy=ctx.strategy.name,
+        sampler=ctx.strategy.sampler(options),
         budget=asdict(options.budget),
         seed=options.seed,
         command=options.command,
@@ -153,17 +149,21 @@ def run_darts_stage(
     report: Report = lambda line: None,
 ) -> None:
     """Only the DARTS stage of the study (`--stage darts`): later workers of the study reuse its result."""
-    ctx = RunContext.build(graph, target, options, run_dir, report)
-    with ctx.stage("DARTS"):
+    if not get_strategy(options.strategy).supernet:
+        raise MixsearchError(
+            f"--stage darts: the {options.strategy} strategy has no DARTS stage"
+        )
+    ctx = run_context(graph, target, options, run_dir, report)
+    with ctx.stage(DARTS_STAGE):
         darts_stage(ctx)
 
 
 def darts_stage(ctx: RunContext) -> DartsSearch:
     """The study's DARTS search: run (or resumed) here, or loaded from the worker that ran it."""
-    config = darts_config(ctx.options, ctx.graph.space.constraints)
+    config = darts_config(ctx.strategy, ctx.options, ctx.graph.space.constraints)
     digest = json_digest(asdict(config))[:12]
     search = supernet_search(
-        ctx, config, ctx.run_dir / DARTS_DIR / f"{ctx.options.strategy}-{digest}"
+        ctx, config, ctx.run_dir / DARTS_DIR / f"{ctx.strategy.name}-{digest}"
     )
 
     def compute() -> str:
@@ -222,14 +222,10 @@ def supernet_search(
     )
 
 
-def darts_config(options: RunOptions, constraints: Constraints) -> DartsConfig:
-    """The budget's DARTS search (with `options.darts` overrides); hybrid's narrows by accuracy alone unless
-    latency is constrained.
-
-    In hybrid, latency is the Optuna stage's second objective: alphas pulled towards cheap options by the
-    hardware loss would narrow away the accurate but slower options its Pareto front needs. Under a latency
-    constraint the hardware loss stays, so that the narrowed space can meet it.
-    """
+def darts_config(
+    strategy: Strategy, options: RunOptions, constraints: Constraints
+) -> DartsConfig:
+    """The budget's DARTS search as `strategy` needs it, with `options.darts` overrides."""
     budget = options.budget
     config = DartsConfig(
         epochs=budget.darts_epochs,
@@ -238,9 +234,7 @@ def darts_config(options: RunOptions, constraints: Constraints) -> DartsConfig:
         seed=options.seed,
         device=options.device,
     )
-    if options.strategy == "hybrid" and constraints.latency_ms is None:
-        config = replace(config, latency_weight=0.0)
-    return replace(config, **options.darts)
+    return replace(strategy.darts_config(config, constraints), **options.darts)
 
 
 def alpha_option_labels(alphas: ArchParameters) -> dict[str, list[str]]:
@@ -249,12 +243,6 @@ def alpha_option_labels(alphas: ArchParameters) -> dict[str, list[str]]:
         choice.key: [str(option_label(option)) for option in choice.options]
         for choice in alphas.choices
     }
-
-
-def _scored(record: TrialRecord, retrained: Trained) -> TrialRecord:
-    """The darts strategy's one trial, scored by its retraining."""
-    values = {**record.values, "accuracy": retrained.val_acc}
-    return replace(record, values=values, seconds=retrained.seconds)
 
 
 def _uniform_alphas(graph: SpaceGraph) -> ArchParameters:

@@ -163,6 +163,8 @@ def open_study(
     saved = study.user_attrs.get("objectives")
     if saved is None:
         study.set_user_attr("objectives", list(objectives))
+        # What optuna-dashboard and `study.trials_dataframe()` call the values.
+        study.set_metric_names(list(objectives))
     elif tuple(saved) != objectives:
         raise MixsearchError(
             f"study {name!r} at {url} optimises {', '.join(saved)}, not {', '.join(objectives)}; "
@@ -240,9 +242,8 @@ class TrialLoop:
         while self.done() < trials:
             fail_stale(self.study, self.storage, grace=3 * self.heartbeat_seconds)
             if self.done() + self.running() >= trials:
-                time.sleep(
-                    POLL_SECONDS
-                )  # other workers' trials will finish or go stale
+                # Other workers' trials will finish or go stale.
+                time.sleep(POLL_SECONDS)
                 continue
             before = self.done()
             last = self._run_trial(trials)

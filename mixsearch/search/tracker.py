@@ -26,58 +26,59 @@ from typing_extensions import TypedDict  # pydantic reads typing's only from Pyt
 from mixsearch.errors import MixsearchError, first_line
 from mixsearch.inputs import check_type
 from mixsearch.outdir import write_file
+from mixsearch.search.strategy import (
+    DARTS_STAGE,
+    FINAL_STAGE,
+    LATENCY_STAGE,
+    TRIALS_STAGE,
+)
 from mixsearch.space.sections import Budget
 
 PROGRESS_FILE = "progress.json"
 DARTS_EPOCH_UNITS = 2.0
-HAND_DESIGNED = 5  # baselines a final stage trains
-STAGES = {
-    "hybrid": ("latency table", "DARTS", "trials", "final training"),
-    "darts": ("latency table", "DARTS", "final training"),
-    "optuna": ("latency table", "trials", "final training"),
-    "random": ("latency table", "trials", "final training"),
-}
 
 
-def stage_units(strategy: str, budget: Budget, workers: int) -> dict[str, float]:
-    """The work of each stage in training epochs (the latency table counts none: it measures, briefly)."""
-    trial_epochs = (
-        budget.finetune_epochs if strategy == "hybrid" else budget.trial_epochs
-    )
-    finalists = 1 if strategy == "darts" else budget.finalists
-    final = (finalists + HAND_DESIGNED + 1) * budget.final_seeds * budget.final_epochs
+def stage_units(
+    trial_epochs: int, finalists: int, baselines: int, budget: Budget, workers: int
+) -> dict[str, float]:
+    """The work of each stage in training epochs (the latency table counts none: it measures, briefly), for a
+    strategy whose trials train `trial_epochs` each and which hands `finalists` to the final stage, beside
+    `baselines` hand-designed modules."""
+    # Finalists, baselines and about one ablation, each trained with every final seed, `workers` at a time.
+    trainings = (finalists + baselines + 1) * budget.final_seeds
     return {
-        "latency table": 0.0,
-        "DARTS": DARTS_EPOCH_UNITS * budget.darts_epochs,
-        "trials": float(budget.trials * trial_epochs),
-        "final training": final / max(workers, 1),
+        LATENCY_STAGE: 0.0,
+        DARTS_STAGE: DARTS_EPOCH_UNITS * budget.darts_epochs,
+        TRIALS_STAGE: float(budget.trials * trial_epochs),
+        FINAL_STAGE: trainings * budget.final_epochs / max(workers, 1),
     }
 
 
 @dataclass
 class RunTracker:
-    """The run's stages, timed; each change is reported and written to `progress.json`."""
+    """The run's stages, timed; each change is reported and written to `progress.json`.
+
+    `units` is each stage's work (`stage_units`); `about` what `status` and a resumed run need (space, strategy,
+    budget, command, study, storage)."""
 
     run_dir: Path
-    strategy: str
-    budget: Budget
-    workers: int
+    stages: tuple[str, ...]
+    units: dict[str, float]
     report: Callable[[str], None]
-    about: dict[str, Any] = field(
-        default_factory=dict
-    )  # space, command, study, storage: what `status` and a resumed run need
+    about: dict[str, Any] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     current: str | None = None
-    stopped: str | None = None  # the stage a Ctrl-C or SIGTERM cut short
+    # The stage a Ctrl-C or SIGTERM cut short.
+    stopped: str | None = None
     detail: str = ""
+    # The current stage's share of its work done (0..1), and when it started.
+    fraction: float = 0.0
+    stage_started: float = 0.0
     started: float = field(default_factory=time.time)
 
-    @property
-    def stages(self) -> tuple[str, ...]:
-        return STAGES[self.strategy]
-
     def start(self, stage: str) -> None:
-        self.current, self.detail = stage, ""
+        self.current, self.detail, self.fraction = stage, "", 0.0
+        self.stage_started = time.perf_counter()
         position = f"[{self.stages.index(stage) + 1}/{len(self.stages)}]"
         left = self.estimate_left()
         estimate = (
@@ -96,23 +97,50 @@ class RunTracker:
         self.detail = detail
         self.write()
 
+    def advance(self, fraction: float) -> None:
+        """The current stage has done `fraction` (0..1) of its work: its own pace then estimates its rest."""
+        self.fraction = min(max(fraction, 0.0), 1.0)
+        self.write()
+
     def estimate_left(self) -> float | None:
-        """Seconds left in the run, from the rate of the stages done (None before one that trains is done)."""
-        units = stage_units(self.strategy, self.budget, self.workers)
-        done = [s for s in self.stages if s in self.seconds and units[s] > 0]
-        if not done:
+        """Seconds left in the run: the current stage's rest at its own pace once it has done some work, the
+        stages to come at the pace of the work done so far (None before any training work is done).
+        """
+        pace = self._pace()
+        if pace is None:
             return None
-        rate = sum(self.seconds[s] for s in done) / sum(units[s] for s in done)
-        return rate * sum(units[s] for s in self.stages if s not in self.seconds)
+        left = sum(
+            pace * self.units[s]
+            for s in self.stages
+            if s not in self.seconds and s != self.current
+        )
+        if self.current is not None:
+            left += self._current_left(pace)
+        return left
+
+    def _pace(self) -> float | None:
+        """Seconds per unit of work over the finished stages and the current stage's done part."""
+        done = [s for s in self.stages if s in self.seconds and self.units[s] > 0]
+        seconds = sum(self.seconds[s] for s in done)
+        units = sum(self.units[s] for s in done)
+        if self.current is not None and self.fraction > 0:
+            seconds += time.perf_counter() - self.stage_started
+            units += self.fraction * self.units[self.current]
+        return seconds / units if units > 0 else None
+
+    def _current_left(self, pace: float) -> float:
+        """The current stage's rest: from its own pace once it has done some work, else the run's pace."""
+        work = self.units[self.current]
+        if self.fraction > 0:
+            elapsed = time.perf_counter() - self.stage_started
+            return elapsed / self.fraction * (1 - self.fraction)
+        return pace * work
 
     def write(self) -> None:
         """`progress.json`, written whole or not at all."""
         states = {stage: _state(stage, self) for stage in self.stages}
         data = {
             **self.about,
-            "strategy": self.strategy,
-            "budget": self.budget.name,
-            "trial_budget": self.budget.trials,
             "stages": [
                 {
                     "name": s,

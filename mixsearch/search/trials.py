@@ -1,12 +1,11 @@
-"""The trials stage: an Optuna (or random) study over the space, and the finalists it hands to the final stage.
-
-optuna and random train each trial from scratch over the whole space; hybrid searches the space narrowed to the
-`keep` strongest options of each choice under DARTS' alphas, each trial inheriting the supernet's weights and
-fine-tuned briefly. The darts strategy has no trials: its one trial is the derived architecture.
+"""The trials stage: an Optuna (or random) study over the space's choices, and the finalists it hands to the final
+stage. The strategy says which choices (the whole space, or narrowed by DARTS' alphas: `narrowed_choices`) and how
+a trial is scored (trained from scratch, or fine-tuned from the supernet).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -19,8 +18,6 @@ from mixsearch.errors import MixsearchError
 from mixsearch.model.supernet import ArchParameters
 from mixsearch.search.baselines import contained_baselines
 from mixsearch.search.context import Report, RunContext
-from mixsearch.search.darts import DartsSearch
-from mixsearch.search.derive import derive
 from mixsearch.search.result import TrialRecord
 from mixsearch.search.study import (
     TrialLoop,
@@ -29,10 +26,10 @@ from mixsearch.search.study import (
     make_sampler,
     open_study,
     option_label,
-    predicted_costs,
     recover_interrupted,
     trial_record,
 )
+from mixsearch.search.tracker import RunTracker
 from mixsearch.space.graph import Choice, SpaceGraph
 
 
@@ -45,25 +42,25 @@ class TrialsOutcome:
     candidates: list[tuple[Arch, int]]
 
 
-def trials_stage(ctx: RunContext, search: DartsSearch | None) -> TrialsOutcome:
-    """Run the study to the budget's trial count (resuming it); `search` is hybrid's finished DARTS stage."""
+def study_stage(
+    ctx: RunContext,
+    sampler: str,
+    choices: list[Choice],
+    score: Callable[[Arch], float],
+) -> TrialsOutcome:
+    """Run the study over `choices` to the budget's trial count (resuming it), each trial scored by `score`;
+    the hand-designed modules the space holds are queued first."""
     options, budget = ctx.options, ctx.budget
-    kind = "random" if options.strategy == "random" else options.sampler
     study = open_study(
         ctx.study_name,
         ctx.storage,
         options.objectives,
-        make_sampler(kind, options.seed, budget.trials),
+        make_sampler(sampler, options.seed, budget.trials),
     )
     if ctx.lock.sole:
         recovered = recover_interrupted(study, ctx.storage)
         if recovered:
             ctx.report(f"re-queued {recovered} trial(s) a stopped run left unfinished")
-    choices = (
-        narrowed_choices(ctx.graph, search.alphas, options.keep)
-        if search is not None
-        else list(ctx.graph.choices)
-    )
     choices, params = baseline_trials(
         ctx.graph, choices, contained_baselines(ctx.graph)
     )
@@ -73,36 +70,24 @@ def trials_stage(ctx: RunContext, search: DartsSearch | None) -> TrialsOutcome:
         ctx.report(
             f"queued the hand-designed modules the space holds: {', '.join(params)}"
         )
-    if search is not None:
-
-        def score(arch: Arch) -> float:
-            return ctx.trial_evaluator.inherited(
-                arch, search.model, budget.finetune_epochs
-            ).val_acc
-
-    else:
-
-        def score(arch: Arch) -> float:
-            return ctx.trial_evaluator.from_scratch(arch, budget.trial_epochs).val_acc
-
     loop = TrialLoop(
-        study,
-        ctx.storage,
-        ctx.graph,
-        choices,
-        ctx.costs,
-        ctx.graph.space.constraints,
-        options.objectives,
-        score,
-        _TrialReporter(budget.trials, ctx.report),
-        options.heartbeat_seconds,
+        study=study,
+        storage=ctx.storage,
+        graph=ctx.graph,
+        choices=choices,
+        costs=ctx.costs,
+        constraints=ctx.graph.space.constraints,
+        objectives=options.objectives,
+        score=score,
+        on_trial=_TrialReporter(budget.trials, ctx.report, ctx.tracker),
+        heartbeat_seconds=options.heartbeat_seconds,
     )
     loop.run(budget.trials)
+    # A trial still WAITING was queued but never run: the budget was spent first.
     records = tuple(
         trial_record(t, options.objectives)
         for t in study.trials
-        if t.state
-        != TrialState.WAITING  # queued, never run: the budget was spent first
+        if t.state != TrialState.WAITING
     )
     front = [t for t in study.best_trials if t.user_attrs.get("trained")]
     if not front:
@@ -140,13 +125,6 @@ def study_snapshot(ctx: RunContext) -> Snapshot:
     front = [t.number for t in study.best_trials if t.user_attrs.get("trained")]
     best = max(trained, key=lambda t: t.values[0]).number if trained else None
     return Snapshot(records, tuple(sorted(front)), best)
-
-
-def derived_trial(ctx: RunContext, search: DartsSearch) -> TrialsOutcome:
-    """The darts strategy: one trial, the derived architecture (scored once it is retrained)."""
-    arch = derive(ctx.graph, search.alphas, ctx.graph.space.constraints, ctx.costs)
-    record = TrialRecord(0, "complete", arch, predicted_costs(ctx.costs.cost(arch)))
-    return TrialsOutcome((record,), (0,), [(arch, 0)])
 
 
 def finalist_candidates(
@@ -218,13 +196,15 @@ def narrowed_choices(
 
 
 class _TrialReporter:
-    """One line per finished trial: state, accuracy, predicted latency, feasibility, best so far."""
+    """One line per finished trial (state, accuracy, predicted latency, feasibility, best so far); the count of
+    finished trials is the stage's progress."""
 
-    def __init__(self, total: int, report: Report):
-        self.total, self.report = total, report
+    def __init__(self, total: int, report: Report, tracker: RunTracker):
+        self.total, self.report, self.tracker = total, report, tracker
 
     def __call__(self, record: TrialRecord, study: Study) -> None:
         done = sum(map(counted, study.get_trials(deepcopy=False)))
+        self.tracker.advance(done / self.total)
         trained = [t.values[0] for t in _feasible_trained(study)]
         best = f"best {max(trained):.2%}" if trained else "no feasible trial yet"
         if record.state == "fail":

@@ -1,0 +1,56 @@
+"""darts: the architecture derived from the supernet's alphas is the one finalist, scored by its retraining."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from mixsearch.search.context import RunContext, RunOptions
+from mixsearch.search.darts import DartsSearch
+from mixsearch.search.derive import derive
+from mixsearch.search.final import FinalOutcome
+from mixsearch.search.result import Trained, TrialRecord, best_by_validation
+from mixsearch.search.settings import DartsConfig
+from mixsearch.search.strategy import DARTS_STAGE, FINAL_STAGE, LATENCY_STAGE
+from mixsearch.search.study import predicted_costs
+from mixsearch.search.trials import TrialsOutcome
+from mixsearch.space.sections import Budget, Constraints
+
+
+@dataclass(frozen=True)
+class DartsOnly:
+    """Hardware-aware DARTS alone: no trials; the derived architecture is trial 0."""
+
+    name: str = "darts"
+    supernet: bool = True
+
+    def stages(self) -> tuple[str, ...]:
+        return (LATENCY_STAGE, DARTS_STAGE, FINAL_STAGE)
+
+    def sampler(self, options: RunOptions) -> str:
+        return ""
+
+    def darts_config(
+        self, config: DartsConfig, constraints: Constraints
+    ) -> DartsConfig:
+        return config
+
+    def trial_epochs(self, budget: Budget) -> int:
+        return 0
+
+    def finalists(self, budget: Budget) -> int:
+        return 1
+
+    def candidates(self, ctx: RunContext, search: DartsSearch | None) -> TrialsOutcome:
+        """The derived architecture, its predicted costs recorded (its score comes with its retraining)."""
+        graph = ctx.graph
+        arch = derive(graph, search.alphas, graph.space.constraints, ctx.costs)
+        record = TrialRecord(0, "complete", arch, predicted_costs(ctx.costs.cost(arch)))
+        return TrialsOutcome((record,), (0,), [(arch, 0)])
+
+    def scored(
+        self, records: tuple[TrialRecord, ...], final: FinalOutcome
+    ) -> tuple[TrialRecord, ...]:
+        """Trial 0 scored by the validation accuracy of its retraining."""
+        retrained: Trained = best_by_validation(final.finalists)
+        values = {**records[0].values, "accuracy": retrained.val_acc}
+        return (replace(records[0], values=values, seconds=retrained.seconds),)

@@ -1,0 +1,67 @@
+"""optuna: TPE or NSGA-II over the whole space, each trial trained from scratch."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from mixsearch.arch import Arch
+from mixsearch.search.context import RunContext, RunOptions
+from mixsearch.search.darts import DartsSearch
+from mixsearch.search.final import FinalOutcome
+from mixsearch.search.result import TrialRecord
+from mixsearch.search.settings import DartsConfig
+from mixsearch.search.strategy import FINAL_STAGE, LATENCY_STAGE, TRIALS_STAGE
+from mixsearch.search.trials import TrialsOutcome, study_stage
+from mixsearch.space.graph import Choice
+from mixsearch.space.sections import Budget, Constraints
+
+
+@dataclass(frozen=True)
+class OptunaSearch:
+    """An Optuna study over the space with the run's sampler; each trial trained from scratch."""
+
+    name: str = "optuna"
+    supernet: bool = False
+
+    def stages(self) -> tuple[str, ...]:
+        return (LATENCY_STAGE, TRIALS_STAGE, FINAL_STAGE)
+
+    def sampler(self, options: RunOptions) -> str:
+        return options.sampler
+
+    def darts_config(
+        self, config: DartsConfig, constraints: Constraints
+    ) -> DartsConfig:
+        return config
+
+    def trial_epochs(self, budget: Budget) -> int:
+        return budget.trial_epochs
+
+    def finalists(self, budget: Budget) -> int:
+        return budget.finalists
+
+    def candidates(self, ctx: RunContext, search: DartsSearch | None) -> TrialsOutcome:
+        with ctx.stage(TRIALS_STAGE):
+            return study_stage(
+                ctx,
+                self.sampler(ctx.options),
+                self.choices(ctx, search),
+                self.score(ctx, search),
+            )
+
+    def choices(self, ctx: RunContext, search: DartsSearch | None) -> list[Choice]:
+        """The choices its study draws from: the whole space."""
+        return list(ctx.graph.choices)
+
+    def score(
+        self, ctx: RunContext, search: DartsSearch | None
+    ) -> Callable[[Arch], float]:
+        """A trial's score: validation accuracy after `trial_epochs` from scratch."""
+        epochs = self.trial_epochs(ctx.budget)
+        return lambda arch: ctx.trial_evaluator.from_scratch(arch, epochs).val_acc
+
+    def scored(
+        self, records: tuple[TrialRecord, ...], final: FinalOutcome
+    ) -> tuple[TrialRecord, ...]:
+        return records
