@@ -41,11 +41,12 @@ from mixsearch.search.final import FinalOutcome, choose_winner
 from mixsearch.search.result import SearchResult, Trained, TrialRecord
 from mixsearch.search.run import darts_config
 from mixsearch.search.settings import DartsConfig
-from mixsearch.search.strategies import get_strategy
+from mixsearch.search.strategies import STRATEGIES, get_strategy
 from mixsearch.search.study import trial_record
 from mixsearch.search.trials import finalist_candidates, narrowed_choices
 from mixsearch.space.graph import compile_space
 from mixsearch.space.schema import load_space, parse_space
+from mixsearch.space.sections import STRATEGIES as SPACE_STRATEGIES
 from mixsearch.space.sections import Constraints, get_budget
 
 TINY_SPACE = tiny_run_space("tinymix")
@@ -567,3 +568,18 @@ def test_a_gpu_index_beyond_the_machines_gpus_is_refused(monkeypatch):
     result = invoke("run", "default", "--device", "cuda:2")
     assert result.exit_code == 2
     assert "torch sees 2 CUDA device(s), cuda:0 to cuda:1" in result.output
+
+
+def test_only_a_strategy_with_a_supernet_has_a_darts_stage(space, tmp_path):
+    result = run_tiny(space, tmp_path / "run", "random", "--stage", "darts")
+    assert result.exit_code == 2
+    assert "the random strategy has no DARTS stage" in result.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_every_strategy_the_dsl_accepts_is_registered():
+    assert set(STRATEGIES) == set(SPACE_STRATEGIES)
+    for strategy in STRATEGIES.values():
+        stages = strategy.stages()
+        assert stages[0] == "latency table" and stages[-1] == "final training"
+        assert ("DARTS" in stages) == strategy.supernet
