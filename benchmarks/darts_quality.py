@@ -25,8 +25,8 @@ import torch
 
 from mixsearch.hardware.device import torch_device
 from mixsearch.proxy import TrainConfig
-from mixsearch.search.context import RunOptions
-from mixsearch.search.result import SearchResult
+from mixsearch.search.engine.context import RunOptions
+from mixsearch.search.outcome.result import SearchResult
 from mixsearch.search.run import run_search
 from mixsearch.search.settings import DartsConfig
 from mixsearch.space.graph import SpaceGraph, compile_space

@@ -36,7 +36,7 @@ from mixsearch.hardware.latency import fixed_threads
 from mixsearch.proxy import TrainConfig, TrainResult, load_proxy, train_candidate
 from mixsearch.proxy.detection_data import load_detection
 from mixsearch.proxy.tasks import task_of
-from mixsearch.search.baselines import baseline_factories
+from mixsearch.search.engine.baselines import baseline_factories
 from mixsearch.space.sections import DetectionConfig, ProxyConfig
 
 

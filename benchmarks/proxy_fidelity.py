@@ -36,7 +36,7 @@ from scipy.stats import kendalltau, spearmanr
 from mixsearch.arch import INPUT, Arch
 from mixsearch.hardware.device import torch_device
 from mixsearch.hardware.latency import fixed_threads
-from mixsearch.search.context import RunOptions
+from mixsearch.search.engine.context import RunOptions
 from mixsearch.search.run import darts_config, run_context, supernet_search
 from mixsearch.space.graph import SpaceGraph, compile_space
 from mixsearch.space.schema import load_space

@@ -2,8 +2,8 @@
 
 For each seed, every strategy runs `mixsearch.search.run.run_search` in-process into a fresh temporary run folder
 at the same named budget. All runs share one latency table per space (measured first) and one cache of
-from-scratch trainings (`mixsearch.search.trainings`, in the benchmark's scratch folder), so a seed's baselines are
-trained once and every strategy of that seed is judged against the same accuracies. The spaces hold the
+from-scratch trainings (`mixsearch.search.engine.trainings`, in the benchmark's scratch folder), so a seed's
+baselines are trained once and every strategy of that seed is judged against the same accuracies. The spaces hold the
 hand-designed modules (none, SE, ECA, CBAM, coordinate attention), which every strategy puts into its study first.
 
 Measured per run, from the `SearchResult` (accuracies are means over the budget's final seeds):
@@ -58,17 +58,21 @@ import yaml
 
 import mixsearch
 from common import Part, print_markdown, print_rich
-from mixsearch.arch import INPUT, Arch
+from mixsearch.arch import INPUT, Arch, function_key
 from mixsearch.hardware.device import measurement_threads, torch_device
 from mixsearch.hardware.latency import fixed_threads
 from mixsearch.hardware.lut import fingerprint
 from mixsearch.hardware.predictor import profiled_table
-from mixsearch.search.baselines import function_key
-from mixsearch.search.context import RunOptions
-from mixsearch.search.evaluate import CandidateFailed
-from mixsearch.search.final import compare
-from mixsearch.search.pool import TrainingJob, TrainingPool, available_cores
-from mixsearch.search.result import RESULT_FILE, SearchResult, Trained, standard_error
+from mixsearch.search.engine.context import RunOptions
+from mixsearch.search.engine.evaluate import CandidateFailed
+from mixsearch.search.engine.pool import TrainingJob, TrainingPool, available_cores
+from mixsearch.search.outcome.result import (
+    RESULT_FILE,
+    SearchResult,
+    Trained,
+    standard_error,
+)
+from mixsearch.search.outcome.verdicts import compare
 from mixsearch.search.run import run_context, run_search
 from mixsearch.space.graph import SpaceGraph, compile_space
 from mixsearch.space.schema import load_space

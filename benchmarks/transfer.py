@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from common import settings  # noqa: E402
 from helpers import offline_env  # noqa: E402
-from mixsearch.arch import Arch  # noqa: E402
+from mixsearch.arch import Arch, function_key  # noqa: E402
 from mixsearch.codegen.emit import emit  # noqa: E402
 from mixsearch.hardware.device import device_name  # noqa: E402
 from mixsearch.hardware.latency import fixed_threads  # noqa: E402
@@ -53,7 +53,7 @@ from mixsearch.proxy.data import ProxyData  # noqa: E402
 from mixsearch.proxy.detection_data import load_detection  # noqa: E402
 from mixsearch.proxy.tasks import task_of  # noqa: E402
 from mixsearch.proxy.yolo_format import export_yolo  # noqa: E402
-from mixsearch.search.baselines import baseline_archs, function_key  # noqa: E402
+from mixsearch.search.engine.baselines import baseline_archs  # noqa: E402
 from mixsearch.space.graph import compile_space  # noqa: E402
 from mixsearch.space.schema import load_space  # noqa: E402
 from mixsearch.space.sections import BUDGETS, DetectionConfig, ProxyConfig  # noqa: E402

@@ -23,6 +23,8 @@ INPUT = "input"
 RESIDUAL_PREFIX = "gamma_"
 # A residual adds `gamma * x` (x: the module input), gamma a learned scalar starting here.
 RESIDUAL_INIT = 0.1
+# A dropped branch (`none`) in a `function_key`.
+ZERO = "0"
 
 
 def op_label(op: str, params: Mapping[str, Any]) -> str:
@@ -181,6 +183,31 @@ def describe(arch: Arch) -> str:
     names = ", ".join(dict.fromkeys(node.op for node in ops)) or "no ops"
     count = len(arch.nodes)
     return f"{count} node{'s' * (count != 1)}, {shape}; ops used: {names}."
+
+
+def function_key(arch: Arch) -> str:
+    """What `arch` computes, written as an expression of the input `x`: equal keys, the same module. Identity
+    nodes pass their input on, a `sum` ignores branches dropped with `none`, `last` is its last branch, and node
+    names do not matter."""
+    exprs = {INPUT: "x"}
+    for node in arch.nodes:
+        exprs[node.name] = _node_expression(node, [exprs[i] for i in node.inputs])
+    return exprs[arch.output]
+
+
+def _node_expression(node: ArchNode, parts: list[str]) -> str:
+    if node.op == "identity":
+        expr = parts[0]
+    elif node.op == "none":
+        expr = ZERO
+    elif node.op == "sum":
+        kept = [part for part in parts if part != ZERO] or [ZERO]
+        expr = kept[0] if len(kept) == 1 else f"sum({', '.join(kept)})"
+    elif node.op == "last":
+        expr = parts[-1]
+    else:
+        expr = f"{node.label}({', '.join(parts)})"
+    return f"{expr} + γ·x" if node.residual else expr
 
 
 def _require(data: dict, key: str, kind: type, where: str) -> Any:

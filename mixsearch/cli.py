@@ -45,7 +45,7 @@ from mixsearch.yolo import DEFAULT_BASE, DEFAULT_POSITIONS, DEFAULT_SCALES
 
 if TYPE_CHECKING:
     from mixsearch.arch import Arch
-    from mixsearch.search.context import RunOptions
+    from mixsearch.search.engine.context import RunOptions
     from mixsearch.space.graph import SpaceGraph
 
 # Only what --help shows is imported above: each command imports the stages it runs (torch, Optuna, networkx)
@@ -208,7 +208,7 @@ def validate(space: str, device: str | None, table_path: str | None) -> None:
         f"{sum(len(c.options) > 1 for c in graph.choices)} open choices, "
         f"{graph.size:,} architectures (choice combinations)."
     )
-    from mixsearch.search.baselines import baselines_note
+    from mixsearch.search.engine.baselines import baselines_note
 
     console.print(baselines_note(graph))
     if graph.space.constraints.limits() or device is not None:
@@ -600,7 +600,7 @@ def _finish_run(
     module), says how to resume, and exits with 130 or 143."""
     from mixsearch.arch import describe
     from mixsearch.pipeline import JobStopped, run_job
-    from mixsearch.search.final import recommendation
+    from mixsearch.search.outcome.verdicts import recommendation
 
     try:
         with signal_stops():
@@ -720,7 +720,7 @@ def darts(
     its report, like any run; running the command again resumes it.
     """
     from mixsearch.hardware.device import on_device, torch_device
-    from mixsearch.search.context import RunOptions
+    from mixsearch.search.engine.context import RunOptions
 
     graph = _load_graph(space)
     target = on_device(graph.space.target, device)
@@ -841,7 +841,7 @@ def run(
 ) -> None:
     """Search SPACE.yaml and write the winner, its report and plots; run it again to resume."""
     from mixsearch.hardware.device import on_device, torch_device
-    from mixsearch.search.context import RunOptions
+    from mixsearch.search.engine.context import RunOptions
     from mixsearch.search.run import run_darts_stage
 
     graph = _load_graph(space)

@@ -17,11 +17,11 @@ from mixsearch.codegen.emit import emit
 from mixsearch.errors import MixsearchError
 from mixsearch.outdir import inside, within
 from mixsearch.report import write_report
-from mixsearch.search.context import Report, RunOptions
-from mixsearch.search.result import RESULT_FILE, SearchResult, Trained
+from mixsearch.search.engine.context import Report, RunOptions
+from mixsearch.search.engine.study import STUDY_FILE, counted, open_storage, storage_url
+from mixsearch.search.engine.tracker import PROGRESS_FILE, read_progress
+from mixsearch.search.outcome.result import RESULT_FILE, SearchResult, Trained
 from mixsearch.search.run import RunStopped, run_search
-from mixsearch.search.study import STUDY_FILE, counted, open_storage, storage_url
-from mixsearch.search.tracker import PROGRESS_FILE, read_progress
 from mixsearch.space.graph import SpaceGraph, compile_space
 from mixsearch.space.schema import load_space
 from mixsearch.space.sections import Target

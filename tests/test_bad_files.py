@@ -19,8 +19,13 @@ from mixsearch.cli import main
 from mixsearch.errors import MixsearchError
 from mixsearch.inputs import MAX_INPUT_BYTES
 from mixsearch.proxy.yolo_format import load_yolo_folder
-from mixsearch.search.result import RESULT_FORMAT, SearchResult, Trained, TrialRecord
-from mixsearch.search.tracker import read_progress
+from mixsearch.search.engine.tracker import read_progress
+from mixsearch.search.outcome.result import (
+    RESULT_FORMAT,
+    SearchResult,
+    Trained,
+    TrialRecord,
+)
 
 NODE = {"name": "chan", "op": "se", "params": {}, "from": ["input"], "residual": False}
 CURRENT = RESULT_FORMAT.encode()

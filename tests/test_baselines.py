@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from mixsearch.arch import function_key
 from mixsearch.cli import main
-from mixsearch.search import pool
-from mixsearch.search.baselines import baseline_archs, contained_baselines, function_key
-from mixsearch.search.context import RunOptions
-from mixsearch.search.result import SearchResult
+from mixsearch.search.engine import pool
+from mixsearch.search.engine.baselines import baseline_archs, contained_baselines
+from mixsearch.search.engine.context import RunOptions
+from mixsearch.search.engine.trials import baseline_trials
+from mixsearch.search.outcome.result import SearchResult
 from mixsearch.search.run import RunStopped, run_search
-from mixsearch.search.trials import baseline_trials
 from mixsearch.space.graph import compile_space
 from mixsearch.space.schema import load_space, parse_space
 from mixsearch.space.sections import get_budget

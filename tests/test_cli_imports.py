@@ -75,3 +75,16 @@ def test_parameters_read_from_source_match_the_constructor_signatures():
             specs.pop("variant", None)
             assert {n: s.default for n, s in specs.items()} == expected, info.name
             assert all(isinstance(s.default, s.type) for s in specs.values())
+
+
+def test_a_report_renders_from_search_json_without_torch_or_optuna(tmp_path):
+    """The outcome (results, verdicts, recommendation) and the report need neither the search nor the hardware."""
+    from test_report import RESULT
+
+    RESULT.save(tmp_path)
+    code = (
+        "from mixsearch.report import render_report\n"
+        "from mixsearch.search.outcome.result import SearchResult\n"
+        f"render_report(SearchResult.load({str(tmp_path)!r}))"
+    )
+    assert set(_imported_after(code)) <= {"matplotlib", "scipy", "jinja2"}

@@ -14,9 +14,9 @@ from mixsearch.hardware.lut import LatencyTable, OverheadModel, shape_key
 from mixsearch.hardware.predictor import predict_latency, profile, space_measurements
 from mixsearch.model import DiscreteModel
 from mixsearch.model.supernet import ArchParameters, Supernet
-from mixsearch.search.darts import DartsSearch
-from mixsearch.search.derive import derive
-from mixsearch.search.expected_cost import ExpectedCost
+from mixsearch.search.darts.derive import derive
+from mixsearch.search.darts.expected_cost import ExpectedCost
+from mixsearch.search.darts.search import DartsSearch
 from mixsearch.search.settings import DartsConfig
 from mixsearch.space.graph import compile_space
 from mixsearch.space.schema import parse_space
@@ -253,7 +253,7 @@ def test_darts_command_is_a_darts_run_with_its_own_settings(tmp_path, monkeypatc
 
     from mixsearch.arch import Arch
     from mixsearch.cli import main
-    from mixsearch.search.result import SearchResult
+    from mixsearch.search.outcome.result import SearchResult
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     space = tmp_path / "tiny.yaml"

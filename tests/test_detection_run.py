@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from helpers import tiny_run_space
 from mixsearch.arch import Arch
 from mixsearch.cli import main
-from mixsearch.search.result import SearchResult
+from mixsearch.search.outcome.result import SearchResult
 
 pytest.importorskip("torchvision")
 pytest.importorskip("torchmetrics")

@@ -28,7 +28,7 @@ from mixsearch.proxy.detection import (
 )
 from mixsearch.proxy.tasks import Detection, task_of
 from mixsearch.proxy.train import TrainConfig, evaluate, train
-from mixsearch.search.darts import DartsSearch
+from mixsearch.search.darts.search import DartsSearch
 from mixsearch.search.settings import DartsConfig
 from mixsearch.space.graph import compile_space
 from mixsearch.space.schema import parse_space

@@ -18,10 +18,10 @@ from mixsearch.cli import main
 from mixsearch.errors import MixsearchError
 from mixsearch.outdir import write_file
 from mixsearch.report import write_report
-from mixsearch.search.rundir import check_run_folder
+from mixsearch.search.engine.rundir import check_run_folder
+from mixsearch.search.engine.study import storage_url
+from mixsearch.search.engine.tracker import RunTracker, stage_units
 from mixsearch.search.strategies import get_strategy
-from mixsearch.search.study import storage_url
-from mixsearch.search.tracker import RunTracker, stage_units
 from mixsearch.space.sections import get_budget
 
 MINE = "# my own file\n"

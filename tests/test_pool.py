@@ -14,7 +14,7 @@ import pytest
 # A parent whose one pool worker is busy for two minutes (a long training), as the final stage's pool would be.
 PARENT = """
 import multiprocessing, os, time
-from mixsearch.search.pool import exit_with_parent
+from mixsearch.search.engine.pool import exit_with_parent
 
 if __name__ == "__main__":
     pool = multiprocessing.get_context("spawn").Pool(1, initializer=exit_with_parent)

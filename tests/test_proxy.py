@@ -27,7 +27,7 @@ from mixsearch.proxy import (
 )
 from mixsearch.proxy import data as proxy_data
 from mixsearch.proxy.train import lr_schedule
-from mixsearch.search.baselines import baseline_factories
+from mixsearch.search.engine.baselines import baseline_factories
 
 SMALL = ProxyConfig(canvas=32, train_size=24, val_size=8, test_size=8)
 

@@ -13,8 +13,8 @@ from PIL import Image
 from mixsearch.arch import describe
 from mixsearch.errors import MixsearchError
 from mixsearch.report import render_report, write_report
-from mixsearch.search.baselines import chain_arch
-from mixsearch.search.result import SearchResult, Trained, TrialRecord
+from mixsearch.search.engine.baselines import chain_arch
+from mixsearch.search.outcome.result import SearchResult, Trained, TrialRecord
 from mixsearch.space.graph import compile_space
 from mixsearch.space.schema import load_space
 

@@ -29,21 +29,21 @@ from mixsearch.hardware.latency import fixed_threads
 from mixsearch.model.supernet import ArchParameters
 from mixsearch.ops import OPS, OpInfo
 from mixsearch.proxy import TrainConfig, load_proxy_data
-from mixsearch.search.baselines import baseline_archs
-from mixsearch.search.context import RunOptions
-from mixsearch.search.evaluate import (
+from mixsearch.search.engine.baselines import baseline_archs
+from mixsearch.search.engine.context import RunOptions
+from mixsearch.search.engine.evaluate import (
     Evaluator,
     ablations,
     capped,
     final_seeds,
 )
-from mixsearch.search.final import FinalOutcome, choose_winner
-from mixsearch.search.result import SearchResult, Trained, TrialRecord
+from mixsearch.search.engine.final import FinalOutcome, choose_winner
+from mixsearch.search.engine.study import trial_record
+from mixsearch.search.engine.trials import finalist_candidates, narrowed_choices
+from mixsearch.search.outcome.result import SearchResult, Trained, TrialRecord
 from mixsearch.search.run import darts_config
 from mixsearch.search.settings import DartsConfig
 from mixsearch.search.strategies import STRATEGIES, get_strategy
-from mixsearch.search.study import trial_record
-from mixsearch.search.trials import finalist_candidates, narrowed_choices
 from mixsearch.space.graph import compile_space
 from mixsearch.space.schema import load_space, parse_space
 from mixsearch.space.sections import STRATEGIES as SPACE_STRATEGIES

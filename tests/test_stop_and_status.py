@@ -21,8 +21,8 @@ from click.testing import CliRunner, Result
 from helpers import import_file, tiny_run_space
 from mixsearch import pipeline
 from mixsearch.cli import main
-from mixsearch.search.evaluate import Evaluator
-from mixsearch.search.result import SearchResult
+from mixsearch.search.engine.evaluate import Evaluator
+from mixsearch.search.outcome.result import SearchResult
 
 # Larger proxy splits than the other run tests: each training takes a second or two, time enough to stop it.
 SPACE = tiny_run_space("stoppable", train_size=2048)

@@ -12,8 +12,8 @@ from torch.utils.data import TensorDataset
 
 from mixsearch.arch import ArchNode
 from mixsearch.proxy import ProxyData, TrainConfig, TrainResult
-from mixsearch.search.baselines import baseline_archs
-from mixsearch.search.trainings import TrainingCache
+from mixsearch.search.engine.baselines import baseline_archs
+from mixsearch.search.engine.trainings import TrainingCache
 from mixsearch.space.sections import Target
 
 TARGET = Target(device="cpu", shapes=((1, 8, 4, 4),), threads=1)

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from mixsearch.search.baselines import baseline_archs, chain_arch
-from mixsearch.search.final import (
+from mixsearch.search.engine.baselines import baseline_archs, chain_arch
+from mixsearch.search.outcome.result import Trained
+from mixsearch.search.outcome.verdicts import (
     Comparison,
     Recommendation,
     call_confidence,
     compare,
     recommendation,
 )
-from mixsearch.search.result import Trained
 
 ARCHS = baseline_archs()
 MIXED = chain_arch("mixed", "Mixed", ("eca", "coord"))  # no baseline computes it

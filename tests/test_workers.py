@@ -21,9 +21,9 @@ from optuna.trial import TrialState
 
 from helpers import Booby, tiny_run_space
 from mixsearch.errors import MixsearchError
-from mixsearch.search.result import SearchResult
-from mixsearch.search.study import SoleWorkerLock, open_storage
-from mixsearch.search.workers import STALE, decode_state, encode_state
+from mixsearch.search.engine.study import SoleWorkerLock, open_storage
+from mixsearch.search.engine.workers import STALE, decode_state, encode_state
+from mixsearch.search.outcome.result import SearchResult
 
 POSTGRES_ENV = "MIXSEARCH_TEST_POSTGRES"
 

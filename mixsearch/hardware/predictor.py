@@ -8,7 +8,7 @@ shared factor plus a correction ridge-shrunk towards zero, so that an op seen in
 shared factor; unfitted tables predict the plain sum (`OverheadModel`). The fit is least squares on relative
 errors (each module's equation divided by its measured latency), since a prediction is judged by how many
 percent it is off. The model stays linear in the per-node entries on purpose: the DARTS search takes its
-expectation over op choices (`mixsearch.search.expected_cost`).
+expectation over op choices (`mixsearch.search.darts.expected_cost`).
 
 In a fusing runtime a skip (identity) node is no op of the running module and a dropped (none) branch a folded
 constant: the model leaves both out, entries and node count (`runs_as_op`). A fusion's entry depends on how the

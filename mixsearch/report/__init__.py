@@ -7,7 +7,7 @@ from pathlib import Path
 from mixsearch.outdir import write_file
 from mixsearch.report.markdown import render_report
 from mixsearch.report.plots import plot_alphas, plot_pareto
-from mixsearch.search.result import SearchResult
+from mixsearch.search.outcome.result import SearchResult
 
 REPORT_FILE = "report.md"
 PARETO_PLOT = "pareto.png"

@@ -10,8 +10,18 @@ from collections.abc import Callable
 from typing import Any
 
 from mixsearch.arch import INPUT, Arch, ArchNode, describe
-from mixsearch.search.final import CALL_AT, call_confidence, compare, recommendation
-from mixsearch.search.result import TRIAL_STATES, SearchResult, Trained, TrialRecord
+from mixsearch.search.outcome.result import (
+    TRIAL_STATES,
+    SearchResult,
+    Trained,
+    TrialRecord,
+)
+from mixsearch.search.outcome.verdicts import (
+    CALL_AT,
+    call_confidence,
+    compare,
+    recommendation,
+)
 from mixsearch.templating import MarkdownText, render
 
 TEMPLATE = "report.md.j2"

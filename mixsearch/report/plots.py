@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from mixsearch.outdir import staged
-from mixsearch.search.result import SearchResult, Trained, TrialRecord
+from mixsearch.search.outcome.result import SearchResult, Trained, TrialRecord
 
 DPI = 120
 ALPHA_COLUMNS = 3

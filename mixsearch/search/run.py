@@ -22,19 +22,19 @@ import torch
 from mixsearch.errors import MixsearchError, Stopped
 from mixsearch.model.supernet import ArchParameters
 from mixsearch.proxy.tasks import task_of
-from mixsearch.search.context import Report, RunContext, RunOptions
-from mixsearch.search.darts import DartsSearch
-from mixsearch.search.expected_cost import ExpectedCost
-from mixsearch.search.final import choose_winner, final_stage, may_win
-from mixsearch.search.result import SearchResult, TrialRecord
-from mixsearch.search.rundir import DARTS_DIR
+from mixsearch.search.darts.expected_cost import ExpectedCost
+from mixsearch.search.darts.search import DartsSearch
+from mixsearch.search.engine.context import Report, RunContext, RunOptions
+from mixsearch.search.engine.final import choose_winner, final_stage, may_win
+from mixsearch.search.engine.rundir import DARTS_DIR
+from mixsearch.search.engine.study import option_label
+from mixsearch.search.engine.trainings import json_digest
+from mixsearch.search.engine.trials import study_snapshot
+from mixsearch.search.engine.workers import decode_state, encode_state, run_once
+from mixsearch.search.outcome.result import SearchResult, TrialRecord
 from mixsearch.search.settings import DartsConfig
 from mixsearch.search.strategies import get_strategy
 from mixsearch.search.strategy import DARTS_STAGE, FINAL_STAGE, Strategy
-from mixsearch.search.study import option_label
-from mixsearch.search.trainings import json_digest
-from mixsearch.search.trials import study_snapshot
-from mixsearch.search.workers import decode_state, encode_state, run_once
 from mixsearch.space.graph import SpaceGraph
 from mixsearch.space.sections import Constraints, Target
 

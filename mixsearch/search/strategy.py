@@ -11,12 +11,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from mixsearch.search.context import RunContext, RunOptions
-    from mixsearch.search.darts import DartsSearch
-    from mixsearch.search.final import FinalOutcome
-    from mixsearch.search.result import TrialRecord
+    from mixsearch.search.darts.search import DartsSearch
+    from mixsearch.search.engine.context import RunContext, RunOptions
+    from mixsearch.search.engine.final import FinalOutcome
+    from mixsearch.search.engine.trials import TrialsOutcome
+    from mixsearch.search.outcome.result import TrialRecord
     from mixsearch.search.settings import DartsConfig
-    from mixsearch.search.trials import TrialsOutcome
     from mixsearch.space.sections import Budget, Constraints
 
 LATENCY_STAGE = "latency table"

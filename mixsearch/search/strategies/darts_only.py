@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from mixsearch.search.context import RunContext, RunOptions
-from mixsearch.search.darts import DartsSearch
-from mixsearch.search.derive import derive
-from mixsearch.search.final import FinalOutcome
-from mixsearch.search.result import Trained, TrialRecord, best_by_validation
+from mixsearch.search.darts.derive import derive
+from mixsearch.search.darts.search import DartsSearch
+from mixsearch.search.engine.context import RunContext, RunOptions
+from mixsearch.search.engine.final import FinalOutcome
+from mixsearch.search.engine.study import predicted_costs
+from mixsearch.search.engine.trials import TrialsOutcome
+from mixsearch.search.outcome.result import Trained, TrialRecord, best_by_validation
 from mixsearch.search.settings import DartsConfig
 from mixsearch.search.strategy import DARTS_STAGE, FINAL_STAGE, LATENCY_STAGE
-from mixsearch.search.study import predicted_costs
-from mixsearch.search.trials import TrialsOutcome
 from mixsearch.space.sections import Budget, Constraints
 
 

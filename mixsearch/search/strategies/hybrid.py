@@ -13,8 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from mixsearch.arch import Arch
-from mixsearch.search.context import RunContext
-from mixsearch.search.darts import DartsSearch
+from mixsearch.search.darts.search import DartsSearch
+from mixsearch.search.engine.context import RunContext
+from mixsearch.search.engine.trials import narrowed_choices
 from mixsearch.search.settings import DartsConfig
 from mixsearch.search.strategies.optuna_search import OptunaSearch
 from mixsearch.search.strategy import (
@@ -23,7 +24,6 @@ from mixsearch.search.strategy import (
     LATENCY_STAGE,
     TRIALS_STAGE,
 )
-from mixsearch.search.trials import narrowed_choices
 from mixsearch.space.graph import Choice
 from mixsearch.space.sections import Budget, Constraints
 

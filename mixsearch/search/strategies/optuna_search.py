@@ -6,13 +6,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from mixsearch.arch import Arch
-from mixsearch.search.context import RunContext, RunOptions
-from mixsearch.search.darts import DartsSearch
-from mixsearch.search.final import FinalOutcome
-from mixsearch.search.result import TrialRecord
+from mixsearch.search.darts.search import DartsSearch
+from mixsearch.search.engine.context import RunContext, RunOptions
+from mixsearch.search.engine.final import FinalOutcome
+from mixsearch.search.engine.trials import TrialsOutcome, study_stage
+from mixsearch.search.outcome.result import TrialRecord
 from mixsearch.search.settings import DartsConfig
 from mixsearch.search.strategy import FINAL_STAGE, LATENCY_STAGE, TRIALS_STAGE
-from mixsearch.search.trials import TrialsOutcome, study_stage
 from mixsearch.space.graph import Choice
 from mixsearch.space.sections import Budget, Constraints
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mixsearch.search.context import RunOptions
+from mixsearch.search.engine.context import RunOptions
 from mixsearch.search.strategies.optuna_search import OptunaSearch
 
 

@@ -21,7 +21,7 @@ import torch
 from mixsearch.arch import Arch
 from mixsearch.hardware.latency import fixed_threads
 from mixsearch.proxy import TrainConfig, TrainResult, load_proxy_data
-from mixsearch.search.evaluate import CandidateFailed, Evaluator, capped
+from mixsearch.search.engine.evaluate import CandidateFailed, Evaluator, capped
 from mixsearch.space.sections import Budget, ProxySpec
 
 FINAL_THREADS = 1

@@ -34,9 +34,9 @@ from mixsearch.errors import MixsearchError, first_line
 from mixsearch.model.supernet import ArchParameters, Supernet
 from mixsearch.progress import progress
 from mixsearch.proxy.tasks import Classification, ProxyTask
-from mixsearch.search.expected_cost import ExpectedCost
+from mixsearch.search.darts.expected_cost import ExpectedCost
+from mixsearch.search.engine.weights import DAMAGED_FILE_ERRORS, load_weights
 from mixsearch.search.settings import DartsConfig
-from mixsearch.search.weights import DAMAGED_FILE_ERRORS, load_weights
 from mixsearch.space.graph import SpaceGraph
 
 logger = logging.getLogger(__name__)

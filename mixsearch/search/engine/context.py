@@ -21,15 +21,15 @@ from mixsearch.hardware.lut import LatencyTable
 from mixsearch.hardware.predictor import profiled_table
 from mixsearch.outdir import make_folder
 from mixsearch.proxy import ProxyData, TrainConfig, load_proxy_data
-from mixsearch.search.baselines import BASELINES
-from mixsearch.search.evaluate import Evaluator, capped, final_seeds
-from mixsearch.search.pool import FINAL_THREADS, WorkerSetup, available_cores
-from mixsearch.search.rundir import check_run_folder
+from mixsearch.search.engine.baselines import BASELINES
+from mixsearch.search.engine.evaluate import Evaluator, capped, final_seeds
+from mixsearch.search.engine.pool import FINAL_THREADS, WorkerSetup, available_cores
+from mixsearch.search.engine.rundir import check_run_folder
+from mixsearch.search.engine.study import SoleWorkerLock, open_storage, storage_url
+from mixsearch.search.engine.tracker import RunTracker, stage_units
+from mixsearch.search.engine.trainings import TrainingCache, default_cache_dir
 from mixsearch.search.settings import HEARTBEAT_SECONDS
 from mixsearch.search.strategy import LATENCY_STAGE, Strategy
-from mixsearch.search.study import SoleWorkerLock, open_storage, storage_url
-from mixsearch.search.tracker import RunTracker, stage_units
-from mixsearch.search.trainings import TrainingCache, default_cache_dir
 from mixsearch.space.graph import SpaceGraph
 from mixsearch.space.sections import Budget, Target
 

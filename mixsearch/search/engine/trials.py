@@ -16,10 +16,9 @@ from optuna.trial import FrozenTrial, TrialState
 from mixsearch.arch import Arch
 from mixsearch.errors import MixsearchError
 from mixsearch.model.supernet import ArchParameters
-from mixsearch.search.baselines import contained_baselines
-from mixsearch.search.context import Report, RunContext
-from mixsearch.search.result import TrialRecord
-from mixsearch.search.study import (
+from mixsearch.search.engine.baselines import contained_baselines
+from mixsearch.search.engine.context import Report, RunContext
+from mixsearch.search.engine.study import (
     TrialLoop,
     counted,
     enqueue_baselines,
@@ -29,7 +28,8 @@ from mixsearch.search.study import (
     recover_interrupted,
     trial_record,
 )
-from mixsearch.search.tracker import RunTracker
+from mixsearch.search.engine.tracker import RunTracker
+from mixsearch.search.outcome.result import TrialRecord
 from mixsearch.space.graph import Choice, SpaceGraph
 
 

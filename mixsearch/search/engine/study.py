@@ -32,10 +32,8 @@ from optuna.trial import FrozenTrial, TrialState
 from mixsearch.arch import Arch
 from mixsearch.errors import MixsearchError, first_line
 from mixsearch.hardware.cost import ArchCost, CostModel, check_constraints
-from mixsearch.search.evaluate import CandidateFailed
-from mixsearch.search.result import TrialRecord
-from mixsearch.search.settings import HEARTBEAT_SECONDS
-from mixsearch.search.workers import (
+from mixsearch.search.engine.evaluate import CandidateFailed
+from mixsearch.search.engine.workers import (
     BASELINE_ATTR,
     KEPT_ATTRS,
     STALE,
@@ -45,6 +43,8 @@ from mixsearch.search.workers import (
     queue_again,
     trial_id,
 )
+from mixsearch.search.outcome.result import TrialRecord
+from mixsearch.search.settings import HEARTBEAT_SECONDS
 from mixsearch.space.graph import Choice, SpaceGraph
 from mixsearch.space.schema import OpConfig
 from mixsearch.space.sections import OBJECTIVES, Constraints

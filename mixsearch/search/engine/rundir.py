@@ -12,9 +12,9 @@ from pathlib import Path
 
 from mixsearch.errors import MixsearchError
 from mixsearch.outdir import within
-from mixsearch.search.result import RESULT_FILE, RESULT_FORMAT
-from mixsearch.search.study import STUDY_FILE
-from mixsearch.search.tracker import PROGRESS_FILE
+from mixsearch.search.engine.study import STUDY_FILE
+from mixsearch.search.engine.tracker import PROGRESS_FILE
+from mixsearch.search.outcome.result import RESULT_FILE, RESULT_FORMAT
 
 DARTS_DIR = "darts"
 # What SQLite, the sole-worker lock and the DARTS checkpoints open in place (other files are renamed over).

@@ -24,11 +24,10 @@ from typing import Any
 import platformdirs
 
 import mixsearch
-from mixsearch.arch import Arch
+from mixsearch.arch import Arch, function_key
 from mixsearch.hardware.lut import fingerprint
 from mixsearch.inputs import check_type
 from mixsearch.proxy import ProxyData, TrainConfig, TrainResult
-from mixsearch.search.baselines import function_key
 from mixsearch.space.sections import Target
 
 logger = logging.getLogger(__name__)

@@ -30,8 +30,8 @@ from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from mixsearch.errors import MixsearchError, first_line
+from mixsearch.search.engine.weights import DAMAGED_FILE_ERRORS, load_weights
 from mixsearch.search.settings import HEARTBEAT_SECONDS
-from mixsearch.search.weights import DAMAGED_FILE_ERRORS, load_weights
 
 STALE = "the worker stopped during the trial (stale heartbeat); queued again"
 RESULT_ATTR = "result"

@@ -1,9 +1,8 @@
 """The hand-designed modules every search is judged against, and which of them a space holds.
 
 A baseline is a chain of library ops in its published default form (CBAM: channel, then spatial). Two
-architectures are the same module when they compute the same function (`function_key`): identity nodes pass
-their input on, a `sum` ignores branches dropped with `none`, `last` is its last branch, and node names do not
-matter. A space contains a baseline when one of its architectures is that function; the search then puts it into
+architectures are the same module when they compute the same function (`arch.function_key`). A space contains a
+baseline when one of its architectures is that function; the search then puts it into
 its study as an ordinary trial, so every strategy starts from the hand-designed points.
 """
 
@@ -12,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from mixsearch.arch import INPUT, Arch, ArchNode
+from mixsearch.arch import INPUT, Arch, ArchNode, function_key
 from mixsearch.ops import OPS
 from mixsearch.space.graph import SpaceGraph
 
@@ -26,7 +25,6 @@ BASELINES: dict[str, tuple[str, ...]] = {
     "cbam": ("cbam_channel", "cbam_spatial"),
     "coord": ("coord",),
 }
-ZERO = "0"
 # Spaces with more choice combinations than this are not enumerated to look for the baselines.
 MAX_ENUMERATED = 250_000
 
@@ -58,29 +56,6 @@ def baseline_factories() -> dict[str, Callable[[int], nn.Module]]:
         name: (lambda channels, arch=arch: DiscreteModel(arch, channels))
         for name, arch in baseline_archs().items()
     }
-
-
-def function_key(arch: Arch) -> str:
-    """What `arch` computes, written as an expression of the input `x`: equal keys, the same module."""
-    exprs = {INPUT: "x"}
-    for node in arch.nodes:
-        exprs[node.name] = _node_expression(node, [exprs[i] for i in node.inputs])
-    return exprs[arch.output]
-
-
-def _node_expression(node: ArchNode, parts: list[str]) -> str:
-    if node.op == "identity":
-        expr = parts[0]
-    elif node.op == "none":
-        expr = ZERO
-    elif node.op == "sum":
-        kept = [part for part in parts if part != ZERO] or [ZERO]
-        expr = kept[0] if len(kept) == 1 else f"sum({', '.join(kept)})"
-    elif node.op == "last":
-        expr = parts[-1]
-    else:
-        expr = f"{node.label}({', '.join(parts)})"
-    return f"{expr} + γ·x" if node.residual else expr
 
 
 def contained_baselines(graph: SpaceGraph) -> dict[str, tuple[dict[str, Any], Arch]]:
