@@ -1,15 +1,9 @@
 """DARTS: differentiable one-shot search of a space on a proxy task (Liu et al., https://arxiv.org/abs/1806.09055).
 
 The host network carries a `Supernet` after each stage; all of them share one `ArchParameters`. Training
-alternates, on two halves of the training split, a weight step (SGD on the task loss) and an architecture step
-(Adam on alpha): first-order by default, or second-order with the unrolled weights and a finite-difference
-Hessian-vector product. The architecture loss adds, when a latency table is given, the expected latency (and
-optionally FLOPs) under softmax(alpha), either as a weighted penalty or multiplicatively as
-`CE * (log LAT / log target) ** beta` (ProxylessNAS / FBNet, latencies in microseconds so the logs stay positive).
-
-Collapse guard (on by default): beta-decay regularisation (Ye et al., "beta-DARTS", https://arxiv.org/abs/2203.01665)
-penalises the log-sum-exp of each choice's alphas, with a weight rising linearly over the search, which keeps the
-alphas from running away towards parameter-free options.
+alternates, on two halves of the training split, a weight step (SGD on the task loss, here) and an architecture
+step (`architect.Architect`: Adam on alpha, with the hardware loss and the collapse guard), after the warm-up
+epochs that train the weights alone.
 
 Every epoch writes a checkpoint (weights, alphas, optimiser and scheduler states, RNG states, history), so a run
 resumed after an interruption continues exactly where it stopped.
@@ -20,7 +14,6 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-import math
 import random
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -34,6 +27,7 @@ from mixsearch.errors import MixsearchError, first_line
 from mixsearch.model.supernet import ArchParameters, Supernet
 from mixsearch.progress import progress
 from mixsearch.proxy.tasks import Classification, ProxyTask
+from mixsearch.search.darts.architect import Architect
 from mixsearch.search.darts.expected_cost import ExpectedCost
 from mixsearch.search.engine.weights import DAMAGED_FILE_ERRORS, load_weights
 from mixsearch.search.settings import DartsConfig
@@ -80,8 +74,6 @@ class DartsSearch:
         self.graph = graph
         self.task = task
         self.config = config
-        self.expected_cost = expected_cost
-        self.latency_target_ms = latency_target_ms
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.device = torch.device(config.device)
         torch.manual_seed(config.seed)
@@ -100,11 +92,8 @@ class DartsSearch:
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
             self.weight_optimizer, T_max=max(config.epochs, 1)
         )
-        self.alpha_optimizer = torch.optim.Adam(
-            self.alphas.parameters(),
-            lr=config.alpha_lr,
-            betas=(0.5, 0.999),
-            weight_decay=config.alpha_weight_decay,
+        self.architect = Architect(
+            self.model, self.alphas, task, config, expected_cost, latency_target_ms
         )
         self.state = DartsState()
 
@@ -120,82 +109,6 @@ class DartsSearch:
             generator=generator,
             drop_last=True,
         )
-
-    def _task_loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return self.task.loss(self.model(x), y)
-
-    def _alpha_penalty(self, task_loss: torch.Tensor, epoch: int) -> torch.Tensor:
-        """Architecture loss = task loss with the hardware term, plus the beta-decay regulariser."""
-        loss = task_loss
-        if self.expected_cost is not None:
-            costs = self.expected_cost(self.alphas)
-            if "latency_ms" in costs and self.latency_target_ms:
-                latency, target = costs["latency_ms"], self.latency_target_ms
-                if self.config.hardware_loss == "multiplicative":
-                    ratio = torch.log(latency * 1e3) / math.log(target * 1e3)
-                    loss = loss * ratio.clamp(min=1e-3) ** self.config.hardware_beta
-                else:
-                    loss = loss + self.config.latency_weight * latency / target
-            if self.config.flops_weight:
-                loss = loss + self.config.flops_weight * costs["flops"] / costs[
-                    "flops"
-                ].detach().clamp(min=1.0)
-        if self.config.beta_decay:
-            progress_ratio = (epoch + 1) / max(self.config.epochs, 1)
-            smooth_max = torch.stack(
-                [torch.logsumexp(alpha, 0) for alpha in self.alphas.alphas]
-            ).mean()
-            loss = loss + self.config.beta_decay * progress_ratio * smooth_max
-        return loss
-
-    def _alpha_step_first_order(self, xa, ya, epoch: int) -> None:
-        self.alpha_optimizer.zero_grad()
-        self._alpha_penalty(self._task_loss(xa, ya), epoch).backward()
-        self.alpha_optimizer.step()
-
-    def _alpha_step_second_order(self, xw, yw, xa, ya, epoch: int) -> None:
-        """Unrolled step: grad_alpha L_val(w - eta grad_w L_train(w)) with a finite-difference Hessian term."""
-        weights = [p for p in self.model.parameters()]
-        eta = self.scheduler.get_last_lr()[0]
-        original = [p.detach().clone() for p in weights]
-        train_grads = torch.autograd.grad(
-            self._task_loss(xw, yw), weights, allow_unused=True
-        )
-        with torch.no_grad():
-            for p, g in zip(weights, train_grads):
-                if g is not None:
-                    p.sub_(eta * g)
-        self.alpha_optimizer.zero_grad()
-        val_loss = self._alpha_penalty(self._task_loss(xa, ya), epoch)
-        alpha_params = list(self.alphas.parameters())
-        grads = torch.autograd.grad(val_loss, alpha_params + weights, allow_unused=True)
-        alpha_grads, weight_grads = (
-            grads[: len(alpha_params)],
-            grads[len(alpha_params) :],
-        )
-        norm = torch.sqrt(sum((g * g).sum() for g in weight_grads if g is not None))
-        epsilon = 0.01 / (norm + 1e-12)
-        hessian_terms = []
-        for sign in (1.0, -1.0):
-            with torch.no_grad():
-                for p, w0, g in zip(weights, original, weight_grads):
-                    p.copy_(w0 + sign * epsilon * g if g is not None else w0)
-            hessian_terms.append(
-                torch.autograd.grad(
-                    self._task_loss(xw, yw), alpha_params, allow_unused=True
-                )
-            )
-        with torch.no_grad():
-            for p, w0 in zip(weights, original):
-                p.copy_(w0)
-        for alpha, g_val, g_plus, g_minus in zip(
-            alpha_params, alpha_grads, *hessian_terms
-        ):
-            grad = torch.zeros_like(alpha) if g_val is None else g_val.clone()
-            if g_plus is not None and g_minus is not None:
-                grad -= eta * (g_plus - g_minus) / (2 * epsilon)
-            alpha.grad = grad
-        self.alpha_optimizer.step()
 
     def _weight_step(self, xw, yw) -> tuple[float, int | None]:
         """One SGD step on the weights; the batch's loss and how many it got right (None: the task counts none)."""
@@ -223,10 +136,8 @@ class DartsSearch:
         ):
             xw, yw, xa, ya = (t.to(self.device) for t in (xw, yw, xa, ya))
             if searching:
-                if self.config.order == "second":
-                    self._alpha_step_second_order(xw, yw, xa, ya, epoch)
-                else:
-                    self._alpha_step_first_order(xa, ya, epoch)
+                eta = self.scheduler.get_last_lr()[0]
+                self.architect.step((xw, yw), (xa, ya), epoch, eta)
             loss, right = self._weight_step(xw, yw)
             losses.append(loss)
             if right is not None:
@@ -276,7 +187,7 @@ class DartsSearch:
             "model": self.model.state_dict(),
             "alphas": self.alphas.state_dict(),
             "weight_optimizer": self.weight_optimizer.state_dict(),
-            "alpha_optimizer": self.alpha_optimizer.state_dict(),
+            "alpha_optimizer": self.architect.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "torch_rng": torch.get_rng_state(),
             "python_rng": random.getstate(),
@@ -313,7 +224,7 @@ class DartsSearch:
             self.model.load_state_dict(checkpoint["model"])
             self.alphas.load_state_dict(checkpoint["alphas"])
             self.weight_optimizer.load_state_dict(checkpoint["weight_optimizer"])
-            self.alpha_optimizer.load_state_dict(checkpoint["alpha_optimizer"])
+            self.architect.optimizer.load_state_dict(checkpoint["alpha_optimizer"])
             self.scheduler.load_state_dict(checkpoint["scheduler"])
             torch.set_rng_state(checkpoint["torch_rng"])
             random.setstate(checkpoint["python_rng"])
