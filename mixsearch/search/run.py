@@ -24,7 +24,15 @@ from mixsearch.model.supernet import ArchParameters
 from mixsearch.proxy.tasks import task_of
 from mixsearch.search.darts.expected_cost import ExpectedCost
 from mixsearch.search.darts.search import DartsSearch
-from mixsearch.search.engine.context import Report, RunContext, RunOptions
+from mixsearch.search.engine.context import (
+    Report,
+    RunContext,
+    RunOptions,
+    latency_stage,
+    load_data,
+    open_run_folder,
+    timed_stage,
+)
 from mixsearch.search.engine.final import choose_winner, final_stage, may_win
 from mixsearch.search.engine.rundir import DARTS_DIR
 from mixsearch.search.engine.study import option_label
@@ -34,7 +42,12 @@ from mixsearch.search.engine.workers import decode_state, encode_state, run_once
 from mixsearch.search.outcome.result import SearchResult, TrialRecord
 from mixsearch.search.settings import DartsConfig
 from mixsearch.search.strategies import get_strategy
-from mixsearch.search.strategy import DARTS_STAGE, FINAL_STAGE, Strategy
+from mixsearch.search.strategy import (
+    DARTS_STAGE,
+    FINAL_STAGE,
+    LATENCY_STAGE,
+    Strategy,
+)
 from mixsearch.space.graph import SpaceGraph
 from mixsearch.space.sections import Constraints, Target
 
@@ -74,9 +87,14 @@ def run_context(
     run_dir: str | Path,
     report: Report = lambda line: None,
 ) -> RunContext:
-    """The run's context (`RunContext.build`), with `options.strategy` resolved to its strategy."""
+    """What the stages read, made in order: the run folder and the study's storage, the latency table (the first
+    stage), the proxy data."""
     strategy = get_strategy(options.strategy)
-    return RunContext.build(graph, target, options, run_dir, strategy, report)
+    folder = open_run_folder(graph, options, run_dir, strategy, report)
+    with timed_stage(LATENCY_STAGE, folder.tracker):
+        costs = latency_stage(graph, target, options, report)
+    data = load_data(graph, options)
+    return RunContext(graph, target, options, strategy, report, folder, costs, data)
 
 
 def _search(ctx: RunContext, done: dict[str, DartsSearch]) -> SearchResult:
@@ -163,7 +181,7 @@ def darts_stage(ctx: RunContext) -> DartsSearch:
     config = darts_config(ctx.strategy, ctx.options, ctx.graph.space.constraints)
     digest = json_digest(asdict(config))[:12]
     search = supernet_search(
-        ctx, config, ctx.run_dir / DARTS_DIR / f"{ctx.strategy.name}-{digest}"
+        ctx, config, ctx.folder.path / DARTS_DIR / f"{ctx.strategy.name}-{digest}"
     )
 
     def compute() -> str:
@@ -178,15 +196,15 @@ def darts_stage(ctx: RunContext) -> DartsSearch:
             }
         )
 
-    stage = f"{ctx.study_name}:darts:{digest}"
+    stage = f"{ctx.folder.study_name}:darts:{digest}"
     state = decode_state(
         run_once(
-            ctx.storage,
+            ctx.folder.storage,
             stage,
             compute,
             ctx.options.heartbeat_seconds,
             lambda: ctx.report("waiting for the worker running the DARTS stage"),
-            ctx.lock.sole,
+            ctx.folder.lock.sole,
         ),
         f"study {stage!r}",
     )
@@ -207,7 +225,7 @@ def supernet_search(
     """
     graph, data = ctx.graph, ctx.data
     task = task_of(data)
-    expected = ExpectedCost(graph, ctx.target, ctx.table)
+    expected = ExpectedCost(graph, ctx.target, ctx.costs.table)
     with torch.no_grad():
         uniform_latency = expected(_uniform_alphas(graph))["latency_ms"].item()
     return DartsSearch(

@@ -1,8 +1,9 @@
-"""`RunContext`: what every stage of one `mixsearch run` reads, built once before the first stage.
+"""`RunContext`: what every stage of one `mixsearch run` reads.
 
-The options say how to search (`RunOptions`); the context adds what the options and the space resolve to: the
-profiled latency table and the cost models, the proxy data cut to the budget, the evaluators of trials and of
-the final trainings, the cache of from-scratch trainings, and the study's storage.
+The options say how to search (`RunOptions`); `search.run` then opens the run folder (`open_run_folder`: the
+checked folder, the study's storage, the tracker), runs the first stage (`latency_stage`: the latency table and
+the cost model), loads the proxy data, and holds the three in the context, from which the evaluators of trials
+and of the final trainings, the final seeds and the cache of from-scratch trainings follow.
 """
 
 from __future__ import annotations
@@ -11,13 +12,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import optuna
 
 from mixsearch.hardware.cost import CostModel, format_limits, require_feasible
-from mixsearch.hardware.lut import LatencyTable
 from mixsearch.hardware.predictor import profiled_table
 from mixsearch.outdir import make_folder
 from mixsearch.proxy import ProxyData, TrainConfig, load_proxy_data
@@ -29,7 +30,7 @@ from mixsearch.search.engine.study import SoleWorkerLock, open_storage, storage_
 from mixsearch.search.engine.tracker import RunTracker, stage_units
 from mixsearch.search.engine.trainings import TrainingCache, default_cache_dir
 from mixsearch.search.settings import HEARTBEAT_SECONDS
-from mixsearch.search.strategy import LATENCY_STAGE, Strategy
+from mixsearch.search.strategy import Strategy
 from mixsearch.space.graph import SpaceGraph
 from mixsearch.space.sections import Budget, Target
 
@@ -64,119 +65,74 @@ class RunOptions:
 
 
 @dataclass(frozen=True)
-class RunContext:
-    """One run's settings and the shared state its stages read (`RunContext.build` makes it)."""
+class RunFolder:
+    """Where a run keeps its state: the checked folder, the study's storage and name, and its stages' tracker."""
 
-    graph: SpaceGraph
-    target: Target
-    options: RunOptions
-    strategy: Strategy
-    run_dir: Path
-    report: Report
-    table: LatencyTable
-    costs: CostModel  # counts and predicted latency: the space's candidates
-    counts: CostModel  # counts only: baselines and ablations use ops the table need not hold
-    data: ProxyData
-    trial_evaluator: Evaluator
-    # The final recipe; each final training takes one of `final_seeds`.
-    final_evaluator: Evaluator
-    final_seeds: tuple[int, ...]
-    workers: WorkerSetup  # how a process training finals rebuilds the data and recipe
-    final_workers: int  # processes training the finals side by side
-    trainings: TrainingCache
+    path: Path
     storage: optuna.storages.BaseStorage
     lock: SoleWorkerLock
     study_name: str
     tracker: RunTracker
 
-    @classmethod
-    def build(
-        cls,
-        graph: SpaceGraph,
-        target: Target,
-        options: RunOptions,
-        run_dir: str | Path,
-        strategy: Strategy,
-        report: Report = lambda line: None,
-    ) -> RunContext:
-        """Check the run folder, profile the latency table and check the constraints, load the proxy data, open the
-        study's storage."""
-        run_dir = Path(run_dir)
-        check_run_folder(run_dir, graph.space.name, options.force)
-        make_folder(run_dir)
-        url = storage_url(run_dir, options.storage)
-        # The storage first: a bad one fails before anything is measured.
-        storage = open_storage(url)
-        study_name = options.study_name or f"{graph.space.name}-{strategy.name}"
-        workers = final_workers(options)
-        budget = options.budget
-        units = stage_units(
-            strategy.trial_epochs(budget),
-            strategy.finalists(budget),
-            len(BASELINES),
-            budget,
-            workers,
-        )
-        about = {
-            "space": graph.space.name,
-            "strategy": strategy.name,
-            "budget": budget.name,
-            "trial_budget": budget.trials,
-            "command": options.command,
-            "study": study_name,
-            "storage": url,
-        }
-        tracker = RunTracker(run_dir, strategy.stages(), units, report, about)
-        with timed_stage(LATENCY_STAGE, tracker):
-            table, _ = profiled_table(
-                graph, target, options.table_path, progress=options.show_progress
-            )
-            costs = CostModel(target, table)
-            constraints = graph.space.constraints
-            if constraints.limits():
-                feasibility = require_feasible(graph, costs, constraints)
-                report(
-                    f"constraints ({format_limits(constraints)}): {feasibility.fraction:.0%} of the space "
-                    "feasible (predicted)"
-                )
-        data = capped(load_proxy_data(graph.space.proxy, options.seed), options.budget)
-        trial_config = TrainConfig(seed=options.seed, device=options.device)
-        seeds = final_seeds(options.seed, options.budget.final_seeds)
-        final_config = replace(trial_config, seed=seeds[0])
-        return cls(
-            graph=graph,
-            target=target,
-            options=options,
-            strategy=strategy,
-            run_dir=run_dir,
-            report=report,
-            table=table,
-            costs=costs,
-            counts=CostModel(target),
-            data=data,
-            trial_evaluator=Evaluator(data, trial_config, options.show_progress),
-            final_evaluator=Evaluator(data, final_config, options.show_progress),
-            final_seeds=seeds,
-            workers=WorkerSetup(
-                graph.space.proxy, options.seed, options.budget, final_config
-            ),
-            trainings=TrainingCache(
-                Path(options.cache_dir or default_cache_dir()),
-                data,
-                final_config,
-                target,
-                FINAL_THREADS,
-            ),
-            storage=storage,
-            lock=SoleWorkerLock(url),
-            study_name=study_name,
-            final_workers=workers,
-            tracker=tracker,
-        )
+
+def open_run_folder(
+    graph: SpaceGraph,
+    options: RunOptions,
+    run_dir: str | Path,
+    strategy: Strategy,
+    report: Report,
+) -> RunFolder:
+    """Check and make the run folder and open the study's storage (a bad one fails before anything is
+    measured); the tracker knows the strategy's stages and their work."""
+    path = Path(run_dir)
+    check_run_folder(path, graph.space.name, options.force)
+    make_folder(path)
+    url = storage_url(path, options.storage)
+    storage = open_storage(url)
+    study_name = options.study_name or f"{graph.space.name}-{strategy.name}"
+    budget = options.budget
+    units = stage_units(
+        strategy.trial_epochs(budget),
+        strategy.finalists(budget),
+        len(BASELINES),
+        budget,
+        final_workers(options),
+    )
+    about = {
+        "space": graph.space.name,
+        "strategy": strategy.name,
+        "budget": budget.name,
+        "trial_budget": budget.trials,
+        "command": options.command,
+        "study": study_name,
+        "storage": url,
+    }
+    tracker = RunTracker(path, strategy.stages(), units, report, about)
+    return RunFolder(path, storage, SoleWorkerLock(url), study_name, tracker)
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """One run's settings and what its first steps made (the folder, the latency table's cost model, the proxy
+    data); the evaluators, final seeds and trainings cache follow from them."""
+
+    graph: SpaceGraph
+    target: Target
+    options: RunOptions
+    strategy: Strategy
+    report: Report
+    folder: RunFolder
+    # Counts and predicted latency: the space's candidates.
+    costs: CostModel
+    data: ProxyData
 
     @property
     def budget(self) -> Budget:
         return self.options.budget
+
+    @property
+    def tracker(self) -> RunTracker:
+        return self.folder.tracker
 
     @property
     def stage_seconds(self) -> dict[str, float]:
@@ -185,6 +141,74 @@ class RunContext:
     def stage(self, name: str):
         """A block timed as stage `name` (announced with its place in the run, its seconds recorded)."""
         return timed_stage(name, self.tracker)
+
+    @cached_property
+    def counts(self) -> CostModel:
+        """Counts only: baselines and ablations use ops the latency table need not hold."""
+        return CostModel(self.target)
+
+    @cached_property
+    def final_seeds(self) -> tuple[int, ...]:
+        return final_seeds(self.options.seed, self.budget.final_seeds)
+
+    @cached_property
+    def trial_config(self) -> TrainConfig:
+        return TrainConfig(seed=self.options.seed, device=self.options.device)
+
+    @cached_property
+    def final_config(self) -> TrainConfig:
+        """The final recipe; each final training takes one of `final_seeds`."""
+        return replace(self.trial_config, seed=self.final_seeds[0])
+
+    @cached_property
+    def trial_evaluator(self) -> Evaluator:
+        return Evaluator(self.data, self.trial_config, self.options.show_progress)
+
+    @cached_property
+    def final_evaluator(self) -> Evaluator:
+        return Evaluator(self.data, self.final_config, self.options.show_progress)
+
+    @cached_property
+    def workers(self) -> WorkerSetup:
+        """How a process training finals rebuilds the data and recipe."""
+        proxy, options = self.graph.space.proxy, self.options
+        return WorkerSetup(proxy, options.seed, options.budget, self.final_config)
+
+    @cached_property
+    def final_workers(self) -> int:
+        """Processes training the finals side by side."""
+        return final_workers(self.options)
+
+    @cached_property
+    def trainings(self) -> TrainingCache:
+        folder = Path(self.options.cache_dir or default_cache_dir())
+        return TrainingCache(
+            folder, self.data, self.final_config, self.target, FINAL_THREADS
+        )
+
+
+def latency_stage(
+    graph: SpaceGraph, target: Target, options: RunOptions, report: Report
+) -> CostModel:
+    """The run's first stage: the latency table of the space's ops on the target (measured, or read from its
+    cache), and the constraints checked against the costs it predicts."""
+    table, _ = profiled_table(
+        graph, target, options.table_path, progress=options.show_progress
+    )
+    costs = CostModel(target, table)
+    constraints = graph.space.constraints
+    if constraints.limits():
+        feasibility = require_feasible(graph, costs, constraints)
+        report(
+            f"constraints ({format_limits(constraints)}): {feasibility.fraction:.0%} of the space "
+            "feasible (predicted)"
+        )
+    return costs
+
+
+def load_data(graph: SpaceGraph, options: RunOptions) -> ProxyData:
+    """The space's proxy data, its splits cut to the budget."""
+    return capped(load_proxy_data(graph.space.proxy, options.seed), options.budget)
 
 
 def final_workers(options: RunOptions) -> int:

@@ -102,12 +102,12 @@ def final_stage(ctx: RunContext, candidates: list[tuple[Arch, int]]) -> FinalOut
         + [asdict(ctx.budget), ctx.options.seed, FINAL_FORMAT]
     )[:12]
     stored = run_once(
-        ctx.storage,
-        f"{ctx.study_name}:final:{key}",
+        ctx.folder.storage,
+        f"{ctx.folder.study_name}:final:{key}",
         compute,
         ctx.options.heartbeat_seconds,
         lambda: ctx.report("waiting for the worker training the finalists"),
-        ctx.lock.sole,
+        ctx.folder.lock.sole,
     )
     return FinalOutcome.from_json(stored)
 

@@ -52,13 +52,13 @@ def study_stage(
     the hand-designed modules the space holds are queued first."""
     options, budget = ctx.options, ctx.budget
     study = open_study(
-        ctx.study_name,
-        ctx.storage,
+        ctx.folder.study_name,
+        ctx.folder.storage,
         options.objectives,
         make_sampler(sampler, options.seed, budget.trials),
     )
-    if ctx.lock.sole:
-        recovered = recover_interrupted(study, ctx.storage)
+    if ctx.folder.lock.sole:
+        recovered = recover_interrupted(study, ctx.folder.storage)
         if recovered:
             ctx.report(f"re-queued {recovered} trial(s) a stopped run left unfinished")
     choices, params = baseline_trials(
@@ -72,7 +72,7 @@ def study_stage(
         )
     loop = TrialLoop(
         study=study,
-        storage=ctx.storage,
+        storage=ctx.folder.storage,
         graph=ctx.graph,
         choices=choices,
         costs=ctx.costs,
@@ -112,7 +112,9 @@ class Snapshot:
 def study_snapshot(ctx: RunContext) -> Snapshot:
     """The run's study as it stands now (empty before the trials stage made it)."""
     try:
-        study = optuna.load_study(study_name=ctx.study_name, storage=ctx.storage)
+        study = optuna.load_study(
+            study_name=ctx.folder.study_name, storage=ctx.folder.storage
+        )
     except KeyError:
         return Snapshot((), (), None)
     objectives = ctx.options.objectives
