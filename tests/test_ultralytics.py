@@ -23,10 +23,10 @@ from click.testing import CliRunner
 from helpers import ROOT, import_file, offline_env
 from mixsearch.arch import Arch
 from mixsearch.cli import main
-from mixsearch.codegen.names import library_names
 from mixsearch.codegen.render import write_module
 from mixsearch.codegen.ultralytics import model_file_name, write_ultralytics
 from mixsearch.errors import ExportError
+from mixsearch.names import library_names
 from mixsearch.resources import yolo_table_copy
 from mixsearch.space.schema import parse_space
 from mixsearch.yolo import (

@@ -15,8 +15,8 @@ from mixsearch.arch import (
     ArchNode,
     describe,
 )
-from mixsearch.codegen.names import check_names
 from mixsearch.codegen.sources import collect_sources, import_block
+from mixsearch.names import check_names
 from mixsearch.ops import OPS
 from mixsearch.templating import (
     PythonCode,

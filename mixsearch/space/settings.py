@@ -23,8 +23,13 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from mixsearch.errors import ExportError, MixsearchError, SpaceError, unknown
-from mixsearch.ops.registry import short_repr
+from mixsearch.errors import (
+    ExportError,
+    MixsearchError,
+    SpaceError,
+    short_repr,
+    unknown,
+)
 from mixsearch.space.located_yaml import LocatedDict, LocatedList
 from mixsearch.space.sections import (
     BUDGETS,
