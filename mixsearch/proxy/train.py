@@ -29,9 +29,23 @@ from mixsearch.errors import MixsearchError
 from mixsearch.progress import progress
 from mixsearch.proxy.data import ProxyData
 from mixsearch.proxy.tasks import Classification, ProxyTask, task_of
+from mixsearch.rules import (
+    POSITIVE_NUMBER,
+    between,
+    check_fields,
+    one_of,
+    whole_number,
+)
 
 OPTIMIZERS = ("sgd", "adamw")
 EVAL_BATCH_SIZE = 500
+# What the TrainConfig fields that can be wrong must be; warmup_epochs, from 0 to epochs, is checked after them.
+TRAIN_RULES = {
+    "epochs": whole_number(1),
+    "batch_size": whole_number(1),
+    "lr": POSITIVE_NUMBER,
+    "optimizer": one_of(*OPTIMIZERS),
+}
 
 
 class DivergedError(MixsearchError):
@@ -53,16 +67,10 @@ class TrainConfig:
     device: str = "cpu"
 
     def __post_init__(self) -> None:
-        if self.optimizer not in OPTIMIZERS:
-            raise MixsearchError(
-                f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}"
-            )
-        if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0:
-            raise MixsearchError("epochs and batch size must be >= 1 and lr > 0")
-        if not 0 <= self.warmup_epochs <= self.epochs:
-            raise MixsearchError(
-                f"warmup_epochs must be between 0 and epochs ({self.epochs}), got {self.warmup_epochs}"
-            )
+        check_fields(self, TRAIN_RULES)
+        check_fields(
+            self, {"warmup_epochs": between(0, self.epochs, high_field="epochs")}
+        )
 
 
 @dataclass(frozen=True)
