@@ -49,8 +49,8 @@ from mixsearch.hardware.device import device_name  # noqa: E402
 from mixsearch.hardware.latency import fixed_threads  # noqa: E402
 from mixsearch.model import DiscreteModel  # noqa: E402
 from mixsearch.proxy import TrainConfig, load_proxy, train_candidate  # noqa: E402
-from mixsearch.proxy.data import ProxyData  # noqa: E402
 from mixsearch.proxy.detection_data import load_detection  # noqa: E402
+from mixsearch.proxy.splits import ProxyData  # noqa: E402
 from mixsearch.proxy.tasks import task_of  # noqa: E402
 from mixsearch.proxy.yolo_format import export_yolo  # noqa: E402
 from mixsearch.search.baselines import baseline_archs, function_key  # noqa: E402

@@ -18,13 +18,14 @@ from helpers import offline_env
 from mixsearch.cli import main
 from mixsearch.errors import MixsearchError, SpaceError
 from mixsearch.proxy import detection_data
-from mixsearch.proxy.data import SPLITS, source_pools
 from mixsearch.proxy.detection_data import (
     PAD_ROW,
     STROKE_INK,
     generate_detection,
     load_detection,
 )
+from mixsearch.proxy.drawing import source_pools
+from mixsearch.proxy.splits import SPLITS
 from mixsearch.proxy.yolo_format import export_yolo, load_yolo_folder
 from mixsearch.space.schema import parse_space
 from mixsearch.space.sections import DetectionConfig

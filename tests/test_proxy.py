@@ -19,13 +19,13 @@ from mixsearch.proxy import (
     ProxyConfig,
     ProxyData,
     TrainConfig,
+    classification_data,
     evaluate,
     load_imagefolder,
     load_proxy,
     make_loader,
     train_candidate,
 )
-from mixsearch.proxy import data as proxy_data
 from mixsearch.proxy.train import lr_schedule
 from mixsearch.search.baselines import baseline_factories
 
@@ -39,7 +39,7 @@ def _cache_in_tmp(tmp_path, monkeypatch):
 
 def test_same_seed_generates_identical_tensors():
     first = load_proxy(SMALL)
-    proxy_data.cache_path(SMALL).unlink()
+    classification_data.cache_path(SMALL).unlink()
 
     regenerated = load_proxy(SMALL)
 
@@ -53,9 +53,11 @@ def test_same_seed_generates_identical_tensors():
 def test_generator_output_is_pinned_to_the_cache_format():
     # A changed generator with an unchanged CACHE_FORMAT would silently reuse stale caches. The tolerance
     # allows floating-point rounding across machines; any change to what is drawn moves the sum by thousands.
-    pixel_sum = int(proxy_data.generate(SMALL)["train_images"].sum(dtype="int64"))
+    pixel_sum = int(
+        classification_data.generate(SMALL)["train_images"].sum(dtype="int64")
+    )
 
-    assert proxy_data.CACHE_FORMAT == 2
+    assert classification_data.CACHE_FORMAT == 2
     assert abs(pixel_sum - 5140588) <= 100, "generation changed: bump CACHE_FORMAT"
 
 
@@ -78,7 +80,7 @@ def test_images_labels_and_classes_have_the_task_shape():
 
 
 def test_splits_draw_from_disjoint_source_digits():
-    arrays = proxy_data.generate(
+    arrays = classification_data.generate(
         replace(SMALL, train_size=300, val_size=100, test_size=100)
     )
     train, val, test = (
@@ -92,9 +94,11 @@ def test_splits_draw_from_disjoint_source_digits():
 
 def test_second_load_reads_the_cache_under_xdg_cache_home(tmp_path, monkeypatch):
     load_proxy(SMALL)
-    assert proxy_data.cache_path(SMALL).is_relative_to(tmp_path / "cache")
+    assert classification_data.cache_path(SMALL).is_relative_to(tmp_path / "cache")
     calls = []
-    monkeypatch.setattr(proxy_data, "generate", lambda config: calls.append(config))
+    monkeypatch.setattr(
+        classification_data, "generate", lambda config: calls.append(config)
+    )
 
     again = load_proxy(SMALL)
 
@@ -119,10 +123,11 @@ def test_cache_is_keyed_by_every_generation_parameter():
     assert set(changes) == {field.name for field in fields(ProxyConfig)}
 
     paths = {
-        proxy_data.cache_path(replace(SMALL, **{k: v})) for k, v in changes.items()
+        classification_data.cache_path(replace(SMALL, **{k: v}))
+        for k, v in changes.items()
     }
 
-    assert len(paths | {proxy_data.cache_path(SMALL)}) == len(changes) + 1
+    assert len(paths | {classification_data.cache_path(SMALL)}) == len(changes) + 1
 
 
 @pytest.mark.parametrize(
@@ -132,7 +137,7 @@ def test_cache_is_keyed_by_every_generation_parameter():
 )
 def test_corrupt_cache_is_regenerated_with_a_warning(caplog, corrupt):
     expected = load_proxy(SMALL).train.tensors[0]
-    path = proxy_data.cache_path(SMALL)
+    path = classification_data.cache_path(SMALL)
     path.write_bytes(corrupt(path.read_bytes()))
 
     with caplog.at_level(logging.WARNING):
@@ -177,7 +182,7 @@ def test_a_cache_of_wrong_shapes_or_labels_is_regenerated_with_a_warning(
     caplog, edit, problem
 ):
     expected = load_proxy(SMALL)
-    path = proxy_data.cache_path(SMALL)
+    path = classification_data.cache_path(SMALL)
     with np.load(path) as stored:
         arrays = dict(stored)
     np.savez(path, **edit(arrays))

@@ -1,13 +1,10 @@
 """The proxy task candidates are trained on: datasets, the host network, and the training loop."""
 
-from mixsearch.proxy.data import (
-    ProxyConfig,
-    ProxyData,
-    load_imagefolder,
-    load_proxy,
-    load_proxy_data,
-)
+from mixsearch.proxy.classification_data import load_proxy
+from mixsearch.proxy.data import load_proxy_data
 from mixsearch.proxy.host import HostNet
+from mixsearch.proxy.image_folder import load_imagefolder
+from mixsearch.proxy.splits import ProxyData
 from mixsearch.proxy.train import (
     DivergedError,
     TrainConfig,
@@ -18,6 +15,7 @@ from mixsearch.proxy.train import (
     train,
     train_candidate,
 )
+from mixsearch.space.sections import ProxyConfig
 
 __all__ = [
     "DivergedError",

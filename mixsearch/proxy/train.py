@@ -27,7 +27,7 @@ from torch.utils.data import (
 
 from mixsearch.errors import MixsearchError
 from mixsearch.progress import progress
-from mixsearch.proxy.data import ProxyData
+from mixsearch.proxy.splits import ProxyData
 from mixsearch.proxy.tasks import Classification, ProxyTask, task_of
 from mixsearch.rules import (
     POSITIVE_NUMBER,

@@ -167,7 +167,8 @@ def check_proxy_fits(
 
 @dataclass(frozen=True)
 class ProxyConfig:
-    """How the embedded cluttered-digits task is generated (`proxy.data`). Every field is part of the cache key.
+    """How the embedded cluttered-digits task is generated (`proxy.classification_data`). Every field is part of
+    the cache key.
 
     canvas: side of the square image; digit_size: side the 8 x 8 digit is upscaled to; clutter: fragments of
     other digits per image, fragment_size square; decoys: whole digits of other classes per image; noise: std of
