@@ -98,7 +98,7 @@ class NodeSpec:
     input_lines: tuple[int, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SearchSpace:
     """A parsed, type-checked search space (graph structure not yet checked)."""
 
@@ -243,16 +243,16 @@ class _Parser:
             else SearchSpec()
         )
         return SearchSpace(
-            name,
-            class_name,
-            description,
-            nodes,
-            outputs,
-            self.path,
-            doc.line_of("output"),
-            target,
-            constraints,
-            doc.line_of("constraints"),
+            name=name,
+            class_name=class_name,
+            description=description,
+            nodes=nodes,
+            outputs=outputs,
+            path=self.path,
+            output_line=doc.line_of("output"),
+            target=target,
+            constraints=constraints,
+            constraints_line=doc.line_of("constraints"),
             proxy=proxy,
             export=export,
             search=search,
