@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 SIGNATURE_ARGS = {"channels", "num_inputs"}
 # No int setting of an op needs more: a bound keeps sizes derived from settings (ECA's kernel) buildable.
 INT_LIMIT = 1 << 16
+# The fewest channels an op of the library is built for; the DSL refuses a narrower target shape.
+MIN_CHANNELS = 8
 
 
 @dataclass(frozen=True)
@@ -227,8 +229,10 @@ class OpInfo:
     ) -> nn.Module:
         """Instantiate the op (or fusion function over `num_inputs` tensors) for `channels` channels."""
         variant, kwargs = self.check(params, num_inputs)
-        if channels < 8:
-            raise ValueError(f"{self.name} needs at least 8 channels, got {channels}")
+        if channels < MIN_CHANNELS:
+            raise ValueError(
+                f"{self.name} needs at least {MIN_CHANNELS} channels, got {channels}"
+            )
         cls = self.load(variant)
         if self.is_fusion:
             return cls(channels, num_inputs, **kwargs)

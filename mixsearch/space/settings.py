@@ -30,6 +30,7 @@ from mixsearch.errors import (
     short_repr,
     unknown,
 )
+from mixsearch.ops import MIN_CHANNELS
 from mixsearch.rules import (
     Rule,
     is_positive_number,
@@ -46,7 +47,6 @@ from mixsearch.space.sections import (
     DETECTION_PACKAGES,
     DEVICE_PATTERN,
     DTYPE_NAMES,
-    MIN_CHANNELS,
     OBJECTIVES,
     PROXY_DATASETS,
     PROXY_FIELD_RULES,
