@@ -72,9 +72,8 @@ def op(name, channels=64, **params):
 def test_flops_of_known_ops_match_hand_counts():
     x = torch.randn(1, 64, 80, 80)
     hidden = 64 // 16
-    assert count_flops(op("se", reduction=16), x) == 2 * (
-        64 * 8 + 8 * 64
-    )  # 1x1 convs on the pooled vector (width >= 8)
+    # 1x1 convs on the pooled vector (width >= 8).
+    assert count_flops(op("se", reduction=16), x) == 2 * (64 * 8 + 8 * 64)
     assert count_flops(op("cbam_spatial", kernel=7), x) == 2 * (2 * 7 * 7) * 80 * 80
     assert count_flops(op("cbam_channel", reduction=16), x) == 2 * 2 * (
         64 * hidden + hidden * 64
@@ -309,9 +308,8 @@ def test_each_op_gets_its_own_factor_where_modules_show_it(tmp_path):
     for measurement in space_measurements(space):
         table.put(shape, measurement.key, rng.uniform(0.5, 2.0))
     archs = list({arch.dumps(): arch for arch in space.enumerate()}.values())
-    inside = {
-        "cbam_spatial": 1.6
-    }  # everything else costs in a module what it costs alone
+    # Everything else costs in a module what it costs alone.
+    inside = {"cbam_spatial": 1.6}
 
     def truth(arch):
         items = node_entries(arch, shape, table)

@@ -149,9 +149,8 @@ def test_bad_positions_and_scales_are_named(scale, positions, message):
 def test_emission_without_ultralytics_uses_the_templates_copy(tmp_path, monkeypatch):
     arch = ARCHS[0]
     with_package = write_ultralytics(arch, tmp_path / "with", scales=SCALES)
-    monkeypatch.setitem(
-        sys.modules, "ultralytics", None
-    )  # `import ultralytics` now fails
+    # `import ultralytics` now fails.
+    monkeypatch.setitem(sys.modules, "ultralytics", None)
     assert table_file(load_table().base) == yolo_table_copy("yolov8")
     without = write_ultralytics(arch, tmp_path / "without", scales=SCALES)
     assert [path.name for path in without] == [path.name for path in with_package]
