@@ -61,7 +61,7 @@ import mixsearch  # noqa: E402
 from common import shape_arg  # noqa: E402
 from helpers import import_file  # noqa: E402
 from mixsearch.arch import INPUT, Arch, ArchNode  # noqa: E402
-from mixsearch.codegen.render import write_module  # noqa: E402
+from mixsearch.codegen.emit import emit  # noqa: E402
 from mixsearch.hardware.device import device_name  # noqa: E402
 from mixsearch.hardware.latency import (  # noqa: E402
     DEFAULT_WARMUP,
@@ -234,7 +234,8 @@ def generated_class(
         nodes=(node,),
         source="benchmarks/op_speed.py",
     )
-    return import_file(write_module(arch, out_dir)).OpSpeedModule
+    (module_file,) = emit(arch, out_dir, export=None, with_arch=False)
+    return import_file(module_file).OpSpeedModule
 
 
 def reference_name(module: nn.Module) -> str:

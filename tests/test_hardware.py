@@ -35,7 +35,6 @@ from mixsearch.hardware.lut import (
     shape_key,
 )
 from mixsearch.hardware.predictor import (
-    entries_sum,
     fit_overhead,
     fit_overhead_model,
     fused_pattern,
@@ -218,7 +217,9 @@ def test_prediction_is_the_sum_of_entries_until_an_overhead_model_is_fitted(
 ):
     table = profiled(graph, tmp_path)
     arch = graph.resolve({"out.residual": True})
-    expected = sum(entries_sum(arch, shape, table) for shape in TINY.shapes)
+    expected = sum(
+        ms for shape in TINY.shapes for _, ms in node_entries(arch, shape, table)
+    )
     assert predict_latency(arch, TINY, table) == pytest.approx(expected)
     rng = random.Random(0)
     fit_overhead(
@@ -247,7 +248,9 @@ def test_a_prediction_never_falls_below_the_sum_of_its_entries(graph, tmp_path):
     table = profiled(graph, tmp_path)
     table.overhead = {shape_key(s): OverheadModel(per_node=-1.0) for s in TINY.shapes}
     arch = graph.resolve({})
-    entries = sum(entries_sum(arch, shape, table) for shape in TINY.shapes)
+    entries = sum(
+        ms for shape in TINY.shapes for _, ms in node_entries(arch, shape, table)
+    )
     assert entries > 0
     assert predict_latency(arch, TINY, table) == pytest.approx(entries)
 

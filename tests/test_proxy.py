@@ -24,7 +24,8 @@ from mixsearch.proxy import (
     load_imagefolder,
     load_proxy,
     make_loader,
-    train_candidate,
+    seed_everything,
+    train,
 )
 from mixsearch.proxy.train import lr_schedule
 from mixsearch.search.baselines import baseline_factories
@@ -322,8 +323,10 @@ def test_one_epoch_is_finite_and_reproducible_with_a_seed():
     config = TrainConfig(epochs=1, batch_size=16, seed=5)
     build = partial(HostNet, baseline_factories()["cbam"], widths=(8, 16, 32))
 
-    first = train_candidate(build, task, config, show_progress=False)
-    second = train_candidate(build, task, config, show_progress=False)
+    seed_everything(config.seed)
+    first = train(build(), task, config, show_progress=False)
+    seed_everything(config.seed)
+    second = train(build(), task, config, show_progress=False)
 
     assert (
         math.isfinite(first.train_loss)
@@ -338,11 +341,8 @@ def test_adamw_with_label_smoothing_trains():
         epochs=1, batch_size=16, optimizer="adamw", lr=1e-3, label_smoothing=0.1
     )
 
-    result = train_candidate(
-        lambda: HostNet(library_op("eca"), widths=(8, 16, 32)),
-        tiny_task(),
-        config,
-        False,
+    result = train(
+        HostNet(library_op("eca"), widths=(8, 16, 32)), tiny_task(), config, False
     )
 
     assert math.isfinite(result.train_loss)
@@ -391,8 +391,8 @@ def test_unknown_optimizer_and_missing_gpu_are_user_errors():
         TrainConfig(epochs=2, warmup_epochs=3)
     if not torch.cuda.is_available():
         with pytest.raises(MixsearchError, match="CUDA"):
-            train_candidate(
-                lambda: HostNet(library_op("se")),
+            train(
+                HostNet(library_op("se")),
                 tiny_task(),
                 TrainConfig(device="cuda"),
                 False,
@@ -401,7 +401,7 @@ def test_unknown_optimizer_and_missing_gpu_are_user_errors():
 
 def test_a_diverging_candidate_raises_diverged_error():
     config = TrainConfig(epochs=1, batch_size=16, lr=1e30)
-    build = lambda: HostNet(library_op("se"), widths=(8, 16, 32))  # noqa: E731
+    model = HostNet(library_op("se"), widths=(8, 16, 32))
 
     with pytest.raises(DivergedError, match="diverged in epoch 1"):
-        train_candidate(build, tiny_task(), config, show_progress=False)
+        train(model, tiny_task(), config, show_progress=False)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import textwrap
 from dataclasses import dataclass
-from pathlib import Path
 
 import mixsearch
 from mixsearch.arch import (
@@ -116,12 +115,3 @@ def render_module(arch: Arch, where: str = "arch") -> str:
         residual_init=RESIDUAL_INIT,
         output=arch.output,
     )
-
-
-def write_module(arch: Arch, out_dir: str | Path) -> Path:
-    """Write `<out_dir>/<arch.name>.py` and return its path."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{arch.name}.py"
-    path.write_text(render_module(arch))
-    return path

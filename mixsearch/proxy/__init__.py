@@ -13,7 +13,6 @@ from mixsearch.proxy.train import (
     make_loader,
     seed_everything,
     train,
-    train_candidate,
 )
 from mixsearch.space.sections import ProxyConfig
 
@@ -31,5 +30,4 @@ __all__ = [
     "make_loader",
     "seed_everything",
     "train",
-    "train_candidate",
 ]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -213,14 +212,3 @@ def train(
         epochs=config.epochs,
         seconds=time.perf_counter() - start,
     )
-
-
-def train_candidate(
-    build: Callable[[], nn.Module],
-    data: ProxyData,
-    config: TrainConfig,
-    show_progress: bool = True,
-) -> TrainResult:
-    """Seed, build the model, train it: the same `config.seed` gives the same initial weights and metrics."""
-    seed_everything(config.seed)
-    return train(build(), data, config, show_progress)
