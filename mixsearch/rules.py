@@ -51,6 +51,9 @@ def is_positive_number(value: Any) -> bool:
     return is_number(value) and 0 < value < math.inf
 
 
+POSITIVE_NUMBER = Rule(is_positive_number, "a number > 0")
+
+
 def whole_number(minimum: int) -> Rule:
     """The rule of a count: an int of at least `minimum`."""
     return Rule(partial(is_whole, minimum=minimum), f"a whole number >= {minimum}")
@@ -70,6 +73,3 @@ def between(low: float, high: float, low_field: str = "", high_field: str = "") 
 
 def _bound(value: float, field: str) -> str:
     return f"{field} ({value})" if field else str(value)
-
-
-POSITIVE_NUMBER = Rule(is_positive_number, "a number > 0")
