@@ -56,9 +56,9 @@ from mixsearch.hardware.lut import LatencyTable, fingerprint, measure_many  # no
 from mixsearch.hardware.predictor import (  # noqa: E402
     OVERHEAD_FIT_ARCHS,
     arch_calls,
-    entries_sum,
     fit_overhead_model,
     missing_entries,
+    node_entries,
     predict_latency,
     space_measurements,
 )
@@ -275,7 +275,9 @@ def label(arch: Arch) -> str:
 
 def plain_sum(arch: Arch, target: Target, table: LatencyTable) -> float:
     """The naive prediction: the table entries of the nodes (and residual) added up, no overhead model."""
-    return sum(entries_sum(arch, shape, table) for shape in target.shapes)
+    return sum(
+        ms for shape in target.shapes for _, ms in node_entries(arch, shape, table)
+    )
 
 
 def measure_together(

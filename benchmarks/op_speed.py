@@ -61,7 +61,7 @@ import mixsearch  # noqa: E402
 from common import shape_arg  # noqa: E402
 from helpers import import_file  # noqa: E402
 from mixsearch.arch import INPUT, Arch, ArchNode  # noqa: E402
-from mixsearch.codegen.render import write_module  # noqa: E402
+from mixsearch.codegen.emit import emit  # noqa: E402
 from mixsearch.hardware.device import device_name  # noqa: E402
 from mixsearch.hardware.latency import (  # noqa: E402
     DEFAULT_WARMUP,
@@ -82,16 +82,15 @@ QUICK = {"repeats": 6, "rounds": 3, "warmup": 2, "budget": 0.5}
 NODE = "attn"
 ATOL = 1e-5
 RUNTIMES = ("eager", "compile", "onnxruntime")
-CUDA_RUNTIMES = (
-    "eager",
-    "compile",
-)  # onnxruntime is measured on the CPU (mixsearch.hardware.device)
+# onnxruntime is measured on the CPU (mixsearch.hardware.device).
+CUDA_RUNTIMES = ("eager", "compile")
 TITLES = {
     "eager": "eager PyTorch: ours / reference",
     "compile": "torch.compile(fullgraph=True): ours / reference, both compiled",
     "onnxruntime": "ONNX Runtime: ours in onnxruntime / ours in eager PyTorch",
 }
-PAIRS = {  # (first, second) of each runtime's ratio, as the table's column heads
+# (first, second) of each runtime's ratio, as the table's column heads.
+PAIRS = {
     "eager": ("ours", "ref"),
     "compile": ("ours", "ref"),
     "onnxruntime": ("ort", "eager"),
@@ -235,7 +234,8 @@ def generated_class(
         nodes=(node,),
         source="benchmarks/op_speed.py",
     )
-    return import_file(write_module(arch, out_dir)).OpSpeedModule
+    (module_file,) = emit(arch, out_dir, export=None, with_arch=False)
+    return import_file(module_file).OpSpeedModule
 
 
 def reference_name(module: nn.Module) -> str:
@@ -335,9 +335,8 @@ def compare(
     reference = build_reference(channels)
     randomise_norm_stats(reference)
     ours = generated(channels)
-    load_by_order(
-        getattr(ours, NODE), reference
-    )  # the emitted class holds the op as `attn`
+    # The emitted class holds the op as `attn`.
+    load_by_order(getattr(ours, NODE), reference)
     ours, reference = ours.to(device).eval(), reference.to(device).eval()
     x = torch.randn(shape, device=device)
     results = []

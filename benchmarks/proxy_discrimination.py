@@ -25,7 +25,6 @@ import statistics
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import partial
 
 import torch
 
@@ -33,7 +32,13 @@ from common import settings
 from mixsearch.errors import MixsearchError
 from mixsearch.hardware.device import device_name
 from mixsearch.hardware.latency import fixed_threads
-from mixsearch.proxy import TrainConfig, TrainResult, load_proxy, train_candidate
+from mixsearch.proxy import (
+    TrainConfig,
+    TrainResult,
+    load_proxy,
+    seed_everything,
+    train,
+)
 from mixsearch.proxy.detection_data import load_detection
 from mixsearch.proxy.tasks import task_of
 from mixsearch.search.engine.baselines import baseline_factories
@@ -130,9 +135,8 @@ def run(args: argparse.Namespace) -> list[Row]:
         runs = []
         for seed in range(args.seeds):
             config = TrainConfig(epochs=args.epochs, seed=seed, device=args.device)
-            result = train_candidate(
-                partial(task.host, factories[name], data), data, config
-            )
+            seed_everything(seed)
+            result = train(task.host(factories[name], data), data, config)
             print(
                 f"{name} seed {seed}: test {result.test_acc:.4f} ({result.seconds:.0f} s)",
                 file=sys.stderr,

@@ -181,9 +181,8 @@ class Regret:
     """The exhaustive table of the regret space, and each regret run's winner in it."""
 
     space: str
-    truth: dict[
-        str, tuple[str, float]
-    ]  # function key -> (label, mean test accuracy over TRUTH_SEEDS)
+    # function key -> (label, mean test accuracy over TRUTH_SEEDS)
+    truth: dict[str, tuple[str, float]]
     summary: Summary
 
     @property

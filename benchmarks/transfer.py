@@ -48,9 +48,14 @@ from mixsearch.codegen.emit import emit  # noqa: E402
 from mixsearch.hardware.device import device_name  # noqa: E402
 from mixsearch.hardware.latency import fixed_threads  # noqa: E402
 from mixsearch.model import DiscreteModel  # noqa: E402
-from mixsearch.proxy import TrainConfig, load_proxy, train_candidate  # noqa: E402
-from mixsearch.proxy.data import ProxyData  # noqa: E402
+from mixsearch.proxy import (  # noqa: E402
+    TrainConfig,
+    load_proxy,
+    seed_everything,
+    train,
+)
 from mixsearch.proxy.detection_data import load_detection  # noqa: E402
+from mixsearch.proxy.splits import ProxyData  # noqa: E402
 from mixsearch.proxy.tasks import task_of  # noqa: E402
 from mixsearch.proxy.yolo_format import export_yolo  # noqa: E402
 from mixsearch.search.engine.baselines import baseline_archs  # noqa: E402
@@ -145,11 +150,9 @@ def proxy_score(
     arch: Arch, data: ProxyData, config: TrainConfig
 ) -> tuple[float, float]:
     """`arch` in the task's host trained with `config`: test score and seconds."""
-    task = task_of(data)
-    factory = partial(DiscreteModel, arch)
-    result = train_candidate(
-        partial(task.host, factory, data), data, config, show_progress=False
-    )
+    seed_everything(config.seed)
+    model = task_of(data).host(partial(DiscreteModel, arch), data)
+    result = train(model, data, config, show_progress=False)
     return result.test_acc, result.seconds
 
 

@@ -2,8 +2,8 @@
 
 Like DARTS' `Genotype` it is plain data: every choice is made, only the nodes the output depends on are kept, in
 the order data flows. It round-trips through JSON so a person can read, diff and store it. Checking its ops
-against the library is the library's job (`OPS.check_arch`), naming rules for emitted code the generator's
-(`codegen.names`).
+against the library is the library's job (`OPS.check_arch`); the names emitted code may use are checked by
+`mixsearch.names`.
 """
 
 from __future__ import annotations

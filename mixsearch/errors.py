@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import difflib
+import reprlib
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 
 def did_you_mean(name: object, choices: Iterable[str]) -> str:
@@ -29,6 +31,28 @@ def unknown(
         f"unknown {what} {name!r}{where}; {did_you_mean(name, choices)}"
         f"{listing}: {', '.join(choices) or 'none'}"
     )
+
+
+class _ShortRepr(reprlib.Repr):
+    """reprlib that also abbreviates list and dict subclasses (YAML's located containers)."""
+
+    def repr1(self, x: Any, level: int) -> str:
+        if isinstance(x, list):
+            return self.repr_list(x, level)
+        if isinstance(x, dict):
+            return self.repr_dict(x, level)
+        return super().repr1(x, level)
+
+
+_SHORT_REPR = _ShortRepr()
+_SHORT_REPR.maxlevel, _SHORT_REPR.maxlist, _SHORT_REPR.maxdict = 3, 4, 4
+_SHORT_REPR.maxstring = _SHORT_REPR.maxother = 40
+
+
+def short_repr(value: Any) -> str:
+    """A repr short enough for a one-line error, cheap even for huge nested values (YAML alias bombs)."""
+    text = _SHORT_REPR.repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def first_line(error: BaseException) -> str:

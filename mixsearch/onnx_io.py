@@ -19,11 +19,8 @@ QUIET_LOGGERS = ("onnxscript", "onnx_ir", "torch.onnx")
 DEPLOY_EXTRA = "pip install 'mixsearch[deploy]'"
 # onnxruntime against eager float32: kernels differ in summation order, never by more than this.
 ONNX_TOLERANCE = 1e-4
-EXAMPLE_SIZE = (
-    2,
-    20,
-    20,
-)  # batch, height, width of the export example; all three stay dynamic
+# Batch, height and width of the export example; all three stay dynamic.
+EXAMPLE_SIZE = (2, 20, 20)
 
 
 def require(package: str) -> ModuleType:

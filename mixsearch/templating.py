@@ -64,7 +64,7 @@ def python_literal(value: Any) -> PythonCode:
 
 def python_identifier(name: object) -> PythonCode:
     """`name` as code, when it is an ASCII identifier and no keyword (which names are allowed where is
-    `codegen.names`' rule, checked with a user-facing message before rendering)."""
+    `mixsearch.names`' rule, checked with a user-facing message before rendering)."""
     if (
         not isinstance(name, str)
         or not name.isidentifier()

@@ -284,7 +284,8 @@ def plan_model(
             "",
             f"{class_name} after {position_label(position)}",
         )
-    insertions = [  # in layer order, so the j-th lands j rows further down
+    # In layer order, so that the j-th lands j rows further down.
+    insertions = [
         Insertion(position, after, after + 1 + j, channels[after])
         for j, (position, after) in enumerate(afters.items())
     ]

@@ -68,9 +68,8 @@ def test_baseline_trials_widen_narrowed_choices_only_where_a_baseline_needs_it()
     narrowed += [replace(spat, options=spat.options[1:]), *graph.choices[4:]]
     held = contained_baselines(graph)
     widened, params = baseline_trials(graph, narrowed, held)
-    assert (
-        widened[0].options == chan.options
-    )  # se, eca, cbam_channel, identity all needed
+    # se, eca, cbam_channel, identity all needed.
+    assert widened[0].options == chan.options
     assert widened[3].options == spat.options  # identity needed by SE and ECA alone
     assert params["eca"]["chan.op"] == "eca(gamma=2, beta=1)"
     assert params["eca"]["spat.op"] == "identity"

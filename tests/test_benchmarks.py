@@ -140,9 +140,8 @@ def test_search_quality_labels_tell_a_serial_module_from_a_parallel_one():
         for arch in compile_space(load_space(space)).enumerate()
     }
     assert "chan=eca spat=coord out=sum" in labels  # coord reads chan: serial
-    assert (
-        "chan=eca spat=coord(from input) out=sum" in labels
-    )  # coord reads x: parallel
+    # coord reads x: parallel.
+    assert "chan=eca spat=coord(from input) out=sum" in labels
 
 
 def test_proxy_fidelity_benchmark_runs(capsys, tmp_path, monkeypatch):

@@ -10,7 +10,7 @@ import sys
 import pytest
 from torch import nn
 
-from mixsearch.codegen.names import MODULE_ATTRIBUTES
+from mixsearch.names import MODULE_ATTRIBUTES
 from mixsearch.ops import OPS
 
 HEAVY = ("torch", "optuna", "matplotlib", "scipy", "jinja2")

@@ -11,8 +11,8 @@ import torch
 
 from helpers import ROOT, import_file, sampled_archs
 from mixsearch.arch import Arch
-from mixsearch.codegen.render import render_module, write_module
-from mixsearch.codegen.ultralytics import write_ultralytics
+from mixsearch.codegen.emit import emit
+from mixsearch.codegen.render import render_module
 from mixsearch.model import DiscreteModel
 
 ARCHS = sampled_archs(per_space=3)
@@ -22,9 +22,12 @@ ARCH_LIST = [arch for _, arch in ARCHS]
 
 @pytest.fixture(scope="module")
 def generated_dir(tmp_path_factory):
-    """Every sampled arch written to its own folder (one module file each)."""
+    """Every sampled arch's module file, each written to its own folder."""
     root = tmp_path_factory.mktemp("generated")
-    return {arch_id: write_module(arch, root / arch_id) for arch_id, arch in ARCHS}
+    return {
+        arch_id: emit(arch, root / arch_id, export=None, with_arch=False)[0]
+        for arch_id, arch in ARCHS
+    }
 
 
 def test_there_are_shipped_spaces_to_check():
@@ -126,7 +129,7 @@ def test_checked_in_generated_folders_are_up_to_date(arch_path, tmp_path):
     """Each folder holds exactly what `mixsearch generate` writes: the module, model YAMLs, train script (and,
     for the output of a `mixsearch run`, the run's result, report and plots)."""
     arch = Arch.load(arch_path)
-    emitted = [write_module(arch, tmp_path), *write_ultralytics(arch, tmp_path)]
+    emitted = emit(arch, tmp_path, with_arch=False)
     checked_in = sorted(
         path.name
         for path in arch_path.parent.iterdir()

@@ -202,9 +202,8 @@ def test_expected_cost_counts_only_nodes_that_can_be_used():
     graph = compile_space(parse_space(space))
     alphas = ArchParameters(graph)
     with torch.no_grad():
-        alphas.alphas[1].copy_(
-            torch.tensor([0.0, 50.0])
-        )  # b reads the input: a is almost never used
+        # b reads the input: a is almost never used.
+        alphas.alphas[1].copy_(torch.tensor([0.0, 50.0]))
     expected = ExpectedCost(graph, Target(device="cpu", shapes=((1, 16, 8, 8),)))
     usage = expected.usage(alphas)
     assert usage["b"] == pytest.approx(1.0) and usage["a"] < 1e-6

@@ -18,13 +18,14 @@ from helpers import offline_env
 from mixsearch.cli import main
 from mixsearch.errors import MixsearchError, SpaceError
 from mixsearch.proxy import detection_data
-from mixsearch.proxy.data import SPLITS, source_pools
 from mixsearch.proxy.detection_data import (
     PAD_ROW,
     STROKE_INK,
     generate_detection,
     load_detection,
 )
+from mixsearch.proxy.drawing import source_pools
+from mixsearch.proxy.splits import SPLITS
 from mixsearch.proxy.yolo_format import export_yolo, load_yolo_folder
 from mixsearch.space.schema import parse_space
 from mixsearch.space.sections import DetectionConfig
@@ -362,7 +363,7 @@ def test_proxy_section_sets_up_detection():
         ("proxy: {max_objects: 2}", "max_objects applies to task detection"),
         (
             "proxy: {task: detection, max_objects: 0}",
-            "max_objects has an invalid value",
+            "max_objects must be a whole number >= 1, got 0",
         ),
         (
             "proxy: {task: segmentation}",
@@ -372,7 +373,10 @@ def test_proxy_section_sets_up_detection():
             "proxy: {dataset: yolo, path: d, task: classification}",
             "holds detection data",
         ),
-        ("proxy: {task: detection, min_digit: 40}", "min_digit <= max_digit"),
+        (
+            "proxy: {task: detection, min_digit: 40}",
+            r"min_digit must be between fragment_size \(12\) and max_digit \(32\), got 40",
+        ),
     ],
 )
 def test_bad_detection_proxy_is_located(bad, message):

@@ -17,7 +17,6 @@ from torch.utils.data import TensorDataset
 from helpers import library_op
 from mixsearch.errors import MixsearchError
 from mixsearch.proxy import detection
-from mixsearch.proxy.data import ProxyData
 from mixsearch.proxy.detection import (
     STRIDES,
     DetectionHost,
@@ -26,6 +25,7 @@ from mixsearch.proxy.detection import (
     ground_truth,
     mean_average_precision,
 )
+from mixsearch.proxy.splits import ProxyData
 from mixsearch.proxy.tasks import Detection, task_of
 from mixsearch.proxy.train import TrainConfig, evaluate, train
 from mixsearch.search.darts.search import DartsSearch

@@ -26,10 +26,10 @@ from test_report import make_result
 from helpers import ROOT, import_file
 from mixsearch.arch import Arch
 from mixsearch.cli import main
-from mixsearch.codegen.names import class_name_problem, module_name_problem
 from mixsearch.codegen.render import render_module
 from mixsearch.codegen.ultralytics import render_ultralytics
 from mixsearch.errors import ArchError
+from mixsearch.names import class_name_problem, module_name_problem
 from mixsearch.report import render_report
 from mixsearch.templating import (
     markdown_table,

@@ -35,7 +35,6 @@ from mixsearch.hardware.lut import (
     shape_key,
 )
 from mixsearch.hardware.predictor import (
-    entries_sum,
     fit_overhead,
     fit_overhead_model,
     fused_pattern,
@@ -72,9 +71,8 @@ def op(name, channels=64, **params):
 def test_flops_of_known_ops_match_hand_counts():
     x = torch.randn(1, 64, 80, 80)
     hidden = 64 // 16
-    assert count_flops(op("se", reduction=16), x) == 2 * (
-        64 * 8 + 8 * 64
-    )  # 1x1 convs on the pooled vector (width >= 8)
+    # 1x1 convs on the pooled vector (width >= 8).
+    assert count_flops(op("se", reduction=16), x) == 2 * (64 * 8 + 8 * 64)
     assert count_flops(op("cbam_spatial", kernel=7), x) == 2 * (2 * 7 * 7) * 80 * 80
     assert count_flops(op("cbam_channel", reduction=16), x) == 2 * 2 * (
         64 * hidden + hidden * 64
@@ -219,7 +217,9 @@ def test_prediction_is_the_sum_of_entries_until_an_overhead_model_is_fitted(
 ):
     table = profiled(graph, tmp_path)
     arch = graph.resolve({"out.residual": True})
-    expected = sum(entries_sum(arch, shape, table) for shape in TINY.shapes)
+    expected = sum(
+        ms for shape in TINY.shapes for _, ms in node_entries(arch, shape, table)
+    )
     assert predict_latency(arch, TINY, table) == pytest.approx(expected)
     rng = random.Random(0)
     fit_overhead(
@@ -248,7 +248,9 @@ def test_a_prediction_never_falls_below_the_sum_of_its_entries(graph, tmp_path):
     table = profiled(graph, tmp_path)
     table.overhead = {shape_key(s): OverheadModel(per_node=-1.0) for s in TINY.shapes}
     arch = graph.resolve({})
-    entries = sum(entries_sum(arch, shape, table) for shape in TINY.shapes)
+    entries = sum(
+        ms for shape in TINY.shapes for _, ms in node_entries(arch, shape, table)
+    )
     assert entries > 0
     assert predict_latency(arch, TINY, table) == pytest.approx(entries)
 
@@ -309,9 +311,8 @@ def test_each_op_gets_its_own_factor_where_modules_show_it(tmp_path):
     for measurement in space_measurements(space):
         table.put(shape, measurement.key, rng.uniform(0.5, 2.0))
     archs = list({arch.dumps(): arch for arch in space.enumerate()}.values())
-    inside = {
-        "cbam_spatial": 1.6
-    }  # everything else costs in a module what it costs alone
+    # Everything else costs in a module what it costs alone.
+    inside = {"cbam_spatial": 1.6}
 
     def truth(arch):
         items = node_entries(arch, shape, table)

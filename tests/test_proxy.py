@@ -19,13 +19,14 @@ from mixsearch.proxy import (
     ProxyConfig,
     ProxyData,
     TrainConfig,
+    classification_data,
     evaluate,
     load_imagefolder,
     load_proxy,
     make_loader,
-    train_candidate,
+    seed_everything,
+    train,
 )
-from mixsearch.proxy import data as proxy_data
 from mixsearch.proxy.train import lr_schedule
 from mixsearch.search.engine.baselines import baseline_factories
 
@@ -39,7 +40,7 @@ def _cache_in_tmp(tmp_path, monkeypatch):
 
 def test_same_seed_generates_identical_tensors():
     first = load_proxy(SMALL)
-    proxy_data.cache_path(SMALL).unlink()
+    classification_data.cache_path(SMALL).unlink()
 
     regenerated = load_proxy(SMALL)
 
@@ -53,9 +54,11 @@ def test_same_seed_generates_identical_tensors():
 def test_generator_output_is_pinned_to_the_cache_format():
     # A changed generator with an unchanged CACHE_FORMAT would silently reuse stale caches. The tolerance
     # allows floating-point rounding across machines; any change to what is drawn moves the sum by thousands.
-    pixel_sum = int(proxy_data.generate(SMALL)["train_images"].sum(dtype="int64"))
+    pixel_sum = int(
+        classification_data.generate(SMALL)["train_images"].sum(dtype="int64")
+    )
 
-    assert proxy_data.CACHE_FORMAT == 2
+    assert classification_data.CACHE_FORMAT == 2
     assert abs(pixel_sum - 5140588) <= 100, "generation changed: bump CACHE_FORMAT"
 
 
@@ -78,7 +81,7 @@ def test_images_labels_and_classes_have_the_task_shape():
 
 
 def test_splits_draw_from_disjoint_source_digits():
-    arrays = proxy_data.generate(
+    arrays = classification_data.generate(
         replace(SMALL, train_size=300, val_size=100, test_size=100)
     )
     train, val, test = (
@@ -92,9 +95,11 @@ def test_splits_draw_from_disjoint_source_digits():
 
 def test_second_load_reads_the_cache_under_xdg_cache_home(tmp_path, monkeypatch):
     load_proxy(SMALL)
-    assert proxy_data.cache_path(SMALL).is_relative_to(tmp_path / "cache")
+    assert classification_data.cache_path(SMALL).is_relative_to(tmp_path / "cache")
     calls = []
-    monkeypatch.setattr(proxy_data, "generate", lambda config: calls.append(config))
+    monkeypatch.setattr(
+        classification_data, "generate", lambda config: calls.append(config)
+    )
 
     again = load_proxy(SMALL)
 
@@ -119,10 +124,11 @@ def test_cache_is_keyed_by_every_generation_parameter():
     assert set(changes) == {field.name for field in fields(ProxyConfig)}
 
     paths = {
-        proxy_data.cache_path(replace(SMALL, **{k: v})) for k, v in changes.items()
+        classification_data.cache_path(replace(SMALL, **{k: v}))
+        for k, v in changes.items()
     }
 
-    assert len(paths | {proxy_data.cache_path(SMALL)}) == len(changes) + 1
+    assert len(paths | {classification_data.cache_path(SMALL)}) == len(changes) + 1
 
 
 @pytest.mark.parametrize(
@@ -132,7 +138,7 @@ def test_cache_is_keyed_by_every_generation_parameter():
 )
 def test_corrupt_cache_is_regenerated_with_a_warning(caplog, corrupt):
     expected = load_proxy(SMALL).train.tensors[0]
-    path = proxy_data.cache_path(SMALL)
+    path = classification_data.cache_path(SMALL)
     path.write_bytes(corrupt(path.read_bytes()))
 
     with caplog.at_level(logging.WARNING):
@@ -177,7 +183,7 @@ def test_a_cache_of_wrong_shapes_or_labels_is_regenerated_with_a_warning(
     caplog, edit, problem
 ):
     expected = load_proxy(SMALL)
-    path = proxy_data.cache_path(SMALL)
+    path = classification_data.cache_path(SMALL)
     with np.load(path) as stored:
         arrays = dict(stored)
     np.savez(path, **edit(arrays))
@@ -317,8 +323,10 @@ def test_one_epoch_is_finite_and_reproducible_with_a_seed():
     config = TrainConfig(epochs=1, batch_size=16, seed=5)
     build = partial(HostNet, baseline_factories()["cbam"], widths=(8, 16, 32))
 
-    first = train_candidate(build, task, config, show_progress=False)
-    second = train_candidate(build, task, config, show_progress=False)
+    seed_everything(config.seed)
+    first = train(build(), task, config, show_progress=False)
+    seed_everything(config.seed)
+    second = train(build(), task, config, show_progress=False)
 
     assert (
         math.isfinite(first.train_loss)
@@ -333,11 +341,8 @@ def test_adamw_with_label_smoothing_trains():
         epochs=1, batch_size=16, optimizer="adamw", lr=1e-3, label_smoothing=0.1
     )
 
-    result = train_candidate(
-        lambda: HostNet(library_op("eca"), widths=(8, 16, 32)),
-        tiny_task(),
-        config,
-        False,
+    result = train(
+        HostNet(library_op("eca"), widths=(8, 16, 32)), tiny_task(), config, False
     )
 
     assert math.isfinite(result.train_loss)
@@ -386,8 +391,8 @@ def test_unknown_optimizer_and_missing_gpu_are_user_errors():
         TrainConfig(epochs=2, warmup_epochs=3)
     if not torch.cuda.is_available():
         with pytest.raises(MixsearchError, match="CUDA"):
-            train_candidate(
-                lambda: HostNet(library_op("se")),
+            train(
+                HostNet(library_op("se")),
                 tiny_task(),
                 TrainConfig(device="cuda"),
                 False,
@@ -396,7 +401,7 @@ def test_unknown_optimizer_and_missing_gpu_are_user_errors():
 
 def test_a_diverging_candidate_raises_diverged_error():
     config = TrainConfig(epochs=1, batch_size=16, lr=1e30)
-    build = lambda: HostNet(library_op("se"), widths=(8, 16, 32))  # noqa: E731
+    model = HostNet(library_op("se"), widths=(8, 16, 32))
 
     with pytest.raises(DivergedError, match="diverged in epoch 1"):
-        train_candidate(build, tiny_task(), config, show_progress=False)
+        train(model, tiny_task(), config, show_progress=False)

@@ -268,9 +268,8 @@ def test_the_report_opens_with_a_verdict_per_baseline_and_the_module_to_use(run)
 def test_a_recommended_baseline_comes_with_the_command_that_writes_its_module(run):
     _, text = run
     assert "--baseline" not in section(text, "Verdict")
-    worse = replace(
-        RESULT.winner, test_accs=(0.7700, 0.7800)
-    )  # below eca on both seeds
+    # Below eca on both seeds.
+    worse = replace(RESULT.winner, test_accs=(0.7700, 0.7800))
     verdict = section(render_report(replace(RESULT, winner=worse)), "Verdict")
     assert "**Use eca (a baseline): the search's winner is worse than eca" in verdict
     assert "`mixsearch export RUN_DIR --baseline eca` writes its module" in verdict

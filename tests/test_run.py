@@ -177,9 +177,8 @@ def test_a_killed_run_resumes_and_loses_no_finished_trial(space, tmp_path):
         "optuna",
     ]
     command += ["--trials", "6", "--out", str(out), "--quiet"]
-    env = {
-        **os.environ
-    }  # XDG_CACHE_HOME: the module's cache, set by the `space` fixture
+    # XDG_CACHE_HOME: the module's cache, set by the `space` fixture.
+    env = {**os.environ}
     process = subprocess.Popen(
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )

@@ -159,10 +159,16 @@ def test_proxy_section_selects_the_data_and_rejects_bad_settings():
     ).proxy
     assert folder.path.endswith("spaces/imgs")
     for bad, message in [
-        ("proxy: {colour: blue}", "proxy colour has an invalid value"),
+        (
+            "proxy: {colour: blue}",
+            "proxy colour must be one of odd, random, grey, got 'blue'",
+        ),
         ("proxy: {dataset: imagefolder}", "needs 'path: DIR'"),
         ("proxy: {dataset: imagefolder, path: x, clutter: 3}", "digits dataset only"),
-        ("proxy: {canvas: 8, digit_size: 16}", "digit_size <= canvas"),
+        (
+            "proxy: {canvas: 8, digit_size: 16}",
+            "digit_size must be between fragment_size",
+        ),
     ]:
         with pytest.raises(SpaceError, match=message) as error:
             parse_space(base + bad + "\n", "s.yaml")

@@ -23,10 +23,10 @@ from click.testing import CliRunner
 from helpers import ROOT, import_file, offline_env
 from mixsearch.arch import Arch
 from mixsearch.cli import main
-from mixsearch.codegen.names import library_names
-from mixsearch.codegen.render import write_module
-from mixsearch.codegen.ultralytics import model_file_name, write_ultralytics
+from mixsearch.codegen.emit import emit
+from mixsearch.codegen.ultralytics import model_file_name
 from mixsearch.errors import ExportError
+from mixsearch.names import library_names
 from mixsearch.resources import yolo_table_copy
 from mixsearch.space.schema import parse_space
 from mixsearch.yolo import (
@@ -148,12 +148,12 @@ def test_bad_positions_and_scales_are_named(scale, positions, message):
 
 def test_emission_without_ultralytics_uses_the_templates_copy(tmp_path, monkeypatch):
     arch = ARCHS[0]
-    with_package = write_ultralytics(arch, tmp_path / "with", scales=SCALES)
-    monkeypatch.setitem(
-        sys.modules, "ultralytics", None
-    )  # `import ultralytics` now fails
+    export = UltralyticsExport(scales=SCALES)
+    with_package = emit(arch, tmp_path / "with", export, with_arch=False)
+    # `import ultralytics` now fails.
+    monkeypatch.setitem(sys.modules, "ultralytics", None)
     assert table_file(load_table().base) == yolo_table_copy("yolov8")
-    without = write_ultralytics(arch, tmp_path / "without", scales=SCALES)
+    without = emit(arch, tmp_path / "without", export, with_arch=False)
     assert [path.name for path in without] == [path.name for path in with_package]
     for ours, theirs in zip(without, with_package):
         assert ours.read_text() == theirs.read_text(), ours.name
@@ -174,8 +174,9 @@ def test_templates_copy_matches_the_installed_table(monkeypatch):
 
 def test_emitted_files_are_named_for_ultralytics_scale_guess(tmp_path):
     arch = ARCHS[0]
-    paths = write_ultralytics(arch, tmp_path, scales=["n", "s"])
+    paths = emit(arch, tmp_path, UltralyticsExport(scales=("n", "s")), with_arch=False)
     assert [path.name for path in paths] == [
+        f"{arch.name}.py",
         f"yolov8n-{arch.name}.yaml",
         f"yolov8s-{arch.name}.yaml",
         f"train_{arch.name}.py",
@@ -280,8 +281,9 @@ def emitted(tmp_path_factory) -> dict[str, Path]:
     folders = {}
     for arch in ARCHS:
         folders[arch.name] = root / arch.name
-        write_module(arch, folders[arch.name])
-        write_ultralytics(arch, folders[arch.name], scales=SCALES)
+        emit(
+            arch, folders[arch.name], UltralyticsExport(scales=SCALES), with_arch=False
+        )
     return folders
 
 
@@ -370,8 +372,7 @@ def test_register_refuses_to_replace_an_ultralytics_module(
 ):
     # A space whose class_name is Ultralytics' Conv: registering it would make every Conv of the model this module.
     arch = replace(ARCHS[0], name="shadows_conv", class_name="Conv")
-    write_module(arch, tmp_path)
-    write_ultralytics(arch, tmp_path, scales=["n"])
+    emit(arch, tmp_path, UltralyticsExport(scales=("n",)), with_arch=False)
     monkeypatch.syspath_prepend(str(tmp_path))
     script = import_file(tmp_path / "train_shadows_conv.py")
     original = tasks.Conv
@@ -477,8 +478,7 @@ def test_train_script_trains_and_the_checkpoint_reloads_in_a_fresh_process(
 ):
     arch = next(arch for arch in ARCHS if arch.name == "mixattn")
     folder = tmp_path / "model"
-    write_module(arch, folder)
-    write_ultralytics(arch, folder, scales=["n"])
+    emit(arch, folder, UltralyticsExport(scales=("n",)), with_arch=False)
     data = write_dataset(tmp_path / "data")
     env = offline_env(tmp_path / "config")
     project = tmp_path / "runs"

@@ -55,9 +55,8 @@ def test_broken_space_gives_one_located_error_line(path):
     line, pattern = expectation(path)
     result = run_validate(str(path))
     assert result.exit_code == 2, result.output
-    assert isinstance(
-        result.exception, SystemExit
-    )  # a clean exit, not an escaped exception
+    # A clean exit, not an escaped exception.
+    assert isinstance(result.exception, SystemExit)
     assert result.stdout == ""
     check_error_output(result.stderr, str(path), line, pattern)
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from mixsearch.arch import Arch
 from mixsearch.codegen.render import render_module
-from mixsearch.codegen.ultralytics import render_ultralytics, write_files
-from mixsearch.outdir import refuse_overwrites
+from mixsearch.codegen.ultralytics import render_ultralytics
+from mixsearch.outdir import refuse_overwrites, write_file
 from mixsearch.yolo import UltralyticsExport
 
 ARCH_FILE = "arch.json"
@@ -36,3 +36,9 @@ def emit(
         )
     refuse_overwrites([Path(out_dir) / name for name in files], force)
     return write_files(out_dir, files)
+
+
+def write_files(out_dir: str | Path, files: dict[str, str]) -> list[Path]:
+    """Write each named text into `out_dir` (created here, once everything has rendered), never through a link
+    there; return the paths."""
+    return [write_file(Path(out_dir) / name, text) for name, text in files.items()]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import textwrap
 from dataclasses import dataclass
-from pathlib import Path
 
 import mixsearch
 from mixsearch.arch import (
@@ -15,8 +14,8 @@ from mixsearch.arch import (
     ArchNode,
     describe,
 )
-from mixsearch.codegen.names import check_names
 from mixsearch.codegen.sources import collect_sources, import_block
+from mixsearch.names import check_names
 from mixsearch.ops import OPS
 from mixsearch.templating import (
     PythonCode,
@@ -116,12 +115,3 @@ def render_module(arch: Arch, where: str = "arch") -> str:
         residual_init=RESIDUAL_INIT,
         output=arch.output,
     )
-
-
-def write_module(arch: Arch, out_dir: str | Path) -> Path:
-    """Write `<out_dir>/<arch.name>.py` and return its path."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{arch.name}.py"
-    path.write_text(render_module(arch))
-    return path

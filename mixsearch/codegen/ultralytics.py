@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Sequence
-from pathlib import Path
 
 import mixsearch
 from mixsearch.arch import Arch
 from mixsearch.errors import ExportError
-from mixsearch.outdir import write_file
 from mixsearch.templating import YamlText, render, yaml_comment, yaml_flow
 from mixsearch.yolo import (
     DEFAULT_BASE,
@@ -108,20 +106,3 @@ def render_ultralytics(
     }
     files[f"train_{arch.name}.py"] = render_train_script(arch, list(files), table.base)
     return files
-
-
-def write_ultralytics(
-    arch: Arch,
-    out_dir: str | Path,
-    scales: Sequence[str] = DEFAULT_SCALES,
-    positions: Sequence[Position] = DEFAULT_POSITIONS,
-    base: str = DEFAULT_BASE,
-) -> list[Path]:
-    """Write one model YAML per scale and `train_<name>.py` into `out_dir` (beside `<name>.py`); return the paths."""
-    return write_files(out_dir, render_ultralytics(arch, scales, positions, base))
-
-
-def write_files(out_dir: str | Path, files: dict[str, str]) -> list[Path]:
-    """Write each named text into `out_dir` (created here, once everything has rendered), never through a link
-    there; return the paths."""
-    return [write_file(Path(out_dir) / name, text) for name, text in files.items()]

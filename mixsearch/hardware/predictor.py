@@ -176,11 +176,6 @@ def profile(
     return len(missing)
 
 
-def entries_sum(arch: Arch, shape: Shape, table: LatencyTable) -> float:
-    """The plain sum of the table entries of `arch`'s nodes (residual adds included) at `shape`."""
-    return sum(ms for _, ms in node_entries(arch, shape, table))
-
-
 def predict_latency(arch: Arch, target: Target, table: LatencyTable) -> float:
     """Predicted ms of one forward pass at each target shape, summed over the shapes.
 

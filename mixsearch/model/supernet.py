@@ -68,9 +68,8 @@ class Supernet(nn.Module):
         super().__init__()
         self.graph = graph
         self.choices = {choice.key: choice for choice in graph.choices}
-        self.arch_parameters = [
-            arch_parameters
-        ]  # a list, so the shared alphas are not this module's parameters
+        # A list, so that the shared alphas are not this module's parameters.
+        self.arch_parameters = [arch_parameters]
         self.candidates = nn.ModuleDict()
         self.gammas = nn.ParameterDict()
         for name in graph.order:

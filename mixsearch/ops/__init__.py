@@ -6,7 +6,7 @@ path: importing it (and checking a space against it) imports no torch.
 """
 
 from mixsearch.ops.checks import TASK_PRESETS, fixed_weight_values, gather_conv_levels
-from mixsearch.ops.registry import OpInfo, ParamSpec, Registry
+from mixsearch.ops.registry import MIN_CHANNELS, OpInfo, ParamSpec, Registry
 
 OPS = Registry(
     [
@@ -177,4 +177,4 @@ OPS = Registry(
     ]
 )
 
-__all__ = ["OPS", "OpInfo", "ParamSpec", "Registry"]
+__all__ = ["MIN_CHANNELS", "OPS", "OpInfo", "ParamSpec", "Registry"]

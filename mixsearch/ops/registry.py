@@ -13,7 +13,6 @@ import dataclasses
 import importlib
 import importlib.util
 import math
-import reprlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
@@ -21,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mixsearch.arch import Arch, ArchNode
-from mixsearch.errors import ArchError
+from mixsearch.errors import ArchError, short_repr
 
 if TYPE_CHECKING:
     from torch import nn
@@ -29,6 +28,8 @@ if TYPE_CHECKING:
 SIGNATURE_ARGS = {"channels", "num_inputs"}
 # No int setting of an op needs more: a bound keeps sizes derived from settings (ECA's kernel) buildable.
 INT_LIMIT = 1 << 16
+# The fewest channels an op of the library is built for; the DSL refuses a narrower target shape.
+MIN_CHANNELS = 8
 
 
 @dataclass(frozen=True)
@@ -90,28 +91,6 @@ def _to_float(name: str, value: int | float) -> float:
         return float(value)
     except OverflowError:
         raise ValueError(f"{name} is too large for a float") from None
-
-
-class _ShortRepr(reprlib.Repr):
-    """reprlib that also abbreviates list and dict subclasses (YAML's located containers)."""
-
-    def repr1(self, x: Any, level: int) -> str:
-        if isinstance(x, list):
-            return self.repr_list(x, level)
-        if isinstance(x, dict):
-            return self.repr_dict(x, level)
-        return super().repr1(x, level)
-
-
-_SHORT_REPR = _ShortRepr()
-_SHORT_REPR.maxlevel, _SHORT_REPR.maxlist, _SHORT_REPR.maxdict = 3, 4, 4
-_SHORT_REPR.maxstring = _SHORT_REPR.maxother = 40
-
-
-def short_repr(value: Any) -> str:
-    """A repr short enough for a one-line error, cheap even for huge nested values (YAML alias bombs)."""
-    text = _SHORT_REPR.repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 Variant = str | type
@@ -250,8 +229,10 @@ class OpInfo:
     ) -> nn.Module:
         """Instantiate the op (or fusion function over `num_inputs` tensors) for `channels` channels."""
         variant, kwargs = self.check(params, num_inputs)
-        if channels < 8:
-            raise ValueError(f"{self.name} needs at least 8 channels, got {channels}")
+        if channels < MIN_CHANNELS:
+            raise ValueError(
+                f"{self.name} needs at least {MIN_CHANNELS} channels, got {channels}"
+            )
         cls = self.load(variant)
         if self.is_fusion:
             return cls(channels, num_inputs, **kwargs)

@@ -1,13 +1,10 @@
 """The proxy task candidates are trained on: datasets, the host network, and the training loop."""
 
-from mixsearch.proxy.data import (
-    ProxyConfig,
-    ProxyData,
-    load_imagefolder,
-    load_proxy,
-    load_proxy_data,
-)
+from mixsearch.proxy.classification_data import load_proxy
+from mixsearch.proxy.data import load_proxy_data
 from mixsearch.proxy.host import HostNet
+from mixsearch.proxy.image_folder import load_imagefolder
+from mixsearch.proxy.splits import ProxyData
 from mixsearch.proxy.train import (
     DivergedError,
     TrainConfig,
@@ -16,8 +13,8 @@ from mixsearch.proxy.train import (
     make_loader,
     seed_everything,
     train,
-    train_candidate,
 )
+from mixsearch.space.sections import ProxyConfig
 
 __all__ = [
     "DivergedError",
@@ -33,5 +30,4 @@ __all__ = [
     "make_loader",
     "seed_everything",
     "train",
-    "train_candidate",
 ]

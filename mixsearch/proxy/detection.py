@@ -87,11 +87,8 @@ class DetectionHost(nn.Module):
             nn.Conv2d(neck_width, num_classes, 1) for _ in widths
         )
         self.regress = nn.ModuleList(nn.Conv2d(neck_width, 4, 1) for _ in widths)
-        for (
-            layer
-        ) in (
-            self.classify
-        ):  # start every score near 1% (focal loss' prior), so early steps are stable
+        # Start every score near 1% (focal loss' prior), so that early steps are stable.
+        for layer in self.classify:
             nn.init.constant_(layer.bias, -4.6)
 
     def forward(self, x: torch.Tensor) -> DenseOutput:

@@ -5,10 +5,10 @@ cropped to its strokes and upscaled, aspect kept, until its longer side is a ran
 max_digit]; faint pixels below STROKE_INK are dropped, so its box is exactly the tight box of its visible ink.
 A digit that would cover an earlier one (or be covered by it) by more than MAX_OVERLAP of the smaller box is
 moved, up to PLACEMENT_TRIES times, then left out: an image may hold fewer digits than drawn. Under the digits lie
-`clutter` fragments of digits in the distractor colour, as in the classification task (`data.generate`), and
-Gaussian noise over all.
+`clutter` fragments of digits in the distractor colour, as in the classification task
+(`classification_data.generate`), and Gaussian noise over all.
 
-Splits are disjoint by source image like the classification task's (`data.source_pools`): the digits and the
+Splits are disjoint by source image like the classification task's (`drawing.source_pools`): the digits and the
 fragments of a split come from its own block of the source file only, so no test digit is seen in training.
 Generation is deterministic from `DetectionConfig.seed` and cached like the classification task's.
 """
@@ -20,21 +20,22 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
-from mixsearch.proxy.data import (
-    SPLITS,
-    ProxyData,
-    background,
-    blend,
+from mixsearch.proxy.cache import (
     cached_arrays,
     check_array,
     check_images,
-    inked_crops,
     keyed_cache_path,
+)
+from mixsearch.proxy.drawing import (
+    background,
+    blend,
+    inked_crops,
     palette,
     paste,
     source_pools,
     upscale,
 )
+from mixsearch.proxy.splits import SPLITS, ProxyData
 from mixsearch.space.sections import DetectionConfig
 
 VERSION = 1  # bump whenever generation changes, so stale caches are not reused

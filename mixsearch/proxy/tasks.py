@@ -13,13 +13,13 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
-from mixsearch.proxy.data import ProxyData
 from mixsearch.proxy.detection import (
     DetectionHost,
     detection_loss,
     evaluate_detection,
 )
 from mixsearch.proxy.host import AttentionFactory, HostNet
+from mixsearch.proxy.splits import ProxyData
 
 
 class ProxyTask(Protocol):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,11 +26,25 @@ from torch.utils.data import (
 
 from mixsearch.errors import MixsearchError
 from mixsearch.progress import progress
-from mixsearch.proxy.data import ProxyData
+from mixsearch.proxy.splits import ProxyData
 from mixsearch.proxy.tasks import Classification, ProxyTask, task_of
+from mixsearch.rules import (
+    POSITIVE_NUMBER,
+    between,
+    check_fields,
+    one_of,
+    whole_number,
+)
 
 OPTIMIZERS = ("sgd", "adamw")
 EVAL_BATCH_SIZE = 500
+# What the TrainConfig fields that can be wrong must be; warmup_epochs, from 0 to epochs, is checked after them.
+TRAIN_RULES = {
+    "epochs": whole_number(1),
+    "batch_size": whole_number(1),
+    "lr": POSITIVE_NUMBER,
+    "optimizer": one_of(*OPTIMIZERS),
+}
 
 
 class DivergedError(MixsearchError):
@@ -53,16 +66,10 @@ class TrainConfig:
     device: str = "cpu"
 
     def __post_init__(self) -> None:
-        if self.optimizer not in OPTIMIZERS:
-            raise MixsearchError(
-                f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}"
-            )
-        if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0:
-            raise MixsearchError("epochs and batch size must be >= 1 and lr > 0")
-        if not 0 <= self.warmup_epochs <= self.epochs:
-            raise MixsearchError(
-                f"warmup_epochs must be between 0 and epochs ({self.epochs}), got {self.warmup_epochs}"
-            )
+        check_fields(self, TRAIN_RULES)
+        check_fields(
+            self, {"warmup_epochs": between(0, self.epochs, high_field="epochs")}
+        )
 
 
 @dataclass(frozen=True)
@@ -205,14 +212,3 @@ def train(
         epochs=config.epochs,
         seconds=time.perf_counter() - start,
     )
-
-
-def train_candidate(
-    build: Callable[[], nn.Module],
-    data: ProxyData,
-    config: TrainConfig,
-    show_progress: bool = True,
-) -> TrainResult:
-    """Seed, build the model, train it: the same `config.seed` gives the same initial weights and metrics."""
-    seed_everything(config.seed)
-    return train(build(), data, config, show_progress)

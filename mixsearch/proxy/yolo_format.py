@@ -24,7 +24,8 @@ import yaml
 from torch.utils.data import TensorDataset
 
 from mixsearch.errors import MixsearchError
-from mixsearch.proxy.data import IMAGE_SUFFIXES, SPLITS, ProxyData, _read_image
+from mixsearch.proxy.image_folder import IMAGE_SUFFIXES, read_image
+from mixsearch.proxy.splits import SPLITS, ProxyData
 
 DATA_YAML = "data.yaml"
 PAD_ROW = (-1.0, 0.0, 0.0, 0.0, 0.0)
@@ -232,7 +233,7 @@ def label_path(image: Path) -> Path:
 
 def _load_split(files: list[Path], size: int, num_classes: int) -> TensorDataset:
     """Images resized to size x size in [0, 1], with targets N x K x 5 in pixels padded to K rows (K >= 1)."""
-    images = np.stack([_read_image(file, size) for file in files])
+    images = np.stack([read_image(file, size) for file in files])
     labels = [_read_labels(file, num_classes) for file in files]
     most = max(1, *map(len, labels))
     targets = np.tile(np.array(PAD_ROW, dtype=np.float32), (len(files), most, 1))

@@ -24,15 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from mixsearch.arch import op_label
-from mixsearch.codegen.names import (
+from mixsearch.errors import SpaceError, short_repr, unknown
+from mixsearch.inputs import InputTooLarge, read_input
+from mixsearch.names import (
     class_name_problem,
     identifier_problem,
     module_name_problem,
 )
-from mixsearch.errors import SpaceError, unknown
-from mixsearch.inputs import InputTooLarge, read_input
 from mixsearch.ops import OPS
-from mixsearch.ops.registry import short_repr as _show
 from mixsearch.resources import example_spaces, find_space
 from mixsearch.space.located_yaml import LocatedDict, LocatedList, load_located_yaml
 from mixsearch.space.sections import (
@@ -99,7 +98,7 @@ class NodeSpec:
     input_lines: tuple[int, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SearchSpace:
     """A parsed, type-checked search space (graph structure not yet checked)."""
 
@@ -244,16 +243,16 @@ class _Parser:
             else SearchSpec()
         )
         return SearchSpace(
-            name,
-            class_name,
-            description,
-            nodes,
-            outputs,
-            self.path,
-            doc.line_of("output"),
-            target,
-            constraints,
-            doc.line_of("constraints"),
+            name=name,
+            class_name=class_name,
+            description=description,
+            nodes=nodes,
+            outputs=outputs,
+            path=self.path,
+            output_line=doc.line_of("output"),
+            target=target,
+            constraints=constraints,
+            constraints_line=doc.line_of("constraints"),
             proxy=proxy,
             export=export,
             search=search,
@@ -345,7 +344,7 @@ class _Parser:
             if not isinstance(item, str):
                 where = names.line_of(i) if isinstance(names, LocatedList) else line
                 raise SpaceError(
-                    f"an {what} must be a node name, got {_show(item)}",
+                    f"an {what} must be a node name, got {short_repr(item)}",
                     line=where,
                 )
         if len(set(names)) != len(names):
@@ -443,7 +442,7 @@ class _Parser:
             if isinstance(op, str) and isinstance(params, LocatedDict):
                 return op, params
         raise SpaceError(
-            f"a candidate must be an op name or 'op: {{param: value}}', got {_show(candidate)}",
+            f"a candidate must be an op name or 'op: {{param: value}}', got {short_repr(candidate)}",
             line=line,
         )
 

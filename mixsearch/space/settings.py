@@ -23,26 +23,38 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from mixsearch.errors import ExportError, MixsearchError, SpaceError, unknown
-from mixsearch.ops.registry import short_repr
+from mixsearch.errors import (
+    ExportError,
+    MixsearchError,
+    SpaceError,
+    short_repr,
+    unknown,
+)
+from mixsearch.ops import MIN_CHANNELS
+from mixsearch.rules import (
+    Rule,
+    is_positive_number,
+    is_whole,
+    one_of,
+    whole_number,
+)
 from mixsearch.space.located_yaml import LocatedDict, LocatedList
 from mixsearch.space.sections import (
     BUDGETS,
     CONSTRAINT_METRICS,
     DETECTION_EXTRA,
-    DETECTION_FIELD_CHECKS,
+    DETECTION_FIELD_RULES,
     DETECTION_PACKAGES,
     DEVICE_PATTERN,
     DTYPE_NAMES,
-    MIN_CHANNELS,
     OBJECTIVES,
     PROXY_DATASETS,
-    PROXY_FIELD_CHECKS,
+    PROXY_FIELD_RULES,
     PROXY_TASKS,
     RUNTIME_PACKAGES,
     RUNTIMES,
     SAMPLERS,
-    SEED_MAX,
+    SEED,
     STRATEGIES,
     Constraints,
     DetectionConfig,
@@ -50,9 +62,6 @@ from mixsearch.space.sections import (
     ProxySpec,
     SearchSpec,
     Target,
-    is_positive_number,
-    is_seed,
-    is_whole,
     memory_problem,
     ordered_objectives,
     shape_problem,
@@ -74,7 +83,7 @@ ULTRALYTICS_KEYS = ("base", "scales", "positions")
 FOLDER_KEYS = ("path", "image_size")
 PROXY_KEYS = tuple(
     dict.fromkeys(
-        ("dataset", "task", *FOLDER_KEYS, *PROXY_FIELD_CHECKS, *DETECTION_FIELD_CHECKS)
+        ("dataset", "task", *FOLDER_KEYS, *PROXY_FIELD_RULES, *DETECTION_FIELD_RULES)
     )
 )
 # The task each folder dataset holds, and what its folder contains.
@@ -84,6 +93,15 @@ FOLDER_CONTENTS = {
     "yolo": "a dataset in the Ultralytics YOLO format, with data.yaml",
 }
 SEARCH_KEYS = tuple(field.name for field in fields(SearchSpec))
+# What each `search:` key but `objectives` accepts (the objectives are checked with their order).
+SEARCH_RULES: dict[str, Rule] = {
+    "strategy": one_of(*STRATEGIES),
+    "sampler": one_of(*SAMPLERS),
+    "budget": one_of(*BUDGETS),
+    "trials": whole_number(1),
+    "keep": whole_number(1),
+    "seed": SEED,
+}
 
 
 def _mapping(value: Any, line: int, section: str, keys: tuple[str, ...]) -> LocatedDict:
@@ -309,18 +327,15 @@ def _proxy_choice(
 
 def _digits_proxy(section: LocatedDict, line: int, task: str) -> ProxySpec:
     """The embedded digits for `task`, with the section's generation overrides checked each at its line."""
-    checks = DETECTION_FIELD_CHECKS if task == "detection" else PROXY_FIELD_CHECKS
+    rules = DETECTION_FIELD_RULES if task == "detection" else PROXY_FIELD_RULES
     overrides = {k: v for k, v in section.items() if k not in ("dataset", "task")}
     for key, value in overrides.items():
         if key in FOLDER_KEYS:
             where = "the imagefolder and yolo datasets"
-        elif key not in checks:
+        elif key not in rules:
             where = "task " + next(t for t in PROXY_TASKS if t != task)
-        elif not checks[key](value):
-            raise SpaceError(
-                f"proxy {key} has an invalid value {short_repr(value)}",
-                line=section.line_of(key),
-            )
+        elif problem := rules[key].problem(f"proxy {key}", value):
+            raise SpaceError(problem, line=section.line_of(key))
         else:
             continue
         raise SpaceError(
@@ -357,11 +372,8 @@ def _folder_proxy(
             line=section.line_of(digit_keys[0]),
         )
     image_size = section.get("image_size", ProxySpec.image_size)
-    if not is_whole(image_size, 1):
-        raise SpaceError(
-            f"proxy image_size has an invalid value {short_repr(image_size)}",
-            line=section.line_of("image_size"),
-        )
+    if problem := whole_number(1).problem("proxy image_size", image_size):
+        raise SpaceError(problem, line=section.line_of("image_size"))
     if problem := memory_problem(
         f"images of 3 x {image_size} x {image_size}", 3 * image_size**2
     ):
@@ -375,27 +387,9 @@ def _folder_proxy(
 def parse_search(value: Any, line: int) -> SearchSpec:
     """The `search:` section as a SearchSpec (defaults for what it leaves out)."""
     section = _mapping(value, line, "search", SEARCH_KEYS)
-    for key, allowed in (
-        ("strategy", STRATEGIES),
-        ("sampler", SAMPLERS),
-        ("budget", tuple(BUDGETS)),  # names in a tuple: a list value is no dict key
-    ):
-        if key in section and section[key] not in allowed:
-            raise SpaceError(
-                f"search {key} must be one of {', '.join(allowed)}, got {short_repr(section[key])}",
-                line=section.line_of(key),
-            )
-    for key, minimum in (("trials", 1), ("keep", 1)):
-        if key in section and not is_whole(section[key], minimum):
-            raise SpaceError(
-                f"search {key} must be a whole number >= {minimum}, got {short_repr(section[key])}",
-                line=section.line_of(key),
-            )
-    if "seed" in section and not is_seed(section["seed"]):
-        raise SpaceError(
-            f"search seed must be a whole number from 0 to {SEED_MAX}, got {short_repr(section['seed'])}",
-            line=section.line_of("seed"),
-        )
+    for key, rule in SEARCH_RULES.items():
+        if key in section and (problem := rule.problem(f"search {key}", section[key])):
+            raise SpaceError(problem, line=section.line_of(key))
     spec = SearchSpec(**{k: v for k, v in section.items() if k != "objectives"})
     if "objectives" in section:
         spec = replace(

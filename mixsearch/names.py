@@ -1,6 +1,6 @@
 """Which names an emitted module can use: node names become attributes and locals of the generated class, the
-space's class name its class. The DSL checks them at parse time (errors at the node's line), the generator again
-for an ARCH.json written by hand.
+space's class name its class. Shared by two stages: the DSL checks them at parse time (errors at the node's line),
+the generator again for an ARCH.json written by hand.
 """
 
 from __future__ import annotations
@@ -53,9 +53,9 @@ _GENERATED_NAMES = {
 @cache
 def library_names() -> frozenset[str]:
     """Every module-level name of the op library's files (classes, helpers, constants): an emitted file may
-    define any of them. Read from the sources, so no torch is imported."""
+    define any of them. Read as text: neither the library nor torch is imported."""
     names = set()
-    for source in files("mixsearch.ops").iterdir():
+    for source in (files("mixsearch") / "ops").iterdir():
         if source.name.endswith(".py"):
             for node in ast.parse(source.read_text(encoding="utf-8")).body:
                 if isinstance(node, (ast.ClassDef, ast.FunctionDef)):
