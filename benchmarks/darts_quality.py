@@ -45,7 +45,6 @@ def search(
         budget=budget,
         objectives=graph.space.search.objectives,
         seed=seed,
-        device=str(torch_device(graph.space.target)),
         table_path=scratch / "latency.json",
         cache_dir=scratch / "trainings",
         show_progress=False,

@@ -83,7 +83,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "--epochs", type=int, default=defaults.epochs, help=f"default {defaults.epochs}"
     )
     parser.add_argument(
-        "--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)"
+        "--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)"
     )
     parser.add_argument(
         "--threads",

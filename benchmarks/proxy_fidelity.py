@@ -104,12 +104,11 @@ def measure(
         budget,
         spec.objectives,
         seed=args.seed,
-        device=str(torch_device(target)),
         table_path=scratch / "latency.json",
         show_progress=False,
     )
     ctx = run_context(graph, target, options, scratch / "run")
-    config = darts_config(ctx.strategy, options, graph.space.constraints)
+    config = darts_config(ctx.strategy, options, graph.space.constraints, ctx.device)
     search = supernet_search(ctx, config, scratch / "darts")
     search.run(show_progress=False)
     trial, reference = ctx.trial_evaluator, ctx.final_evaluator

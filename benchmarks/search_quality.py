@@ -337,7 +337,6 @@ def options_for(setup: Setup, strategy: str, seed: int, budget: Budget) -> RunOp
         objectives=spec.objectives,
         keep=spec.keep,
         seed=seed,
-        device=str(torch_device(setup.target)),
         table_path=setup.table_path,
         cache_dir=setup.scratch.parent / "trainings",
         command=setup.command,

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -719,31 +719,58 @@ def darts(
     The derived module is retrained from scratch beside the baselines and its ablations, and written out with
     its report, like any run; running the command again resumes it.
     """
-    from mixsearch.hardware.device import on_device, torch_device
-    from mixsearch.search.engine.context import RunOptions
+    from mixsearch.hardware.device import on_device
 
     graph = _load_graph(space)
     target = on_device(graph.space.target, device)
-    budget = darts_budget(epochs, warmup_epochs, retrain_epochs, final_seeds)
-    options = RunOptions(
+    options = _run_options(
+        graph,
+        table_path,
+        quiet,
+        force,
         strategy="darts",
         sampler="",
-        budget=budget,
-        objectives=graph.space.search.objectives,
+        budget=darts_budget(epochs, warmup_epochs, retrain_epochs, final_seeds),
         seed=seed,
-        device=str(torch_device(target)),
-        table_path=table_path,
-        command=_command_line(),
-        show_progress=not quiet,
         darts={
             "order": order,
             "hardware_loss": hardware_loss,
             "latency_weight": latency_weight,
         },
-        force=force,
     )
     folder = Path(out_dir or run_folder(graph.space.name, "darts", seed))
     _finish_run(graph, target, options, folder)
+
+
+def _run_options(
+    graph: SpaceGraph,
+    table_path: str | None,
+    quiet: bool,
+    force: bool,
+    **settings: Any,
+) -> RunOptions:
+    """The RunOptions of `run` and `darts`: the space's search section, overridden by the command's `settings`."""
+    from mixsearch.search.engine.context import RunOptions
+
+    spec = graph.space.search
+    defaults = {"objectives": spec.objectives, "keep": spec.keep}
+    return RunOptions(
+        **{**defaults, **settings},
+        table_path=table_path,
+        command=_command_line(),
+        show_progress=not quiet,
+        force=force,
+    )
+
+
+def _objectives(text: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
+    """`--objectives`, comma-separated, in their canonical order (`default` when not given)."""
+    if text is None:
+        return default
+    try:
+        return ordered_objectives(_comma_list(text))
+    except ValueError as error:
+        raise MixsearchError(f"--objectives: {error}") from None
 
 
 @main.command()
@@ -840,34 +867,25 @@ def run(
     force: bool,
 ) -> None:
     """Search SPACE.yaml and write the winner, its report and plots; run it again to resume."""
-    from mixsearch.hardware.device import on_device, torch_device
-    from mixsearch.search.engine.context import RunOptions
+    from mixsearch.hardware.device import on_device
     from mixsearch.search.run import run_darts_stage
 
     graph = _load_graph(space)
     target = on_device(graph.space.target, device)
     spec = graph.space.search
-    chosen_objectives = spec.objectives
-    if objectives is not None:
-        try:
-            chosen_objectives = ordered_objectives(_comma_list(objectives))
-        except ValueError as error:
-            raise MixsearchError(f"--objectives: {error}") from None
-    options = RunOptions(
+    options = _run_options(
+        graph,
+        table_path,
+        quiet,
+        force,
         strategy=strategy or spec.strategy,
         sampler=sampler or spec.sampler,
         budget=get_budget(budget or spec.budget, trials or spec.trials),
-        objectives=chosen_objectives,
-        keep=spec.keep,
+        objectives=_objectives(objectives, spec.objectives),
         seed=spec.seed if seed is None else seed,
-        device=str(torch_device(target)),
         storage=storage,
         study_name=study_name,
-        table_path=table_path,
-        command=_command_line(),
-        show_progress=not quiet,
         heartbeat_seconds=heartbeat,
-        force=force,
     )
     folder = Path(
         out_dir

@@ -6,6 +6,7 @@ and the first field that breaks its rule is one MixsearchError saying what it mu
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -52,6 +53,12 @@ def is_positive_number(value: Any) -> bool:
 
 
 POSITIVE_NUMBER = Rule(is_positive_number, "a number > 0")
+# A device as `hardware.device.torch_device` resolves a target's (`auto` resolved, the GPU index checked).
+TORCH_DEVICE = Rule(
+    lambda value: isinstance(value, str)
+    and re.fullmatch(r"cpu|cuda(:\d{1,4})?", value) is not None,
+    "cpu, cuda or cuda:N",
+)
 
 
 def whole_number(minimum: int) -> Rule:

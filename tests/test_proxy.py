@@ -384,19 +384,14 @@ def test_evaluate_counts_correct_predictions():
     assert evaluate(torch.nn.Identity(), dataset) == pytest.approx(0.75)
 
 
-def test_unknown_optimizer_and_missing_gpu_are_user_errors():
+def test_unknown_optimizer_and_unresolved_device_are_user_errors():
     with pytest.raises(MixsearchError, match="optimizer"):
         TrainConfig(optimizer="lion")
     with pytest.raises(MixsearchError, match="warmup_epochs"):
         TrainConfig(epochs=2, warmup_epochs=3)
-    if not torch.cuda.is_available():
-        with pytest.raises(MixsearchError, match="CUDA"):
-            train(
-                HostNet(library_op("se")),
-                tiny_task(),
-                TrainConfig(device="cuda"),
-                False,
-            )
+    # The target's device is resolved once, before training (`hardware.device.torch_device`).
+    with pytest.raises(MixsearchError, match="device must be cpu, cuda or cuda:N"):
+        TrainConfig(device="auto")
 
 
 def test_a_diverging_candidate_raises_diverged_error():

@@ -50,6 +50,7 @@ from mixsearch.space.sections import STRATEGIES as SPACE_STRATEGIES
 from mixsearch.space.sections import Constraints, get_budget
 
 TINY_SPACE = tiny_run_space("tinymix")
+CPU = torch.device("cpu")
 
 
 @pytest.fixture(scope="module")
@@ -382,9 +383,8 @@ def test_hybrid_narrows_by_accuracy_unless_latency_is_constrained(
     options = RunOptions(
         strategy, "tpe", get_budget("quick"), ("accuracy", "latency_ms")
     )
-    config = darts_config(
-        get_strategy(strategy), options, Constraints(latency_ms=latency_limit)
-    )
+    constraints = Constraints(latency_ms=latency_limit)
+    config = darts_config(get_strategy(strategy), options, constraints, CPU)
     expected = DartsConfig.latency_weight if hardware_aware else 0.0
     assert config.latency_weight == expected
     assert config.epochs == get_budget("quick").darts_epochs

@@ -30,6 +30,7 @@ from mixsearch.proxy.splits import ProxyData
 from mixsearch.proxy.tasks import Classification, ProxyTask, task_of
 from mixsearch.rules import (
     POSITIVE_NUMBER,
+    TORCH_DEVICE,
     between,
     check_fields,
     one_of,
@@ -44,6 +45,7 @@ TRAIN_RULES = {
     "batch_size": whole_number(1),
     "lr": POSITIVE_NUMBER,
     "optimizer": one_of(*OPTIMIZERS),
+    "device": TORCH_DEVICE,
 }
 
 
@@ -53,7 +55,8 @@ class DivergedError(MixsearchError):
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """One candidate's training budget and recipe. `device`: "cpu", "cuda", "cuda:N" or "auto"."""
+    """One candidate's training budget and recipe. `device`: "cpu", "cuda" or "cuda:N", the run's target device
+    as `hardware.device.torch_device` resolved it."""
 
     epochs: int = 6
     warmup_epochs: float = 1.0
@@ -91,21 +94,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def resolve_device(device: str) -> torch.device:
-    """`auto` is the GPU when there is one; asking for an absent GPU is a MixsearchError."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError:
-        raise MixsearchError(
-            f"unknown device {device!r}; use cpu, cuda, cuda:N or auto"
-        ) from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise MixsearchError(f"device {device!r}: CUDA is not available")
-    return resolved
-
-
 def make_loader(
     dataset: Dataset, batch_size: int, shuffle: bool, seed: int = 0
 ) -> DataLoader:
@@ -135,7 +123,7 @@ def evaluate(
     task: ProxyTask = Classification(),
 ) -> float:
     """The task's score (0..1) of `model` in eval mode on `dataset`; restores the model's training mode."""
-    device = resolve_device(device) if isinstance(device, str) else device
+    device = torch.device(device)
     was_training = model.training
     model.eval()
     batches = make_loader(dataset, EVAL_BATCH_SIZE, shuffle=False)
@@ -182,7 +170,7 @@ def train(
     start = time.perf_counter()
     task = task_of(data)
     seed_everything(config.seed)
-    device = resolve_device(config.device)
+    device = torch.device(config.device)
     model.to(device).train()
     loader = make_loader(data.train, config.batch_size, shuffle=True, seed=config.seed)
     optimizer = _optimizer(model, config)

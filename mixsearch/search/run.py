@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from mixsearch.errors import MixsearchError, Stopped
+from mixsearch.hardware.device import torch_device
 from mixsearch.model.supernet import ArchParameters
 from mixsearch.proxy.tasks import task_of
 from mixsearch.search.darts.expected_cost import ExpectedCost
@@ -89,12 +90,14 @@ def run_context(
 ) -> RunContext:
     """What the stages read, made in order: the run folder and the study's storage, the latency table (the first
     stage), the proxy data."""
-    strategy = get_strategy(options.strategy)
-    folder = open_run_folder(graph, options, run_dir, strategy, report)
+    strategy, device = get_strategy(options.strategy), torch_device(target)
+    folder = open_run_folder(graph, options, run_dir, strategy, device, report)
     with timed_stage(LATENCY_STAGE, folder.tracker):
         costs = latency_stage(graph, target, options, report)
     data = load_data(graph, options)
-    return RunContext(graph, target, options, strategy, report, folder, costs, data)
+    return RunContext(
+        graph, target, device, options, strategy, report, folder, costs, data
+    )
 
 
 def _search(ctx: RunContext, done: dict[str, DartsSearch]) -> SearchResult:
@@ -134,7 +137,7 @@ def _result(
         budget=asdict(options.budget),
         seed=options.seed,
         command=options.command,
-        device=options.device,
+        device=str(ctx.device),
         constraints=graph.space.constraints.limits(),
         objectives=options.objectives,
         trials=records,
@@ -178,7 +181,9 @@ def run_darts_stage(
 
 def darts_stage(ctx: RunContext) -> DartsSearch:
     """The study's DARTS search: run (or resumed) here, or loaded from the worker that ran it."""
-    config = darts_config(ctx.strategy, ctx.options, ctx.graph.space.constraints)
+    config = darts_config(
+        ctx.strategy, ctx.options, ctx.graph.space.constraints, ctx.device
+    )
     digest = json_digest(asdict(config))[:12]
     search = supernet_search(
         ctx, config, ctx.folder.path / DARTS_DIR / f"{ctx.strategy.name}-{digest}"
@@ -241,16 +246,19 @@ def supernet_search(
 
 
 def darts_config(
-    strategy: Strategy, options: RunOptions, constraints: Constraints
+    strategy: Strategy,
+    options: RunOptions,
+    constraints: Constraints,
+    device: torch.device,
 ) -> DartsConfig:
-    """The budget's DARTS search as `strategy` needs it, with `options.darts` overrides."""
+    """The budget's DARTS search on `device` as `strategy` needs it, with `options.darts` overrides."""
     budget = options.budget
     config = DartsConfig(
         epochs=budget.darts_epochs,
         warmup_epochs=min(budget.darts_warmup_epochs, budget.darts_epochs - 1),
         max_steps_per_epoch=budget.darts_steps_per_epoch,
         seed=options.seed,
-        device=options.device,
+        device=str(device),
     )
     return replace(strategy.darts_config(config, constraints), **options.darts)
 

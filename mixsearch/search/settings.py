@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mixsearch.rules import TORCH_DEVICE, check_fields, one_of
+
 # Seconds between a study worker's heartbeats; a trial silent for 3x this is failed and queued again.
 HEARTBEAT_SECONDS = 10
 
@@ -34,9 +36,11 @@ class DartsConfig:
     device: str = "cpu"
 
     def __post_init__(self) -> None:
-        if self.order not in ("first", "second"):
-            raise ValueError(f"order must be 'first' or 'second', got {self.order!r}")
-        if self.hardware_loss not in ("additive", "multiplicative"):
-            raise ValueError(
-                f"hardware_loss must be 'additive' or 'multiplicative', got {self.hardware_loss!r}"
-            )
+        check_fields(self, DARTS_RULES)
+
+
+DARTS_RULES = {
+    "order": one_of("first", "second"),
+    "hardware_loss": one_of("additive", "multiplicative"),
+    "device": TORCH_DEVICE,
+}

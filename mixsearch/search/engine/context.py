@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import torch
 
 from mixsearch.hardware.cost import CostModel, format_limits, require_feasible
 from mixsearch.hardware.predictor import profiled_table
@@ -52,7 +53,6 @@ class RunOptions:
     objectives: tuple[str, ...]
     keep: int = 2
     seed: int = 0
-    device: str = "cpu"
     storage: str | None = None
     study_name: str | None = None
     table_path: str | Path | None = None
@@ -80,6 +80,7 @@ def open_run_folder(
     options: RunOptions,
     run_dir: str | Path,
     strategy: Strategy,
+    device: torch.device,
     report: Report,
 ) -> RunFolder:
     """Check and make the run folder and open the study's storage (a bad one fails before anything is
@@ -96,7 +97,7 @@ def open_run_folder(
         strategy.finalists(budget),
         len(BASELINES),
         budget,
-        final_workers(options),
+        final_workers(budget, device),
     )
     about = {
         "space": graph.space.name,
@@ -118,6 +119,8 @@ class RunContext:
 
     graph: SpaceGraph
     target: Target
+    # The target's device, resolved once (`hardware.device.torch_device`).
+    device: torch.device
     options: RunOptions
     strategy: Strategy
     report: Report
@@ -153,7 +156,7 @@ class RunContext:
 
     @cached_property
     def trial_config(self) -> TrainConfig:
-        return TrainConfig(seed=self.options.seed, device=self.options.device)
+        return TrainConfig(seed=self.options.seed, device=str(self.device))
 
     @cached_property
     def final_config(self) -> TrainConfig:
@@ -177,7 +180,7 @@ class RunContext:
     @cached_property
     def final_workers(self) -> int:
         """Processes training the finals side by side."""
-        return final_workers(self.options)
+        return final_workers(self.budget, self.device)
 
     @cached_property
     def trainings(self) -> TrainingCache:
@@ -211,11 +214,11 @@ def load_data(graph: SpaceGraph, options: RunOptions) -> ProxyData:
     return capped(load_proxy_data(graph.space.proxy, options.seed), options.budget)
 
 
-def final_workers(options: RunOptions) -> int:
+def final_workers(budget: Budget, device: torch.device) -> int:
     """Processes for the final trainings: the budget's, else one per core on the CPU; one on a GPU."""
-    if options.device != "cpu":
+    if device.type != "cpu":
         return 1
-    return options.budget.final_workers or available_cores()
+    return budget.final_workers or available_cores()
 
 
 @contextmanager
