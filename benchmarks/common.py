@@ -1,5 +1,6 @@
 """What the benchmark scripts share: their tables (Markdown for the README and the results files, rich on a
-terminal), the BxCxHxW shape argument, and KEY=VALUE settings of a configuration dataclass.
+terminal), the BxCxHxW shape argument, the machine and timing arguments, and KEY=VALUE settings of a
+configuration dataclass.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ import argparse
 import dataclasses
 from collections.abc import Collection, Iterable, Sequence
 
+import torch
 from rich.console import Console
 from rich.table import Table
 
@@ -25,6 +27,46 @@ def shape_arg(text: str) -> tuple[int, ...]:
     if len(shape) != 4 or min(shape) < 1:
         raise argparse.ArgumentTypeError(f"shape {text!r} is not BxCxHxW")
     return shape
+
+
+def add_machine_arguments(
+    parser: argparse.ArgumentParser, devices: Sequence[str] | None = None
+) -> None:
+    """--device (one of `devices`, else any torch names) and --threads (torch's intra-op threads)."""
+    if devices:
+        parser.add_argument("--device", choices=devices, default="cpu")
+    else:
+        parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=torch.get_num_threads(),
+        help="torch intra-op threads (default: torch's)",
+    )
+
+
+def add_timing_arguments(
+    parser: argparse.ArgumentParser, repeats: int, warmup: int, rounds: int
+) -> None:
+    """--repeats, --warmup and --rounds of a latency measurement; left out, each is the script's default."""
+    parser.add_argument(
+        "--repeats", type=int, help=f"timed calls per measurement (default {repeats})"
+    )
+    parser.add_argument(
+        "--warmup", type=int, help=f"untimed calls first (default {warmup})"
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        help=f"interleaved rounds the repeats are split in (default {rounds})",
+    )
+
+
+def fill_defaults(args: argparse.Namespace, defaults: dict[str, object]) -> None:
+    """Each argument left out (None) set to its default: the script's own, or its --quick one."""
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
 
 
 def settings(config: type, texts: Iterable[str]) -> dict[str, object]:

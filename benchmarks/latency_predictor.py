@@ -46,6 +46,8 @@ ROOT = Path(__file__).resolve().parents[1]
 import mixsearch  # noqa: E402
 from common import (  # noqa: E402
     Part,
+    add_timing_arguments,
+    fill_defaults,
     print_markdown,
     print_rich,
     shape_arg,
@@ -138,12 +140,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         default=DEFAULT_SPACE,
         help="search space YAML (default: default.yaml)",
     )
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument(
         "--runtime",
         choices=RUNTIMES,
         help="where latency is measured (default: the space's target runtime)",
     )
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument(
         "--threads", type=int, help="torch intra-op threads (default: the target's)"
     )
@@ -155,19 +157,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         type=int,
         help=f"architectures the overhead model is fitted on (default {DEFAULT_FIT})",
     )
-    parser.add_argument(
-        "--repeats",
-        type=int,
-        help=f"timed calls per measurement (default {DEFAULT_REPEATS})",
-    )
-    parser.add_argument(
-        "--warmup", type=int, help=f"untimed calls first (default {DEFAULT_WARMUP})"
-    )
-    parser.add_argument(
-        "--rounds",
-        type=int,
-        help=f"interleaved rounds of end-to-end measurement (default {DEFAULT_ROUNDS})",
-    )
+    add_timing_arguments(parser, DEFAULT_REPEATS, DEFAULT_WARMUP, DEFAULT_ROUNDS)
     parser.add_argument(
         "--seed", type=int, default=0, help="seed of the architecture draw (default 0)"
     )
@@ -204,9 +194,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
             "shapes": None,
         }
     )
-    for key, value in defaults.items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
+    fill_defaults(args, defaults)
     if (
         args.archs < 2
         or args.fit < 3

@@ -58,7 +58,12 @@ from test_reference_equivalence import (  # noqa: E402
 )
 
 import mixsearch  # noqa: E402
-from common import shape_arg  # noqa: E402
+from common import (  # noqa: E402
+    add_machine_arguments,
+    add_timing_arguments,
+    fill_defaults,
+    shape_arg,
+)
 from helpers import import_file  # noqa: E402
 from mixsearch.arch import INPUT, Arch, ArchNode  # noqa: E402
 from mixsearch.codegen.emit import emit  # noqa: E402
@@ -118,26 +123,8 @@ class Result:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=torch.get_num_threads(),
-        help="torch intra-op threads",
-    )
-    parser.add_argument(
-        "--repeats", type=int, help=f"timed calls per side (default {DEFAULT_REPEATS})"
-    )
-    parser.add_argument(
-        "--rounds",
-        type=int,
-        help=f"alternating blocks the repeats are split in (default {DEFAULT_ROUNDS})",
-    )
-    parser.add_argument(
-        "--warmup",
-        type=int,
-        help=f"untimed calls per side first (default {DEFAULT_WARMUP})",
-    )
+    add_machine_arguments(parser, devices=("cpu", "cuda"))
+    add_timing_arguments(parser, DEFAULT_REPEATS, DEFAULT_WARMUP, DEFAULT_ROUNDS)
     parser.add_argument(
         "--budget",
         type=float,
@@ -179,9 +166,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             "budget": DEFAULT_BUDGET_S,
         }
     )
-    for key, value in defaults.items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
+    fill_defaults(args, defaults)
     if (
         args.repeats < 1
         or args.rounds < 1

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import torch
 
-from common import settings
+from common import add_machine_arguments, settings
 from mixsearch.errors import MixsearchError
 from mixsearch.hardware.device import device_name
 from mixsearch.hardware.latency import fixed_threads
@@ -82,15 +82,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument(
         "--epochs", type=int, default=defaults.epochs, help=f"default {defaults.epochs}"
     )
-    parser.add_argument(
-        "--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)"
-    )
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=torch.get_num_threads(),
-        help="torch intra-op threads",
-    )
+    add_machine_arguments(parser)
     parser.add_argument(
         "--baselines",
         default=",".join(baseline_factories()),

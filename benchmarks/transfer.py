@@ -41,7 +41,7 @@ from scipy.stats import spearmanr
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from common import settings  # noqa: E402
+from common import add_machine_arguments, settings  # noqa: E402
 from helpers import offline_env  # noqa: E402
 from mixsearch.arch import Arch, function_key  # noqa: E402
 from mixsearch.codegen.emit import emit  # noqa: E402
@@ -336,8 +336,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--yolo-epochs", type=int, default=10)
     parser.add_argument("--imgsz", type=int, default=96, help="YOLOv8 image size")
     parser.add_argument("--batch", type=int, default=32, help="YOLOv8 batch size")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda (or cuda:N)")
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    add_machine_arguments(parser)
     parser.add_argument(
         "--detection",
         action="append",
