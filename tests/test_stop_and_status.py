@@ -21,7 +21,15 @@ from click.testing import CliRunner, Result
 from helpers import import_file, tiny_run_space
 from mixsearch import pipeline
 from mixsearch.cli import main
+from mixsearch.search.engine import tracker as tracker_module
 from mixsearch.search.engine.evaluate import Evaluator
+from mixsearch.search.engine.study import (
+    make_sampler,
+    open_storage,
+    open_study,
+    storage_url,
+)
+from mixsearch.search.engine.tracker import RunTracker
 from mixsearch.search.outcome.result import SearchResult
 
 # Larger proxy splits than the other run tests: each training takes a second or two, time enough to stop it.
@@ -248,3 +256,26 @@ def test_a_second_stop_while_saving_names_the_stage_and_leaves_the_report(
     assert "stopped during the trials stage" in result.output
     report = (out / "report.md").read_text()
     assert report.startswith("# Search report: stoppable (partial)")
+
+
+def test_the_estimate_takes_the_current_stage_at_its_own_pace(tmp_path, monkeypatch):
+    """Trials at 1 s an epoch; the final stage's first half took 40 s of its 10 units: its rest is 40 s more,
+    whatever the trials' pace says (issue: estimates that did not move between stages).
+    """
+    now = [0.0]
+    monkeypatch.setattr(tracker_module.time, "perf_counter", lambda: now[0])
+    units = {"latency table": 0.0, "trials": 100.0, "final training": 10.0}
+    tracker = RunTracker(tmp_path, tuple(units), units, lambda line: None)
+    tracker.seconds = {"latency table": 1.0, "trials": 100.0}
+    tracker.start("final training")
+    assert tracker.estimate_left() == pytest.approx(10.0)
+    now[0] = 40.0
+    tracker.advance(0.5)
+    assert tracker.estimate_left() == pytest.approx(40.0)
+
+
+def test_a_study_names_its_objectives_for_the_dashboard(tmp_path):
+    storage = open_storage(storage_url(tmp_path))
+    sampler = make_sampler("random", 0, 4)
+    study = open_study("s", storage, ("accuracy", "latency_ms"), sampler)
+    assert study.metric_names == ["accuracy", "latency_ms"]

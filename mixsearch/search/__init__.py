@@ -1,6 +1,8 @@
 """The search stage: from a compiled space to a `SearchResult` (`run.run_search`).
 
-`context` (what every stage reads), `darts` / `derive` / `expected_cost` (the DARTS supernet search), `trials` and
-`study` (the Optuna or random study), `evaluate` (training candidates), `final` (finalists, baselines, ablations,
-the winner), `trainings` (the cache of from-scratch trainings), `workers` (many workers on one study), `result`.
+`run` runs a strategy's stages in order; `strategy` is the interface every strategy implements and
+`strategies/` holds them (hybrid, optuna, random, darts). `darts/` is the DARTS supernet search (the weight loop,
+the architect's alpha step, derivation, expected costs); `engine/` what runs the stages (the run's context and
+folder, the trials and final stages, evaluation, pools, the trainings cache, workers, the tracker); `outcome/`
+the result types and the verdicts, which the report reads without torch or Optuna.
 """
