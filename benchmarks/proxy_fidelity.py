@@ -36,8 +36,9 @@ from scipy.stats import kendalltau, spearmanr
 from mixsearch.arch import INPUT, Arch
 from mixsearch.hardware.device import torch_device
 from mixsearch.hardware.latency import fixed_threads
+from mixsearch.search.darts.stage import darts_config, supernet_search
 from mixsearch.search.engine.context import RunOptions
-from mixsearch.search.run import darts_config, run_context, supernet_search
+from mixsearch.search.run import run_context
 from mixsearch.space.graph import SpaceGraph, compile_space
 from mixsearch.space.schema import load_space
 from mixsearch.space.sections import BUDGETS, Budget, get_budget

@@ -24,7 +24,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from mixsearch.errors import MixsearchError, Stopped, did_you_mean
+from mixsearch.errors import (
+    MixsearchError,
+    Stopped,
+    clear_stop,
+    did_you_mean,
+    request_stop,
+)
 from mixsearch.search.settings import HEARTBEAT_SECONDS, DartsConfig
 from mixsearch.space.sections import (
     BUDGETS,
@@ -557,7 +563,7 @@ def signal_stops() -> Iterator[None]:
             )
             return
         stopping = True
-        raise Stopped(128 + signum)
+        request_stop(128 + signum)
 
     replaced = {
         signum: handler
@@ -571,6 +577,7 @@ def signal_stops() -> Iterator[None]:
     finally:
         for signum, handler in replaced.items():
             signal.signal(signum, handler)
+        clear_stop()
 
 
 def run_folder(space: str, what: str, seed: int) -> Path:

@@ -6,7 +6,7 @@ import difflib
 import reprlib
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 
 def did_you_mean(name: object, choices: Iterable[str]) -> str:
@@ -93,3 +93,26 @@ class Stopped(KeyboardInterrupt):
     def __init__(self, exit_code: int = 130):
         super().__init__(exit_code)
         self.exit_code = exit_code
+
+
+# The exit code of a stop a signal asked for, until the run has stopped (see `request_stop`).
+_pending_stops: list[int] = []
+
+
+def request_stop(exit_code: int) -> NoReturn:
+    """Stop the run now (a signal handler's call), and remember it: Python prints and drops an exception a handler
+    raises inside a finalizer or a weakref callback, so `stop_point` raises it again where the run can stop.
+    """
+    _pending_stops[:] = [exit_code]
+    raise Stopped(exit_code)
+
+
+def stop_point() -> None:
+    """Raise a stop whose first raise was dropped; the training loops call this between steps."""
+    if _pending_stops:
+        raise Stopped(_pending_stops[0])
+
+
+def clear_stop() -> None:
+    """Forget an asked-for stop: the run it was for has stopped."""
+    _pending_stops.clear()

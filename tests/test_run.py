@@ -29,6 +29,7 @@ from mixsearch.hardware.latency import fixed_threads
 from mixsearch.model.supernet import ArchParameters
 from mixsearch.ops import OPS, OpInfo
 from mixsearch.proxy import TrainConfig, load_proxy_data
+from mixsearch.search.darts.stage import darts_config
 from mixsearch.search.engine.baselines import baseline_archs
 from mixsearch.search.engine.context import RunOptions
 from mixsearch.search.engine.evaluate import (
@@ -41,7 +42,6 @@ from mixsearch.search.engine.final import FinalOutcome, choose_winner
 from mixsearch.search.engine.study import trial_record
 from mixsearch.search.engine.trials import finalist_candidates, narrowed_choices
 from mixsearch.search.outcome.result import SearchResult, Trained, TrialRecord
-from mixsearch.search.run import darts_config
 from mixsearch.search.settings import DartsConfig
 from mixsearch.search.strategies import STRATEGIES, get_strategy
 from mixsearch.space.graph import compile_space

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import weakref
 from pathlib import Path
 
 import black
@@ -21,6 +22,7 @@ from click.testing import CliRunner, Result
 from helpers import import_file, tiny_run_space
 from mixsearch import pipeline
 from mixsearch.cli import main
+from mixsearch.errors import Stopped, clear_stop, request_stop, stop_point
 from mixsearch.search.engine import tracker as tracker_module
 from mixsearch.search.engine.evaluate import Evaluator
 from mixsearch.search.engine.study import (
@@ -279,3 +281,23 @@ def test_a_study_names_its_objectives_for_the_dashboard(tmp_path):
     sampler = make_sampler("random", 0, 4)
     study = open_study("s", storage, ("accuracy", "latency_ms"), sampler)
     assert study.metric_names == ["accuracy", "latency_ms"]
+
+
+def test_a_stop_python_dropped_is_raised_at_the_next_stop_point():
+    """A signal handler's exception inside a weakref callback (SQLAlchemy's clean-ups) is printed and dropped;
+    the stop is raised again where the run can stop."""
+
+    class Resource:
+        pass
+
+    resource = Resource()
+    dropped = weakref.ref(resource, lambda ref: request_stop(143))
+    del resource
+    assert dropped() is None
+    try:
+        with pytest.raises(Stopped) as stop:
+            stop_point()
+        assert stop.value.exit_code == 143
+    finally:
+        clear_stop()
+    stop_point()

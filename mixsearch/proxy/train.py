@@ -24,7 +24,7 @@ from torch.utils.data import (
     SequentialSampler,
 )
 
-from mixsearch.errors import MixsearchError
+from mixsearch.errors import MixsearchError, stop_point
 from mixsearch.progress import progress
 from mixsearch.proxy.splits import ProxyData
 from mixsearch.proxy.tasks import Classification, ProxyTask, task_of
@@ -176,6 +176,7 @@ def train(
     optimizer = _optimizer(model, config)
     scheduler = lr_schedule(optimizer, config, len(loader))
     for epoch in range(config.epochs):
+        stop_point()
         total_loss = 0.0
         for images, labels in progress(
             loader, f"epoch {epoch + 1}/{config.epochs}", show_progress

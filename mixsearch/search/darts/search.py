@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from mixsearch.errors import MixsearchError, first_line
+from mixsearch.errors import MixsearchError, first_line, stop_point
 from mixsearch.model.supernet import ArchParameters, Supernet
 from mixsearch.progress import progress
 from mixsearch.proxy.tasks import Classification, ProxyTask
@@ -160,6 +160,7 @@ class DartsSearch:
         if resume:
             self._load_checkpoint()
         for epoch in range(self.state.epochs_done, self.config.epochs):
+            stop_point()
             if stop_after is not None and epoch >= stop_after:
                 break
             loss, accuracy = self._epoch(epoch, show_progress)

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from mixsearch.arch import Arch, function_key
-from mixsearch.errors import MixsearchError
+from mixsearch.errors import MixsearchError, stop_point
 from mixsearch.hardware.cost import check_constraints
 from mixsearch.hardware.predictor import measure_archs
 from mixsearch.proxy import TrainResult
@@ -147,6 +147,7 @@ class _Trainer:
         for done, (job, outcome) in enumerate(
             self.pool.run(list(jobs.values()), epochs), 1
         ):
+            stop_point()
             self.ran += 1
             ctx.tracker.advance(self.ran / max(self.expected, self.ran))
             where = f"{done}/{len(jobs)} ({job.label}, seed {ctx.final_seeds.index(job.seed) + 1})"

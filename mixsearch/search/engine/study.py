@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,7 @@ from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from mixsearch.arch import Arch
-from mixsearch.errors import MixsearchError, first_line
+from mixsearch.errors import MixsearchError, first_line, stop_point
 from mixsearch.hardware.cost import ArchCost, CostModel, check_constraints
 from mixsearch.search.engine.evaluate import CandidateFailed
 from mixsearch.search.engine.workers import (
@@ -163,8 +164,10 @@ def open_study(
     saved = study.user_attrs.get("objectives")
     if saved is None:
         study.set_user_attr("objectives", list(objectives))
-        # What optuna-dashboard and `study.trials_dataframe()` call the values.
-        study.set_metric_names(list(objectives))
+        # What optuna-dashboard and `study.trials_dataframe()` call the values (experimental since Optuna 3.2).
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(list(objectives))
     elif tuple(saved) != objectives:
         raise MixsearchError(
             f"study {name!r} at {url} optimises {', '.join(saved)}, not {', '.join(objectives)}; "
@@ -240,6 +243,7 @@ class TrialLoop:
     def run(self, trials: int) -> None:
         untrained_in_a_row = 0
         while self.done() < trials:
+            stop_point()
             fail_stale(self.study, self.storage, grace=3 * self.heartbeat_seconds)
             if self.done() + self.running() >= trials:
                 # Other workers' trials will finish or go stale.
