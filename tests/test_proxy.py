@@ -19,6 +19,7 @@ from mixsearch.proxy import (
     ProxyConfig,
     ProxyData,
     TrainConfig,
+    Training,
     classification_data,
     evaluate,
     load_imagefolder,
@@ -400,3 +401,43 @@ def test_a_diverging_candidate_raises_diverged_error():
 
     with pytest.raises(DivergedError, match="diverged in epoch 1"):
         train(model, tiny_task(), config, show_progress=False)
+
+
+def test_two_modules_of_one_seed_share_every_other_initial_weight():
+    """Common random numbers: the host's weights do not depend on the module it carries."""
+
+    def host(name: str) -> HostNet:
+        seed_everything(3)
+        return HostNet(baseline_factories()[name], widths=(8, 16, 32))
+
+    eca, cbam = host("eca").state_dict(), host("cbam").state_dict()
+    shared = [key for key in eca if not key.startswith("attention.")]
+    assert shared and all(torch.equal(eca[key], cbam[key]) for key in shared)
+    assert {k for k in eca if k.startswith("attention.")} != {
+        k for k in cbam if k.startswith("attention.")
+    }
+
+
+def test_a_training_stopped_at_a_rung_and_continued_ends_where_one_run_does(tmp_path):
+    task = tiny_task()
+    config = TrainConfig(epochs=3, batch_size=16, seed=2)
+
+    def build() -> HostNet:
+        seed_everything(config.seed)
+        return HostNet(baseline_factories()["se"], widths=(8, 16, 32))
+
+    straight = train(build(), task, config, show_progress=False)
+    rung = Training(build(), task, config, show_progress=False)
+    assert rung.run_to(1) == list(straight.val_curve[:1])
+    torch.save(rung.state_dict(), tmp_path / "rung.pt")
+    torch.manual_seed(99)  # whatever ran in between
+    resumed = Training(build(), task, config, show_progress=False)
+    resumed.load_state_dict(torch.load(tmp_path / "rung.pt", weights_only=True))
+    resumed.run_to(config.epochs)
+    result = resumed.result()
+    assert result.val_curve == straight.val_curve
+    assert (result.val_acc, result.test_acc, result.train_loss) == (
+        straight.val_acc,
+        straight.test_acc,
+        straight.train_loss,
+    )

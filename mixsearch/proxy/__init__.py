@@ -8,6 +8,7 @@ from mixsearch.proxy.splits import ProxyData
 from mixsearch.proxy.train import (
     DivergedError,
     TrainConfig,
+    Training,
     TrainResult,
     evaluate,
     make_loader,
@@ -23,6 +24,7 @@ __all__ = [
     "ProxyData",
     "TrainConfig",
     "TrainResult",
+    "Training",
     "evaluate",
     "load_imagefolder",
     "load_proxy",

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mixsearch.errors import MixsearchError
-from mixsearch.proxy.host import AttentionFactory, conv_bn_relu
+from mixsearch.proxy.host import AttentionFactory, attention_modules, conv_bn_relu
 from mixsearch.space.sections import DETECTION_EXTRA
 
 STRIDES = (8, 16, 32)
@@ -78,7 +78,7 @@ class DetectionHost(nn.Module):
             nn.Sequential(conv_bn_relu(a, b, stride=2), conv_bn_relu(b, b))
             for a, b in zip(previous, widths)
         )
-        self.attention = nn.ModuleList(attention(width) for width in widths)
+        self.attention = attention_modules(attention, widths)
         self.lateral = nn.ModuleList(nn.Conv2d(w, neck_width, 1) for w in widths)
         self.smooth = nn.ModuleList(
             conv_bn_relu(neck_width, neck_width) for _ in widths

@@ -2,8 +2,8 @@
 
 It mimics where the module sits in a YOLO backbone: three stages of growing width, each halving the resolution,
 with the searched module after each stage (as YOLOv8's P3, P4 and P5 outputs feed an attention block). The
-module is the only thing that changes between candidates; everything else is fixed, so accuracy differences are
-the module's.
+module is the only thing that changes between candidates; everything else is fixed (the same initial weights for
+the same seed: `attention_modules`), so accuracy differences are the module's.
 """
 
 from __future__ import annotations
@@ -14,6 +14,21 @@ import torch
 from torch import nn
 
 AttentionFactory = Callable[[int], nn.Module]
+
+
+def attention_modules(
+    attention: AttentionFactory, widths: Sequence[int]
+) -> nn.ModuleList:
+    """`attention(width)` for each width, built from a generator of their own: each takes exactly one draw of
+    torch's global generator, whatever it builds, so that the host's other weights (built before and after)
+    start the same for every module of a seed."""
+    modules = []
+    for width in widths:
+        seed = int(torch.randint(2**62, ()))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            modules.append(attention(width))
+    return nn.ModuleList(modules)
 
 
 def conv_bn_relu(in_channels: int, out_channels: int, stride: int = 1) -> nn.Sequential:
@@ -50,7 +65,7 @@ class HostNet(nn.Module):
                 )
             )
         self.stages = nn.ModuleList(stages)
-        self.attention = nn.ModuleList(attention(width) for width in widths)
+        self.attention = attention_modules(attention, widths)
         self.head = nn.Linear(widths[-1], num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

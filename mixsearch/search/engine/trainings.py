@@ -1,13 +1,14 @@
 """From-scratch trainings kept on disk and reused by every run that would repeat one.
 
 A final training (finalist, baseline, ablation) is a function of what the architecture computes, the epochs,
-the recipe and seed, the proxy data, torch's thread count, the machine (device and torch version), and
-mixsearch's own code. The cache key hashes all of them, so a second run on the same proxy and machine reuses
-the baselines (and any architecture) an earlier run trained, and a killed run resumes without training one
-twice. Only the training's outcome is kept: latency is measured afresh by every run, all its modules in the
-same rounds. One JSON file per training, written atomically, so concurrent workers never clash; a file that is
-damaged or holds other types or numbers than a training returns is ignored with a warning and trained again.
-"""
+the recipe and seed, the proxy data, torch's thread count, the machine (device and torch version), and the code
+that trains (`TRAINING_CODE`: ops, models, the proxy, not the search). The cache key hashes all of them, so a
+second run on the same proxy and machine reuses the baselines (and any architecture) an earlier run trained, and
+a killed run resumes without training one twice. Only the training's outcome is kept, with its validation score
+after every epoch (a trial's rung score can be read from it): latency is measured afresh by every run, all its
+modules in the same rounds. One JSON file per training, written atomically, so concurrent workers never clash; a
+file that is damaged or holds other types or numbers than a training returns is ignored with a warning and
+trained again."""
 
 from __future__ import annotations
 
@@ -42,14 +43,24 @@ def default_cache_dir() -> Path:
     return platformdirs.user_cache_path("mixsearch") / "trainings"
 
 
+# What a training computes with: the ops, the models, the proxy (data, hosts, training loop), and what an
+# architecture is. The search's own code (strategies, the engine, the report) changes no training.
+TRAINING_CODE = ("arch.py", "ops", "model", "proxy")
+
+
 @cache
 def code_digest() -> str:
-    """A hash of mixsearch's own source: any change to an op, the host or the training loop starts afresh."""
+    """A hash of the source a training depends on (`TRAINING_CODE`): a change to an op, a host or the training
+    loop starts afresh; a change to the search keeps every cached training."""
     digest = hashlib.sha1()
     package = Path(mixsearch.__file__).parent
-    for path in sorted(package.rglob("*.py")):
-        digest.update(str(path.relative_to(package)).encode())
-        digest.update(path.read_bytes())
+    for part in TRAINING_CODE:
+        paths = (
+            [package / part] if part.endswith(".py") else (package / part).rglob("*.py")
+        )
+        for path in sorted(paths):
+            digest.update(str(path.relative_to(package)).encode())
+            digest.update(path.read_bytes())
     return digest.hexdigest()
 
 
@@ -105,7 +116,9 @@ class TrainingCache:
         if not path.exists():
             return None
         try:
-            return _checked(TrainResult(**json.loads(path.read_text())), epochs)
+            stored = json.loads(path.read_text())
+            stored["val_curve"] = tuple(stored.get("val_curve", ()))
+            return _checked(TrainResult(**stored), epochs)
         except (OSError, ValueError, TypeError) as error:
             logger.warning(
                 "ignoring cached training %s (%s); training it again", path, error
@@ -127,8 +140,15 @@ def _checked(result: TrainResult, epochs: int) -> TrainResult:
     check_type(result, TrainResult)
     if result.epochs != epochs:
         raise ValueError(f"epochs is {result.epochs}, not {epochs}")
-    numbers = {k: v for k, v in asdict(result).items() if k != "epochs"}
-    for name, value in numbers.items():
+    if len(result.val_curve) != epochs:
+        raise ValueError(f"val_curve has {len(result.val_curve)} scores, not {epochs}")
+    numbers = {
+        k: v for k, v in asdict(result).items() if k not in ("epochs", "val_curve")
+    }
+    for name, value in [
+        *numbers.items(),
+        *(("val_curve", v) for v in result.val_curve),
+    ]:
         if not math.isfinite(value):
             raise ValueError(f"{name} is {value}")
     if result.seconds < 0:
