@@ -13,6 +13,8 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from mixsearch.arch import INPUT, Arch
+
 # A table: its title, column heads and rows of cells.
 Part = tuple[str, list[str], list[list[str]]]
 CONVERTERS = {"int": int, "float": float, "str": str}
@@ -67,6 +69,19 @@ def fill_defaults(args: argparse.Namespace, defaults: dict[str, object]) -> None
     for key, value in defaults.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
+
+
+def module_label(arch: Arch) -> str:
+    """The nodes as name=op: +res for a residual, (from X) for an op that does not read the node before it (a
+    parallel branch), so that a serial and a parallel module are told apart."""
+    parts, previous = [], INPUT
+    for node in arch.nodes:
+        part = f"{node.name}={node.op}" + ("+res" if node.residual else "")
+        if not node.is_fusion and node.inputs != (previous,):
+            part += f"(from {', '.join(node.inputs)})"
+        parts.append(part)
+        previous = node.name
+    return " ".join(parts)
 
 
 def settings(config: type, texts: Iterable[str]) -> dict[str, object]:

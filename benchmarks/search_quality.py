@@ -57,8 +57,8 @@ import torch
 import yaml
 
 import mixsearch
-from common import Part, print_markdown, print_rich
-from mixsearch.arch import INPUT, Arch, function_key
+from common import Part, module_label, print_markdown, print_rich
+from mixsearch.arch import Arch, function_key
 from mixsearch.hardware.device import measurement_threads, torch_device
 from mixsearch.hardware.latency import fixed_threads
 from mixsearch.hardware.lut import fingerprint
@@ -449,19 +449,6 @@ def undominated(result: SearchResult, graph: SpaceGraph) -> tuple[str, ...]:
         if not any(m.latency_ms <= ceiling and m.test_acc >= floor for m in modules):
             missed.append(baseline.label)
     return tuple(missed)
-
-
-def module_label(arch: Arch) -> str:
-    """The nodes as name=op: +res for a residual, (from X) for an op that does not read the node before it (a
-    parallel branch), so that a serial and a parallel module are told apart."""
-    parts, previous = [], INPUT
-    for node in arch.nodes:
-        part = f"{node.name}={node.op}" + ("+res" if node.residual else "")
-        if not node.is_fusion and node.inputs != (previous,):
-            part += f"(from {', '.join(node.inputs)})"
-        parts.append(part)
-        previous = node.name
-    return " ".join(parts)
 
 
 def make_row(

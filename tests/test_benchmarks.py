@@ -277,3 +277,22 @@ def test_search_quality_resumes_from_its_scratch_folder(capsys, tmp_path, monkey
         with pytest.raises(SystemExit, match="in use by another search_quality run"):
             search_quality.main(argv)
         assert search_quality.main([*argv, "--report"])[0].rows == redone.rows
+
+
+def test_rung_fidelity_benchmark_trains_each_module_once(capsys, tmp_path):
+    space = tmp_path / "tiny.yaml"
+    space.write_text(tiny_run_space("tiny", train_size=64))
+    rung_fidelity = import_file(ROOT / "benchmarks" / "rung_fidelity.py")
+    argv = ["--space", str(space), "--budget", "tiny", "--seeds", "2"]
+    argv += ["--scratch", str(tmp_path / "scratch"), "--workers", "1", "--markdown"]
+
+    modules = rung_fidelity.main(argv)
+
+    assert sum(module.baseline for module in modules) == 5 and len(modules) > 5
+    assert all(
+        len(m.results) == 2 and len(m.results[0].val_curve) == 1 for m in modules
+    )
+    printed = capsys.readouterr().out
+    assert "| epoch | Spearman, baselines | Spearman, all modules |" in printed
+    reported = rung_fidelity.main([*argv, "--report"])
+    assert [m.results for m in reported] == [m.results for m in modules]
