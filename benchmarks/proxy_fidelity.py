@@ -1,7 +1,8 @@
 """Proxy fidelity: which cheap trial score predicts how good a module is once trained longer?
 
 A search ranks candidates by a cheap score: hybrid by the supernet's weights fine-tuned for the budget's
-`finetune_epochs` (the inherited score), optuna and random by a training from scratch of `trial_epochs`. Both
+`--finetune-epochs` (the inherited score), optuna and random by a training from scratch of `--scratch-epochs`
+(the trials before they became rungs of the final recipe: benchmarks/rung_fidelity.py measures those). Both
 stand in for what the user wants: the module's accuracy once trained properly. For `--archs` architectures
 drawn uniformly from the space (seeded), this measures both cheap scores (validation accuracy) and a reference:
 a from-scratch training of `--reference-epochs` (default: the budget's final epochs) with the run's final seed,
@@ -86,6 +87,18 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         type=int,
         help="epochs of the reference training (default: the budget's final epochs)",
     )
+    parser.add_argument(
+        "--finetune-epochs",
+        type=int,
+        default=2,
+        help="epochs the inherited score fine-tunes (default 2)",
+    )
+    parser.add_argument(
+        "--scratch-epochs",
+        type=int,
+        default=3,
+        help="epochs of the from-scratch score (default 3)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="the run seed (default 0)")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
     args = parser.parse_args(argv)
@@ -118,8 +131,8 @@ def measure(
     measured = []
     for index in range(args.archs):
         arch = graph.sample(rng)
-        inherited = trial.inherited(arch, search.model, budget.finetune_epochs)
-        from_scratch = trial.from_scratch(arch, budget.trial_epochs)
+        inherited = trial.inherited(arch, search.model, args.finetune_epochs)
+        from_scratch = trial.from_scratch(arch, args.scratch_epochs)
         final = reference.from_scratch(arch, epochs)
         measured.append(
             Measured(
@@ -164,6 +177,7 @@ def arch_label(arch: Arch) -> str:
 def report(
     command: str,
     device: str,
+    args: argparse.Namespace,
     budget: Budget,
     epochs: int,
     measured: list[Measured],
@@ -176,8 +190,8 @@ def report(
         f"versions: Python {platform.python_version()}, torch {torch.__version__}  ",
         f"device: {device}, {torch.get_num_threads()} torch thread(s); 1-min load average {load:.2f} at start, "
         f"{os.getloadavg()[0]:.2f} at end; {seconds:.0f} s in all  ",
-        f"budget: {budget.name}: inherited = DARTS {budget.darts_epochs} epochs, then {budget.finetune_epochs} "
-        f"fine-tuning; scratch = {budget.trial_epochs} epochs; reference = {epochs} epochs from scratch, "
+        f"budget: {budget.name}: inherited = DARTS {budget.darts_epochs} epochs, then {args.finetune_epochs} "
+        f"fine-tuning; scratch = {args.scratch_epochs} epochs; reference = {epochs} epochs from scratch, "
         "final seed, test split",
         "",
         "| # | architecture | inherited val % | scratch val % | reference test % |",
@@ -214,7 +228,7 @@ def main(argv: Sequence[str] | None = None) -> list[Measured]:
     epochs = args.reference_epochs or budget.final_epochs
     device = str(torch_device(graph.space.target))
     seconds = time.perf_counter() - start
-    lines = report(command, device, budget, epochs, measured, load, seconds)
+    lines = report(command, device, args, budget, epochs, measured, load, seconds)
     print("\n".join(lines))
     return measured
 

@@ -833,9 +833,9 @@ def header(
         f"{os.getloadavg()[0]:.2f} at end; {seconds:.0f} s in all",
         f"space: {args.space.name}{quick}, {setup.graph.size:,} choice combinations, shapes {shapes} (latency "
         "summed); one latency table per space, measured first",
-        f"budget: {budget.name}, {budget.trials} trials (the baselines the space holds first) x "
-        f"{budget.trial_epochs} epochs from scratch (hybrid: {budget.finetune_epochs} fine-tuning), DARTS "
-        f"{budget.darts_epochs} epochs, {budget.finalists} finalist(s), the baselines and the ablations retrained "
+        f"budget: {budget.name}, {budget.trials} trials (the baselines the space holds first), each the final "
+        f"recipe's first seed scored at epoch {budget.rung_epoch} of {budget.final_epochs}, DARTS "
+        f"{budget.darts_epochs} epochs, {budget.finalists} promoted, the baselines and the ablations trained "
         f"{budget.final_epochs} epochs with {budget.final_seeds} seed(s) each",
         f"search: {', '.join(setup.strategies)}; sampler {spec.sampler}, hybrid keeps {spec.keep} options per "
         f"choice; seeds {args.first_seed}..{args.first_seed + args.seeds - 1}; search s = the DARTS and trials stages",

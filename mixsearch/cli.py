@@ -627,22 +627,18 @@ def _finish_run(
         )
         sys.exit(stop.exit_code if isinstance(stop, Stopped) else 130)
     _echo_paths(job.paths)
-    _write_onnx(job.winner, run_dir, onnx_channels)
+    _write_onnx(job.module, run_dir, onnx_channels)
     winner = job.result.winner
     spread = f" ± {winner.test_se:.2%}" if winner.test_se is not None else ""
     click.echo(
-        f"winner: {describe(job.winner)}\ntest {job.result.metric} {winner.test_acc:.2%}{spread} over "
+        f"winner: {describe(winner.arch)}\ntest {job.result.metric} {winner.test_acc:.2%}{spread} over "
         f"{len(winner.seeds)} seed(s), {winner.latency_ms:.3f} ms measured on {job.result.device}, "
         f"{winner.flops / 1e6:.2f} MFLOPs, {winner.params:,} params"
     )
     use = recommendation(
         winner, job.result.baselines, job.result.constraints.get("latency_ms")
     )
-    click.echo(use.sentence)
-    if use.baseline is not None:
-        click.echo(
-            f"its module: mixsearch export {shlex.quote(str(run_dir))} --baseline {use.baseline}"
-        )
+    click.echo(f"{use.sentence} Its module is {run_dir / job.module.name}.py.")
 
 
 @main.command()
@@ -929,7 +925,7 @@ def run(
     "out_dir",
     type=click.Path(file_okay=False),
     default=None,
-    help="Where to write (default: RUN_DIR/export/winner, RUN_DIR/export/trial-N for each trial, or "
+    help="Where to write (default: RUN_DIR/export/recommended, RUN_DIR/export/trial-N for each trial, or "
     "RUN_DIR/export/NAME).",
 )
 @EMIT_FORCE_OPTION

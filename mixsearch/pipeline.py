@@ -21,6 +21,7 @@ from mixsearch.search.engine.context import Report, RunOptions
 from mixsearch.search.engine.study import STUDY_FILE, counted, open_storage, storage_url
 from mixsearch.search.engine.tracker import PROGRESS_FILE, read_progress
 from mixsearch.search.outcome.result import RESULT_FILE, SearchResult, Trained
+from mixsearch.search.outcome.verdicts import recommendation
 from mixsearch.search.run import RunStopped, run_search
 from mixsearch.space.graph import SpaceGraph, compile_space
 from mixsearch.space.schema import load_space
@@ -38,10 +39,11 @@ class JobStopped(Exception):
 
 @dataclass(frozen=True)
 class JobResult:
-    """A finished run: its result, the winner as emitted (with its measured numbers), the files written."""
+    """A finished run: its result, the module written (the one its report recommends, with its measured numbers),
+    the files written."""
 
     result: SearchResult
-    winner: Arch
+    module: Arch
     paths: list[Path]
 
 
@@ -62,24 +64,25 @@ def run_job(
         paths = _write(stop.result, run_dir, graph.space.export)
         raise JobStopped(stop.result, paths, stop.exit_code) from None
     return JobResult(
-        result, best_arch(result), _write(result, run_dir, graph.space.export)
+        result, recommended_arch(result), _write(result, run_dir, graph.space.export)
     )
 
 
 def _write(
     result: SearchResult, run_dir: str | Path, export: UltralyticsExport
 ) -> list[Path]:
-    """search.json, the report and, when the run has one, the module of its winner or best trial so far."""
+    """search.json, the report and, when the run has one, the module it recommends or its best trial so far."""
     paths = [result.save(run_dir)]
-    arch = best_arch(result)
+    arch = recommended_arch(result)
     if arch is not None:
         paths += emit(arch, run_dir, export, force=True)
     return paths + write_report(result, run_dir)
 
 
-def best_arch(result: SearchResult) -> Arch | None:
-    """The winner's architecture carrying its measured numbers and where it comes from; for a stopped run, its
-    best trial so far (None before any trial finished)."""
+def recommended_arch(result: SearchResult) -> Arch | None:
+    """The module the run's report recommends (the winner, or the baseline it names) carrying its measured numbers
+    and where it comes from; for a stopped run, its best trial so far (None before any trial finished).
+    """
     when = result.date[:10]
     if result.winner is None:
         if result.best_trial is None:
@@ -92,6 +95,17 @@ def best_arch(result: SearchResult) -> Arch | None:
             "retrained. Run the command again to finish the search."
         )
         return replace(record.arch, metrics={}, origin=origin)
+    choice = recommendation(
+        result.winner, result.baselines, result.constraints.get("latency_ms")
+    )
+    if choice.baseline is not None:
+        # Under the space's names: the run folder's module file is always the one to use.
+        baseline = _baseline_arch(result, choice.baseline, result.space)
+        names = {
+            "name": result.winner.arch.name,
+            "class_name": result.winner.arch.class_name,
+        }
+        return replace(baseline, **names)
     origin = (
         f"A search result: the winner of `{result.command}` ({result.strategy} strategy, "
         f"{result.budget['name']} budget, seed {result.seed}) on {when}; its report.md says how it compares "
@@ -120,10 +134,10 @@ def export_run(
     baseline: str | None = None,
     force: bool = False,
 ) -> list[Path]:
-    """Emit the winner of the run in `run_dir`, one trial of it, every trial on its Pareto front, or one of the
-    baselines its final stage retrained (the module its report recommends may be one).
+    """Emit the module the run in `run_dir` recommends (its winner, or the baseline its report names), one trial
+    of it, every trial on its Pareto front, or one of the baselines its final stage trained.
 
-    Default folders: RUN_DIR/export/winner, RUN_DIR/export/trial-N, RUN_DIR/export/NAME, never through a link out
+    Default folders: RUN_DIR/export/recommended, RUN_DIR/export/trial-N, RUN_DIR/export/NAME, never through a link out
     of RUN_DIR; `out_dir` names the folder of a single export, or the parent of several. A file there that
     mixsearch did not emit is refused unless `force`."""
     if sum((trial is not None, pareto, baseline is not None)) > 1:
@@ -132,12 +146,12 @@ def export_run(
     if baseline is not None:
         targets = [(baseline, _baseline_arch(result, baseline, run_dir))]
     elif trial is None and not pareto:
-        best = best_arch(result)
+        best = recommended_arch(result)
         if best is None:
             raise MixsearchError(
                 f"{run_dir}: the run stopped before any trial finished"
             )
-        targets = [("winner" if result.winner else "best-trial", best)]
+        targets = [("recommended" if result.winner else "best-trial", best)]
     else:
         numbers = list(result.pareto) if pareto else [trial]
         targets = [(f"trial-{n}", _trial_arch(result, n)) for n in numbers]
@@ -176,8 +190,8 @@ def _baseline_arch(result: SearchResult, name: str, run_dir: str | Path) -> Arch
             f"{run_dir}: no baseline {name!r} was retrained (retrained: {', '.join(retrained)})"
         )
     origin = (
-        f"The hand-designed baseline {name}, retrained beside the winner in the final stage of "
-        f"`{result.command}` ({result.date[:10]}); its report.md compares the two."
+        f"The hand-designed baseline {name}, trained beside the search's candidates in the final stage of "
+        f"`{result.command}` ({result.date[:10]}); its report.md compares them."
     )
     return _retrained_arch(retrained[name], origin)
 

@@ -125,7 +125,7 @@ def test_search_quality_benchmark_runs(capsys, tmp_path, monkeypatch):
                 r"-|\d+(/\d+)?|\d+/\d+/\d+/\d+|\d+\.\d+( ± \d+(\.\d+)?)?|\d+ ± \d+",
                 cell,
             ), cell
-    assert "2 finalist(s)" in printed and "reference (1, 50.000 ms)" in printed
+    assert "2 promoted" in printed and "reference (1, 50.000 ms)" in printed
     assert "seeds 2..2;" in printed and "paired against random, same seeds:" in printed
     assert "regret on tiny_exhaustive.yaml" in printed
     for goal in ("goal dominance", "goal hybrid vs random", "goal regret"):

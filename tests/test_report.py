@@ -265,14 +265,15 @@ def test_the_report_opens_with_a_verdict_per_baseline_and_the_module_to_use(run)
     ) in verdict
 
 
-def test_a_recommended_baseline_comes_with_the_command_that_writes_its_module(run):
+def test_the_module_beside_the_report_is_the_recommended_one(run):
     _, text = run
-    assert "--baseline" not in section(text, "Verdict")
+    assert "The module written beside this report is the one recommended." in text
     # Below eca on both seeds.
     worse = replace(RESULT.winner, test_accs=(0.7700, 0.7800))
     verdict = section(render_report(replace(RESULT, winner=worse)), "Verdict")
     assert "**Use eca (a baseline): the search's winner is worse than eca" in verdict
-    assert "`mixsearch export RUN_DIR --baseline eca` writes its module" in verdict
+    assert "beside this report is the one recommended, eca's;" in verdict
+    assert "`mixsearch export RUN_DIR --trial 5` writes the search's winner" in verdict
 
 
 def test_ablation_table_gives_deltas_against_the_best_finalist(run):

@@ -22,13 +22,14 @@ from click.testing import CliRunner
 from torch import nn
 
 from helpers import tiny_run_space
-from mixsearch.arch import Arch
+from mixsearch.arch import Arch, function_key
 from mixsearch.cli import main
-from mixsearch.errors import SpaceError
+from mixsearch.errors import SpaceError, Stopped
 from mixsearch.hardware.latency import fixed_threads
 from mixsearch.model.supernet import ArchParameters
 from mixsearch.ops import OPS, OpInfo
-from mixsearch.proxy import TrainConfig, load_proxy_data
+from mixsearch.pipeline import recommended_arch
+from mixsearch.proxy import TrainConfig, TrainResult, load_proxy_data
 from mixsearch.search.darts.stage import darts_config
 from mixsearch.search.engine.baselines import baseline_archs
 from mixsearch.search.engine.context import RunOptions
@@ -39,9 +40,16 @@ from mixsearch.search.engine.evaluate import (
     final_seeds,
 )
 from mixsearch.search.engine.final import FinalOutcome, choose_winner
+from mixsearch.search.engine.pool import TrainingJob, TrainingPool
+from mixsearch.search.engine.rungs import Rungs
 from mixsearch.search.engine.study import trial_record
-from mixsearch.search.engine.trials import finalist_candidates, narrowed_choices
+from mixsearch.search.engine.trials import (
+    finalist_candidates,
+    narrowed_choices,
+    pareto_ranks,
+)
 from mixsearch.search.outcome.result import SearchResult, Trained, TrialRecord
+from mixsearch.search.run import run_context
 from mixsearch.search.settings import DartsConfig
 from mixsearch.search.strategies import STRATEGIES, get_strategy
 from mixsearch.space.graph import compile_space
@@ -326,12 +334,11 @@ def test_export_emits_the_winner_any_trial_the_pareto_front_or_a_baseline(
         assert (out / "export" / f"trial-{number}" / "tinymix.py").exists()
     single = invoke("export", str(out), "--trial", "1", "--out", str(tmp_path / "one"))
     assert single.exit_code == 0 and (tmp_path / "one" / "tinymix.py").exists()
-    winner = invoke("export", str(out))
-    assert winner.exit_code == 0, winner.output
-    exported = Arch.load(out / "export" / "winner" / "arch.json")
-    assert exported.nodes == run.winner.arch.nodes
-    assert exported.metrics["test_acc"] == round(run.winner.test_acc, 4)
-    assert "A search result: the winner of" in exported.origin
+    recommended = invoke("export", str(out))
+    assert recommended.exit_code == 0, recommended.output
+    exported = Arch.load(out / "export" / "recommended" / "arch.json")
+    assert exported == recommended_arch(run) == Arch.load(out / "arch.json")
+    assert exported.name == "tinymix"
     missing = invoke("export", str(out), "--trial", "99")
     assert missing.exit_code == 2 and "no trial 99" in missing.output
     eca = invoke("export", str(out), "--baseline", "eca")
@@ -340,7 +347,7 @@ def test_export_emits_the_winner_any_trial_the_pareto_front_or_a_baseline(
     retrained = next(item for item in run.baselines if item.label == "eca")
     assert exported.nodes == retrained.arch.nodes
     assert exported.metrics["latency_ms"] == round(retrained.latency_ms, 4)
-    assert "The hand-designed baseline eca, retrained" in exported.origin
+    assert "The hand-designed baseline eca, trained beside" in exported.origin
     assert (out / "export" / "eca" / "eca.py").exists()
     unknown = invoke("export", str(out), "--baseline", "gcnet")
     assert (
@@ -438,16 +445,14 @@ def test_the_winner_is_the_best_finalist_or_an_admitted_ablation_of_it():
     assert choose_winner(fewer, may_win, trials) == finalists[1]
 
 
-def test_finalists_are_the_most_accurate_trials_on_the_front_or_off_it():
+def test_promotion_takes_the_pareto_fronts_in_turn_then_the_score():
     graph = compile_space(parse_space(TINY_SPACE))
-    archs = list(
-        {
-            a.dumps(): a for a in map(graph.sample, map(random.Random, range(50)))
-        }.values()
-    )
+    samples = map(graph.sample, map(random.Random, range(50)))
+    archs = list({function_key(a): a for a in samples}.values())
     study = optuna.create_study(directions=["maximize", "minimize"])
-    # accuracy, predicted latency, arch, trained: (0.83, 3.0) is off the front, (0.83, 2.0) dominates it;
-    # trial 3 repeats trial 1's architecture; trial 4 was never trained (infeasible).
+    # rung score, predicted latency, arch, trained: trial 0 is fast and slightly worse than trial 1 (both on the
+    # first front); trial 1 dominates trial 2; trial 3 repeats trial 1's module; trial 4 was never trained
+    # (infeasible); trial 5 is dominated by all.
     for accuracy, latency, arch, trained in [
         (0.80, 1.0, archs[0], True),
         (0.83, 2.0, archs[1], True),
@@ -464,9 +469,9 @@ def test_finalists_are_the_most_accurate_trials_on_the_front_or_off_it():
         )
     records = tuple(trial_record(t, ("accuracy", "latency_ms")) for t in study.trials)
     picked = finalist_candidates(study, records, 3)
-    assert [number for _, number in picked] == [1, 2, 0]
-    assert [arch.dumps() for arch, _ in picked] == [archs[i].dumps() for i in (1, 2, 0)]
-    assert 2 not in {t.number for t in study.best_trials}
+    assert [(number, rank) for _, number, rank in picked] == [(1, 1), (0, 1), (2, 2)]
+    assert [arch for arch, _, _ in picked] == [archs[1], archs[0], archs[2]]
+    assert pareto_ranks([[0, 0], [1, 1], [0, 2], [2, 0], [3, 3]]) == [1, 2, 2, 2, 3]
 
 
 def test_search_section_is_parsed_and_checked():
@@ -512,26 +517,29 @@ def test_the_same_seed_gives_the_same_search(space, tmp_path):
 
 
 @pytest.mark.slow
-def test_final_trainings_use_a_seed_of_their_own(space, tmp_path):
+def test_a_trial_is_the_first_final_seed_s_training_stopped_at_the_rung(
+    space, tmp_path
+):
     out = tmp_path / "run"
     assert run_tiny(space, out, "random").exit_code == 0
     run = SearchResult.load(out)
     data = capped(load_proxy_data(load_space(space).proxy, 0), get_budget("tiny"))
 
-    def retrained(arch: Arch, seed: int, threads: int | None = None) -> float:
+    def trained(arch: Arch, seed: int) -> TrainResult:
         evaluator = Evaluator(data, TrainConfig(seed=seed))
-        with fixed_threads(threads):
-            return evaluator.from_scratch(arch, run.budget["final_epochs"]).val_acc
+        with fixed_threads(1):
+            return evaluator.from_scratch(arch, run.budget["final_epochs"])
 
-    # The final numbers come from the final seed's training (on one thread, as every final training runs),
-    # not a repeat of the trial that selected them.
+    # Every final training runs on one thread with the final seed; a trial is the first of them up to the rung
+    # (at tiny, the rung is the last epoch), and the promoted finalist's training is that trial's, continued.
     (seed,) = final_seeds(0, 1)
-    assert run.winner.seeds == (seed,) and seed != 0
-    assert run.winner.val_accs[0] == retrained(run.winner.arch, seed, threads=1)
+    assert run.winner.seeds == (seed,) and run.budget["rung_epoch"] == 1
+    assert run.winner.val_accs[0] == trained(run.winner.arch, seed).val_acc
     finalist = run.ablated
     trial = next(t for t in run.trials if t.number == finalist.trial)
-    assert finalist.val_accs[0] == retrained(finalist.arch, seed, threads=1)
-    assert trial.values["accuracy"] == retrained(finalist.arch, 0)
+    reference = trained(finalist.arch, seed)
+    assert finalist.val_accs[0] == reference.val_acc
+    assert trial.values["accuracy"] == reference.val_curve[0]
 
 
 @pytest.mark.parametrize(
@@ -582,3 +590,37 @@ def test_every_strategy_the_dsl_accepts_is_registered():
         stages = strategy.stages()
         assert stages[0] == "latency table" and stages[-1] == "final training"
         assert ("DARTS" in stages) == strategy.supernet
+
+
+def test_a_trial_killed_mid_rung_resumes_there_and_the_finals_continue_it(
+    space, tmp_path, monkeypatch
+):
+    budget = replace(get_budget("tiny"), final_epochs=3, rung_epoch=2)
+    options = RunOptions("random", "tpe", budget, ("accuracy", "latency_ms"))
+    graph = compile_space(load_space(space))
+    ctx = run_context(graph, load_space(space).target, options, tmp_path / "run")
+    arch = graph.sample(random.Random(0))
+    with fixed_threads(1):  # as every final training and rung runs
+        reference = ctx.final_evaluator.from_scratch(arch, budget.final_epochs)
+
+    epochs_run = []
+    advance = Evaluator.advance
+
+    def counted(self, training, epochs):
+        epochs_run.append(epochs)
+        if len(epochs_run) == 2:
+            raise Stopped(130)
+        return advance(self, training, epochs)
+
+    monkeypatch.setattr(Evaluator, "advance", counted)
+    with pytest.raises(Stopped):
+        Rungs(ctx).score(arch)
+    assert Rungs(ctx).score(arch) == reference.val_curve[1]
+    assert epochs_run == [1, 2, 2]  # epoch 1 once; epoch 2 cut short, then trained
+    monkeypatch.setattr(Evaluator, "advance", advance)
+
+    job = TrainingJob("trial 0", arch, ctx.final_seeds[0], Rungs(ctx).state_path(arch))
+    with TrainingPool(ctx.final_evaluator, ctx.workers, 1) as pool:
+        ((_, continued),) = list(pool.run([job], budget.final_epochs))
+    assert continued.val_curve == reference.val_curve
+    assert continued.test_acc == reference.test_acc

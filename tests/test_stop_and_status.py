@@ -237,7 +237,7 @@ def run_in_process(space: Path, out: Path) -> Result:
 def test_a_stop_during_a_trial_saves_the_run_without_a_traceback(
     space, tmp_path, monkeypatch, ctrl_c, optuna_logs, signum, code
 ):
-    stop_at_call(monkeypatch, Evaluator, "from_scratch", signum, call=2)
+    stop_at_call(monkeypatch, Evaluator, "training", signum, call=2)
     out = tmp_path / "run"
     result = run_in_process(space, out)
     assert result.exit_code == code, result.output
@@ -249,7 +249,7 @@ def test_a_stop_during_a_trial_saves_the_run_without_a_traceback(
 def test_a_second_stop_while_saving_names_the_stage_and_leaves_the_report(
     space, tmp_path, monkeypatch, ctrl_c
 ):
-    stop_at_call(monkeypatch, Evaluator, "from_scratch", signal.SIGINT, call=2)
+    stop_at_call(monkeypatch, Evaluator, "training", signal.SIGINT, call=2)
     stop_at_call(monkeypatch, pipeline, "emit", signal.SIGINT, call=1)
     out = tmp_path / "run"
     result = run_in_process(space, out)

@@ -92,6 +92,23 @@ def _pareto_rows(result: SearchResult) -> list[list[str]]:
     return rows
 
 
+def _promoted_rows(result: SearchResult) -> list[list[str]]:
+    """Each candidate promoted at the rung: trial, architecture, Pareto rank, rung score, predicted latency."""
+    rows = []
+    for number, rank in result.promoted:
+        record = result.trial(number)
+        rows.append(
+            [
+                _trial_cell(record, result.winner.trial if result.winner else None),
+                _summary(record.arch),
+                str(rank),
+                _value(record, "accuracy", _percent),
+                _value(record, "latency_ms", _milliseconds),
+            ]
+        )
+    return rows
+
+
 def _mean_se(item: Trained) -> str:
     """Mean test accuracy ± its standard error over the seeds (the mean alone from one seed)."""
     spread = f" ± {100 * item.test_se:.2f}" if item.test_se is not None else ""
@@ -223,6 +240,11 @@ def _context(result: SearchResult, alphas_plot: str | None) -> dict[str, Any]:
             f"{key} ≤ {value:g}" for key, value in result.constraints.items()
         ),
         "pareto_rows": _pareto_rows(result),
+        "promoted_rows": (
+            _promoted_rows(result) if any(rank for _, rank in result.promoted) else []
+        ),
+        "rung": result.budget.get("rung_epoch"),
+        "final_epochs": result.budget.get("final_epochs"),
         "finalist_rows": _finalist_rows(result),
         "baseline_rows": _baseline_rows(result),
         "verdicts": [compare(winner, item).sentence() for item in result.baselines],

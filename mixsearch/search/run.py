@@ -105,6 +105,7 @@ def _search(ctx: RunContext, done: dict[str, DartsSearch]) -> SearchResult:
     records = strategy.scored(trials.records, final)
     return replace(
         _result(ctx, search, records, trials.pareto),
+        promoted=tuple((number, rank) for _, number, rank in trials.candidates),
         finalists=final.finalists,
         winner=choose_winner(final, lambda arch: may_win(ctx, arch), records),
         baselines=final.baselines,

@@ -330,19 +330,18 @@ def ordered_objectives(names: list[str] | tuple[str, ...]) -> tuple[str, ...]:
 class Budget:
     """Epochs and trial counts of every stage of a search.
 
-    trials: finished trials of the Optuna or random stage; trial_epochs: epochs each trial trains from scratch
-    (optuna, random); finetune_epochs: epochs a hybrid trial fine-tunes the weights it inherits from the
-    supernet; darts_*: the DARTS stage; final_epochs: the from-scratch retraining of the `finalists` most
-    accurate trials, of the baselines and of the ablations, each with `final_seeds` seeds of its own (the same
-    seeds for all, so their differences pair up); branch_ablations: besides the fusion replaced by a sum, one
+    trials: finished trials of the Optuna or random stage; rung_epoch: the epoch of the final schedule at which
+    a trial is scored (it trains the final recipe with the first final seed up to it); darts_*: the DARTS stage;
+    final_epochs: the final recipe's epochs, which the `finalists` promoted at the rung continue to and the
+    baselines and ablations train, each with `final_seeds` seeds (the same seeds for all, so their differences
+    pair up); branch_ablations: besides the fusion replaced by a sum, one
     ablation per removable branch; train_images / eval_images: caps on the proxy splits (None: all of them);
     final_workers: processes training the finals on the CPU (None: one per core; each trains on one thread).
     """
 
     name: str
     trials: int
-    trial_epochs: int
-    finetune_epochs: int
+    rung_epoch: int
     darts_epochs: int
     darts_warmup_epochs: int
     final_epochs: int
@@ -363,8 +362,7 @@ BUDGETS = {
     "tiny": Budget(
         "tiny",
         trials=3,
-        trial_epochs=1,
-        finetune_epochs=1,
+        rung_epoch=1,
         darts_epochs=2,
         darts_warmup_epochs=1,
         final_epochs=1,
@@ -377,8 +375,7 @@ BUDGETS = {
     "quick": Budget(
         "quick",
         trials=12,
-        trial_epochs=3,
-        finetune_epochs=2,
+        rung_epoch=4,
         darts_epochs=5,
         darts_warmup_epochs=2,
         final_epochs=8,
@@ -389,8 +386,7 @@ BUDGETS = {
     "standard": Budget(
         "standard",
         trials=40,
-        trial_epochs=6,
-        finetune_epochs=2,
+        rung_epoch=6,
         darts_epochs=20,
         darts_warmup_epochs=5,
         final_epochs=12,
@@ -400,8 +396,7 @@ BUDGETS = {
     "full": Budget(
         "full",
         trials=120,
-        trial_epochs=12,
-        finetune_epochs=4,
+        rung_epoch=12,
         darts_epochs=40,
         darts_warmup_epochs=10,
         final_epochs=30,
@@ -437,8 +432,7 @@ def darts_budget(
     return Budget(
         "darts",
         trials=1,
-        trial_epochs=1,
-        finetune_epochs=1,
+        rung_epoch=1,
         darts_epochs=darts_epochs,
         darts_warmup_epochs=min(warmup_epochs, darts_epochs - 1),
         final_epochs=final_epochs,

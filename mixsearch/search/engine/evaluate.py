@@ -22,9 +22,9 @@ from mixsearch.proxy import (
     DivergedError,
     ProxyData,
     TrainConfig,
+    Training,
     TrainResult,
     seed_everything,
-    train,
 )
 from mixsearch.proxy.tasks import task_of
 from mixsearch.space.sections import Budget
@@ -40,13 +40,10 @@ FINAL_SEED_STRIDE = 1009
 
 
 def final_seeds(seed: int, count: int) -> tuple[int, ...]:
-    """The seeds of a run's final trainings (finalists, baselines, ablations), none of them one its trials train
-    with, and the same for every module of the run, so that their per-seed differences pair up.
-
-    A from-scratch trial retrained with its own seed and epochs repeats exactly, so the winner's final number
-    would keep the luck it was selected for (the winner's curse) while the baselines get none. Seeds of their
-    own give every final training the same, unselected, chance.
-    """
+    """The seeds of a run's final trainings (finalists, baselines, ablations), the same for every module of the
+    run, so that their per-seed differences pair up. Trials are the first seed's trainings stopped at the rung;
+    the winner is chosen on validation over all the seeds, and the report compares on the test split, which no
+    selection saw."""
     first = FINAL_SEED_OFFSET + FINAL_SEED_STRIDE * seed
     return tuple((first + k) % 2**32 for k in range(count))  # numpy's seeds are 32-bit
 
@@ -81,10 +78,37 @@ class Evaluator:
 
     def from_scratch(self, arch: Arch, epochs: int) -> TrainResult:
         """Seeded initial weights, then `epochs` of training: how every candidate is compared."""
+        return self.finish(self.training(arch, epochs))
+
+    def training(self, arch: Arch, epochs: int) -> Training:
+        """A training of `arch` with the recipe over `epochs` (seeded initial weights), not yet run: a trial runs
+        it to a rung, the final stage to its end."""
         seed_everything(self.config.seed)
-        return self._train(
-            self.host(lambda channels: DiscreteModel(arch, channels)), epochs
-        )
+        model = self.host(lambda channels: DiscreteModel(arch, channels))
+        return Training(model, self.data, self._config(epochs), self.show_progress)
+
+    def continued(self, arch: Arch, epochs: int, state: dict) -> TrainResult:
+        """`arch`'s training over `epochs` continued from `state` (a rung's `Training.state_dict()`) to its end."""
+        training = self.training(arch, epochs)
+        training.load_state_dict(state)
+        return self.finish(training)
+
+    def advance(self, training: Training, epochs: int) -> list[float]:
+        """Run `training` to epoch `epochs`; its validation scores so far. A divergence or running out of memory
+        is `CandidateFailed`."""
+        try:
+            return training.run_to(epochs)
+        except DivergedError as error:
+            raise CandidateFailed(str(error)) from None
+        except torch.OutOfMemoryError:
+            raise CandidateFailed(
+                f"out of memory on {training.config.device}"
+            ) from None
+
+    def finish(self, training: Training) -> TrainResult:
+        """Run `training` to its end; what it measured."""
+        self.advance(training, training.config.epochs)
+        return training.result()
 
     def inherited(
         self, arch: Arch, supernet_host: nn.Module, epochs: int
@@ -96,17 +120,17 @@ class Evaluator:
         return self._train(model, epochs)
 
     def _train(self, model: nn.Module, epochs: int) -> TrainResult:
-        config = replace(
+        return self.finish(
+            Training(model, self.data, self._config(epochs), self.show_progress)
+        )
+
+    def _config(self, epochs: int) -> TrainConfig:
+        """The recipe over `epochs` (its warm-up no longer than them)."""
+        return replace(
             self.config,
             epochs=epochs,
             warmup_epochs=min(self.config.warmup_epochs, epochs),
         )
-        try:
-            return train(model, self.data, config, self.show_progress)
-        except DivergedError as error:
-            raise CandidateFailed(str(error)) from None
-        except torch.OutOfMemoryError:
-            raise CandidateFailed(f"out of memory on {config.device}") from None
 
 
 def inherited_state(supernet_host: nn.Module, arch: Arch) -> dict[str, torch.Tensor]:

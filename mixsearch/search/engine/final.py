@@ -1,12 +1,13 @@
-"""The final stage: finalists, baselines and ablations retrained from scratch, measured together, and the winner.
+"""The final stage: finalists, baselines and ablations trained with the final recipe, measured together, and the winner.
 
-Every module the report compares is trained with the final budget once per final seed, seeds no trial trains
-with and the same for every module (`evaluate.final_seeds`), or taken from an earlier run's identical training
-(`trainings.TrainingCache`); the trainings run side by side on the CPU's cores (`pool`). Their latency is then
+Every module the report compares is trained with the final budget once per final seed, the same seeds for every
+module (`evaluate.final_seeds`), or taken from an earlier run's identical training (`trainings.TrainingCache`);
+a module a trial trained to its rung continues from its rung state for the first seed (`rungs.Rungs`), as it
+would have trained anyway. The trainings run side by side on the CPU's cores (`pool`). Their latency is then
 measured end to end on the target, all of them in the same interleaved rounds, so that a burst of load on the
-machine cannot favour the winner over a baseline or the reverse. The winner is the best on validation
-of the finalists and of those ablations of the best finalist that the space holds and that meet its constraints:
-they are trained anyway, and on the default space the sum fusion often beats the learned one it replaces.
+machine cannot favour the winner over a baseline or the reverse. The winner is the best on validation of the
+finalists (the candidates promoted at the rung), of the baselines the space holds, and of those ablations of the
+best finalist that the space holds; all must meet the space's constraints.
 
 The stage runs once per study: the first worker to get here trains, the others wait for its stored result.
 """
@@ -27,6 +28,7 @@ from mixsearch.search.engine.baselines import baseline_archs
 from mixsearch.search.engine.context import RunContext
 from mixsearch.search.engine.evaluate import CandidateFailed, ablations
 from mixsearch.search.engine.pool import TrainingJob, TrainingPool
+from mixsearch.search.engine.rungs import Rungs
 from mixsearch.search.engine.trainings import json_digest
 from mixsearch.search.engine.workers import run_once
 from mixsearch.search.outcome.result import (
@@ -71,13 +73,18 @@ class _Training:
         return statistics.fmean(result.val_acc for result in self.results)
 
 
-def final_stage(ctx: RunContext, candidates: list[tuple[Arch, int]]) -> FinalOutcome:
-    """Finalists (`candidates`: arch and trial number), baselines and ablations, trained once per study."""
+def final_stage(
+    ctx: RunContext, candidates: list[tuple[Arch, int, int]]
+) -> FinalOutcome:
+    """Finalists (`candidates`: arch, trial number, Pareto rank), baselines and ablations, trained once per
+    study."""
 
     def compute() -> dict[str, Any]:
         with TrainingPool(ctx.final_evaluator, ctx.workers, ctx.final_workers) as pool:
-            trainer = _Trainer(ctx, pool)
-            named = {f"trial {number}": (arch, number) for arch, number in candidates}
+            trainer = _Trainer(ctx, pool, Rungs(ctx))
+            named = {
+                f"trial {number}": (arch, number) for arch, number, _ in candidates
+            }
             hand_designed = {n: (a, None) for n, a in baseline_archs().items()}
             first = trainer.train({**named, **hand_designed})
             finalists = [t for t in first if t.label in named]
@@ -98,7 +105,7 @@ def final_stage(ctx: RunContext, candidates: list[tuple[Arch, int]]) -> FinalOut
         ).to_json()
 
     key = json_digest(
-        [[arch.dumps(), number] for arch, number in candidates]
+        [[arch.dumps(), number] for arch, number, _ in candidates]
         + [asdict(ctx.budget), ctx.options.seed, FINAL_FORMAT]
     )[:12]
     stored = run_once(
@@ -117,9 +124,15 @@ class _Trainer:
     trainings it ran are the stage's progress (the first group's, and about one ablation's, are expected).
     """
 
-    def __init__(self, ctx: RunContext, pool: TrainingPool):
-        self.ctx, self.pool = ctx, pool
+    def __init__(self, ctx: RunContext, pool: TrainingPool, rungs: Rungs):
+        self.ctx, self.pool, self.rungs = ctx, pool, rungs
         self.ran, self.expected = 0, 0
+
+    def _job(self, label: str, arch: Arch, seed: int) -> TrainingJob:
+        """The training of `arch` with `seed`: continued from its rung state when a trial left one."""
+        path = self.rungs.state_path(arch)
+        resume = path if seed == self.rungs.seed and path.exists() else None
+        return TrainingJob(label, arch, seed, resume)
 
     def train(self, modules: dict[str, tuple[Arch, int | None]]) -> list[_Training]:
         """The modules (label -> arch, trial) trained with every seed; one that fails is reported and left out.
@@ -137,7 +150,7 @@ class _Trainer:
                 if cached is not None:
                     results[slot] = cached
                 elif slot not in jobs:
-                    jobs[slot] = TrainingJob(label, arch, seed)
+                    jobs[slot] = self._job(label, arch, seed)
         if results:
             ctx.report(
                 f"{len(results)} of {len(results) + len(jobs)} trainings done by an earlier run"
@@ -178,10 +191,12 @@ def choose_winner(
     may_win: Callable[[Arch], bool],
     trials: tuple[TrialRecord, ...],
 ) -> Trained:
-    """The best on validation of the finalists and of the ablations `may_win` admits (a finalist on a tie).
+    """The best on validation (the mean over the final seeds, the same for all) of the finalists and of the
+    baselines and ablations `may_win` admits (a finalist on a tie, then a baseline): a hand-designed module the
+    space holds races like any candidate and can win.
 
-    An ablation that wins is labelled with the finalist it varies ("trial 3, without ctx") and with the trial
-    that trained the same architecture, if one did.
+    An ablation that wins is labelled with the finalist it varies ("trial 3, without ctx"); an ablation or a
+    baseline with the trial that trained the same architecture, if one did.
     """
     ablated = best_by_validation(outcome.finalists)
     admitted = [
@@ -193,11 +208,17 @@ def choose_winner(
         for item in outcome.ablation
         if may_win(item.arch)
     ]
-    return best_by_validation([*outcome.finalists, *admitted])
+    baselines = [
+        replace(item, trial=_trial_of(item.arch, trials))
+        for item in outcome.baselines
+        if may_win(item.arch)
+    ]
+    return best_by_validation([*outcome.finalists, *baselines, *admitted])
 
 
 def may_win(ctx: RunContext, arch: Arch) -> bool:
-    """Whether an ablation may be the winner: the space holds it and its predicted cost meets the constraints."""
+    """Whether a baseline or an ablation may be the winner: the space holds it and its predicted cost meets the
+    constraints."""
     if not ctx.graph.contains(arch):
         return False
     return check_constraints(ctx.costs.cost(arch), ctx.graph.space.constraints).feasible

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import torch
 
@@ -22,6 +23,7 @@ from mixsearch.arch import Arch
 from mixsearch.hardware.latency import fixed_threads
 from mixsearch.proxy import TrainConfig, TrainResult, load_proxy_data
 from mixsearch.search.engine.evaluate import CandidateFailed, Evaluator, capped
+from mixsearch.search.engine.weights import DAMAGED_FILE_ERRORS, load_weights
 from mixsearch.space.sections import Budget, ProxySpec
 
 FINAL_THREADS = 1
@@ -30,11 +32,13 @@ PARENT_POLL_SECONDS = 1.0
 
 @dataclass(frozen=True)
 class TrainingJob:
-    """One from-scratch training: a module (by its label) with one of the final seeds."""
+    """One final training: a module (by its label) with one of the final seeds, from scratch or continued from
+    a saved rung state (`resume`)."""
 
     label: str
     arch: Arch
     seed: int
+    resume: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,13 @@ def _start_worker(setup: WorkerSetup) -> None:
 
 def _train(evaluator: Evaluator, job: TrainingJob, epochs: int) -> TrainResult:
     seeded = replace(evaluator, config=replace(evaluator.config, seed=job.seed))
+    if job.resume is not None:
+        try:
+            state = load_weights(job.resume)
+        except DAMAGED_FILE_ERRORS:
+            # A rung state gone bad since the trial: the same training from scratch.
+            return seeded.from_scratch(job.arch, epochs)
+        return seeded.continued(job.arch, epochs, state)
     return seeded.from_scratch(job.arch, epochs)
 
 

@@ -17,11 +17,15 @@ from mixsearch.search.engine.tracker import PROGRESS_FILE
 from mixsearch.search.outcome.result import RESULT_FILE, RESULT_FORMAT
 
 DARTS_DIR = "darts"
-# What SQLite, the sole-worker lock and the DARTS checkpoints open in place (other files are renamed over).
+# The trials' rung states (`rungs.Rungs`).
+RUNGS_DIR = "rungs"
+# What SQLite, the sole-worker lock and the DARTS checkpoints open in place, and the folders of the rung states
+# (other files are renamed over).
 IN_PLACE = (
     *(STUDY_FILE + suffix for suffix in ("", "-journal", "-wal", "-shm")),
     Path(STUDY_FILE).with_suffix(".lock").name,
     DARTS_DIR,
+    RUNGS_DIR,
 )
 
 

@@ -11,9 +11,10 @@ from typing import Any
 
 import optuna
 from optuna import Study
+from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from mixsearch.arch import Arch
+from mixsearch.arch import Arch, function_key
 from mixsearch.errors import MixsearchError
 from mixsearch.model.supernet import ArchParameters
 from mixsearch.search.engine.baselines import contained_baselines
@@ -35,11 +36,12 @@ from mixsearch.space.graph import Choice, SpaceGraph
 
 @dataclass(frozen=True)
 class TrialsOutcome:
-    """Every trial's record, the Pareto front's trial numbers, and the finalists (arch, trial number)."""
+    """Every trial's record, the Pareto front's trial numbers, and the finalists: the candidates promoted at the
+    rung (arch, trial number, Pareto rank; rank 0 when no study ranked them)."""
 
     records: tuple[TrialRecord, ...]
     pareto: tuple[int, ...]
-    candidates: list[tuple[Arch, int]]
+    candidates: list[tuple[Arch, int, int]]
 
 
 def study_stage(
@@ -131,21 +133,45 @@ def study_snapshot(ctx: RunContext) -> Snapshot:
 
 def finalist_candidates(
     study: Study, records: tuple[TrialRecord, ...], count: int
-) -> list[tuple[Arch, int]]:
-    """The `count` most accurate feasible trained trials (lower cost first on a tie), distinct architectures.
-
-    The winner is chosen by retrained accuracy, so finalists are ranked by accuracy alone. The
-    Pareto front would drop a trial that a faster one beats by less than a trial score's noise (hybrid's
-    fine-tuned scores sit within a point of each other).
-    """
+) -> list[tuple[Arch, int, int]]:
+    """The `count` candidates promoted at the rung (arch, trial number, Pareto rank): distinct modules of the
+    feasible trained trials, by their Pareto rank over the study's objectives (rung score, predicted latency,
+    ...), then by rung score within a rank. A fast module within the noise of a slower, slightly better one is
+    on the first front with it, so it survives."""
     trained = _feasible_trained(study)
-    trained.sort(key=lambda t: (-t.values[0], *t.values[1:], t.number))
+    signs = [1 if d == StudyDirection.MINIMIZE else -1 for d in study.directions]
+    ranks = pareto_ranks([[s * v for s, v in zip(signs, t.values)] for t in trained])
+    order = sorted(
+        range(len(trained)),
+        key=lambda i: (ranks[i], -trained[i].values[0], trained[i].number),
+    )
     by_number = {record.number: record for record in records}
-    candidates: dict[str, tuple[Arch, int]] = {}
-    for trial in trained:
-        arch = by_number[trial.number].arch
-        candidates.setdefault(arch.dumps(), (arch, trial.number))
+    candidates: dict[str, tuple[Arch, int, int]] = {}
+    for i in order:
+        arch = by_number[trained[i].number].arch
+        candidates.setdefault(function_key(arch), (arch, trained[i].number, ranks[i]))
     return list(candidates.values())[:count]
+
+
+def pareto_ranks(points: list[list[float]]) -> list[int]:
+    """Each point's Pareto rank, all coordinates minimised: 1 for the non-dominated front, 2 for the front once
+    the first is removed, and so on."""
+    ranks = [0] * len(points)
+    left = set(range(len(points)))
+    rank = 0
+    while left:
+        rank += 1
+        front = {
+            i for i in left if not any(_dominates(points[j], points[i]) for j in left)
+        }
+        for i in front:
+            ranks[i] = rank
+        left -= front
+    return ranks
+
+
+def _dominates(a: list[float], b: list[float]) -> bool:
+    return all(x <= y for x, y in zip(a, b)) and any(x < y for x, y in zip(a, b))
 
 
 def baseline_trials(

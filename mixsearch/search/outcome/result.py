@@ -170,6 +170,8 @@ class SearchResult:
     date: str = ""  # when the run ended (ISO 8601, UTC)
     stopped: str | None = None  # the stage a stopped run was in
     best_trial: int | None = None  # a stopped run's most accurate trained trial
+    # The candidates promoted at the rung to the final stage: (trial number, Pareto rank) in promotion order.
+    promoted: tuple[tuple[int, int], ...] = ()
     task: str = "classification"  # the proxy task the modules were scored on
     metric: str = (
         "accuracy"  # what their scores measure (the "accuracy" objective): accuracy or mAP50-95
@@ -232,6 +234,7 @@ class SearchResult:
                 "baselines": tuple(map(Trained.from_json, data["baselines"])),
                 "ablation": tuple(map(Trained.from_json, data["ablation"])),
                 "alpha_history": tuple(data.get("alpha_history", ())),
+                "promoted": tuple(map(tuple, data.get("promoted", ()))),
             }
         )
         _check_result(result)

@@ -45,7 +45,7 @@ class DartsOnly:
         graph = ctx.graph
         arch = derive(graph, search.alphas, graph.space.constraints, ctx.costs)
         record = TrialRecord(0, "complete", arch, predicted_costs(ctx.costs.cost(arch)))
-        return TrialsOutcome((record,), (0,), [(arch, 0)])
+        return TrialsOutcome((record,), (0,), [(arch, 0, 0)])
 
     def scored(
         self, records: tuple[TrialRecord, ...], final: FinalOutcome

@@ -1,5 +1,6 @@
 """hybrid: DARTS keeps the `keep` strongest options of each choice, then Optuna searches the narrowed space, each
-trial inheriting the supernet's weights and fine-tuned briefly.
+trial scored at the rung like optuna's (inheriting the supernet's weights ranked every module within a few points,
+`none` first: benchmarks/results/proxy_fidelity.md).
 
 Its DARTS stage narrows by accuracy alone unless latency is constrained: latency is the Optuna stage's second
 objective, and alphas pulled towards cheap options by the hardware loss would narrow away the accurate but slower
@@ -9,10 +10,8 @@ meet it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from mixsearch.arch import Arch
 from mixsearch.search.darts.search import DartsSearch
 from mixsearch.search.engine.context import RunContext
 from mixsearch.search.engine.trials import narrowed_choices
@@ -25,12 +24,12 @@ from mixsearch.search.strategy import (
     TRIALS_STAGE,
 )
 from mixsearch.space.graph import Choice
-from mixsearch.space.sections import Budget, Constraints
+from mixsearch.space.sections import Constraints
 
 
 @dataclass(frozen=True)
 class Hybrid(OptunaSearch):
-    """Optuna over the space narrowed by DARTS' alphas, trials fine-tuned from the supernet."""
+    """Optuna over the space narrowed by DARTS' alphas."""
 
     name: str = "hybrid"
     supernet: bool = True
@@ -45,18 +44,6 @@ class Hybrid(OptunaSearch):
             return replace(config, latency_weight=0.0)
         return config
 
-    def trial_epochs(self, budget: Budget) -> int:
-        return budget.finetune_epochs
-
     def choices(self, ctx: RunContext, search: DartsSearch | None) -> list[Choice]:
         """Each choice cut to its `keep` most likely options under the supernet's alphas."""
         return narrowed_choices(ctx.graph, search.alphas, ctx.options.keep)
-
-    def score(
-        self, ctx: RunContext, search: DartsSearch | None
-    ) -> Callable[[Arch], float]:
-        """A trial's score: validation accuracy after fine-tuning from the supernet's weights."""
-        epochs = self.trial_epochs(ctx.budget)
-        return lambda arch: ctx.trial_evaluator.inherited(
-            arch, search.model, epochs
-        ).val_acc

@@ -1,4 +1,4 @@
-"""optuna: TPE or NSGA-II over the whole space, each trial trained from scratch."""
+"""optuna: TPE or NSGA-II over the whole space, each trial the start of a final training, scored at its rung."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from mixsearch.arch import Arch
 from mixsearch.search.darts.search import DartsSearch
 from mixsearch.search.engine.context import RunContext, RunOptions
 from mixsearch.search.engine.final import FinalOutcome
+from mixsearch.search.engine.rungs import Rungs
 from mixsearch.search.engine.trials import TrialsOutcome, study_stage
 from mixsearch.search.outcome.result import TrialRecord
 from mixsearch.search.settings import DartsConfig
@@ -19,7 +20,7 @@ from mixsearch.space.sections import Budget, Constraints
 
 @dataclass(frozen=True)
 class OptunaSearch:
-    """An Optuna study over the space with the run's sampler; each trial trained from scratch."""
+    """An Optuna study over the space with the run's sampler; each trial scored at the rung (`rungs.Rungs`)."""
 
     name: str = "optuna"
     supernet: bool = False
@@ -36,7 +37,7 @@ class OptunaSearch:
         return config
 
     def trial_epochs(self, budget: Budget) -> int:
-        return budget.trial_epochs
+        return budget.rung_epoch
 
     def finalists(self, budget: Budget) -> int:
         return budget.finalists
@@ -57,9 +58,8 @@ class OptunaSearch:
     def score(
         self, ctx: RunContext, search: DartsSearch | None
     ) -> Callable[[Arch], float]:
-        """A trial's score: validation accuracy after `trial_epochs` from scratch."""
-        epochs = self.trial_epochs(ctx.budget)
-        return lambda arch: ctx.trial_evaluator.from_scratch(arch, epochs).val_acc
+        """A trial's score: its validation score at the rung of the final schedule (`rungs.Rungs`)."""
+        return Rungs(ctx).score
 
     def scored(
         self, records: tuple[TrialRecord, ...], final: FinalOutcome
