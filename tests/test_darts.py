@@ -17,6 +17,7 @@ from mixsearch.model.supernet import ArchParameters, Supernet
 from mixsearch.search.darts.derive import derive
 from mixsearch.search.darts.expected_cost import ExpectedCost
 from mixsearch.search.darts.search import DartsSearch
+from mixsearch.search.darts.select import importance
 from mixsearch.search.settings import DartsConfig
 from mixsearch.space.graph import compile_space
 from mixsearch.space.schema import parse_space
@@ -79,6 +80,29 @@ def test_darts_picks_the_channel_attention_the_task_needs(graph):
     arch = derive(graph, search.alphas)
     assert arch.nodes[0].op == "se", search.alphas.probabilities()
     assert search.state.history[-1]["alphas"]["attn.op"][2] > 0.5
+
+
+def test_alphas_stay_until_the_supernet_passes_its_warm_up(graph):
+    search = DartsSearch(
+        graph,
+        PoolHost,
+        hot_channel_task(256),
+        config(epochs=3, warmup_epochs=1, warmup_accuracy=1.01),
+    )
+    before = [alpha.detach().clone() for alpha in search.alphas.alphas]
+    search.run(show_progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(before, search.alphas.alphas))
+    assert search.state.alpha_epochs == 0 and not search.state.searching
+    assert all(entry["accuracy"] is not None for entry in search.state.history)
+
+
+def test_selection_by_masking_finds_the_planted_answer(graph):
+    """The supernet's own weights say which option it needs, whatever the alphas."""
+    data = hot_channel_task()
+    search = DartsSearch(graph, PoolHost, data, config(warmup_accuracy=1.01))
+    search.run(show_progress=False)
+    scores = importance(search, hot_channel_task(256, seed=1))
+    assert derive(graph, scores).nodes[0].op == "se", scores.probabilities()
 
 
 def test_first_and_second_order_both_run_and_differ(graph):

@@ -366,3 +366,19 @@ def test_describe_counts_nodes_and_ops_in_words():
     assert describe(chain_arch("cbam", "Cbam", ("cbam_channel", "cbam_spatial"))) == (
         "2 nodes, a chain of 2 ops; ops used: cbam_channel, cbam_spatial."
     )
+
+
+def test_the_report_says_when_the_supernet_learned_too_little_to_choose():
+    still = tuple(
+        {**entry, "accuracy": 0.2, "searching": False} for entry in RESULT.alpha_history
+    )
+    text = section(
+        render_report(replace(RESULT, alpha_history=still)), "Architecture weights"
+    )
+    assert "reached 20.0% training accuracy in 4 epochs, short of its warm-up" in text
+    assert "its alphas never moved" in text
+    moving = tuple({**entry, "accuracy": 0.6, "searching": True} for entry in still)
+    text = section(
+        render_report(replace(RESULT, alpha_history=moving)), "Architecture weights"
+    )
+    assert "its alphas moved in 4 of 4 epochs" in text

@@ -414,6 +414,12 @@ def test_narrowing_keeps_the_strongest_options_in_their_order():
     assert narrowed(2) == (choice.options[0], choice.options[2])
     assert narrowed(1) == (choice.options[2],)
     assert narrowed(3) == choice.options
+    # Alphas that did not move (a supernet short of its warm-up) narrow nothing.
+    with torch.no_grad():
+        alphas.alphas[alphas.choices.index(choice)].copy_(
+            torch.tensor([0.0, 0.01, 0.0])
+        )
+    assert narrowed(1) == choice.options
 
 
 def test_the_winner_is_the_best_finalist_or_an_admitted_ablation_of_it():

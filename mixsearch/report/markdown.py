@@ -204,6 +204,25 @@ def _origin(result: SearchResult) -> str:
     return f"{winner.label}: from the ablation, where it beat {ablated.label} on validation{same}"
 
 
+def _darts_note(result: SearchResult) -> str:
+    """What the DARTS stage had to say: the supernet's best training accuracy and the epochs its alphas moved
+    (nothing for a history from before the warm-up gate, which recorded neither)."""
+    history = result.alpha_history
+    if not any("searching" in entry for entry in history):
+        return ""
+    accuracies = [e["accuracy"] for e in history if e.get("accuracy") is not None]
+    reached = (
+        f"reached {max(accuracies):.1%} training accuracy" if accuracies else "trained"
+    )
+    moved = sum(1 for entry in history if entry.get("searching"))
+    if moved:
+        return f"The supernet {reached}; its alphas moved in {moved} of {len(history)} epochs."
+    return (
+        f"The supernet {reached} in {len(history)} epochs, short of its warm-up: its alphas never moved, so "
+        "they say nothing (hybrid narrowed no choice; darts chose by masking options out of the supernet)."
+    )
+
+
 def _state_counts(result: SearchResult) -> dict[str, int]:
     """How many trials ended in each state, zeros included."""
     counts = Counter(record.state for record in result.trials)
@@ -269,6 +288,7 @@ def _context(result: SearchResult, alphas_plot: str | None) -> dict[str, Any]:
         ],
         "stage_rows": _stage_seconds_rows(result),
         "alphas_plot": alphas_plot,
+        "darts_note": _darts_note(result),
     }
 
 

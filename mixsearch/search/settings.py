@@ -17,7 +17,9 @@ class DartsConfig:
     """Hyper-parameters of one DARTS search (defaults follow the DARTS paper, scaled to a small proxy)."""
 
     epochs: int = 20
+    # Alphas move once both hold: these epochs of weights alone, and the supernet's training accuracy this high.
     warmup_epochs: int = 5
+    warmup_accuracy: float = 0.5
     batch_size: int = 64
     weight_lr: float = 0.05
     weight_momentum: float = 0.9

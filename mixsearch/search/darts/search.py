@@ -42,10 +42,18 @@ HostFactory = Callable[[Callable[[int], nn.Module]], nn.Module]
 
 @dataclass
 class DartsState:
-    """What a finished (or interrupted) search knows: epochs done and alpha probabilities per epoch."""
+    """What a finished (or interrupted) search knows: epochs done, whether the alphas have started to move (the
+    supernet passed its warm-up), and per epoch its loss, training accuracy and alpha probabilities.
+    """
 
     epochs_done: int = 0
+    searching: bool = False
     history: list[dict] = field(default_factory=list)
+
+    @property
+    def alpha_epochs(self) -> int:
+        """Epochs whose alphas moved: what the search had to say."""
+        return sum(1 for entry in self.history if entry.get("searching"))
 
 
 def split_halves(dataset: Dataset, seed: int) -> tuple[Subset, Subset]:
@@ -95,7 +103,7 @@ class DartsSearch:
         self.architect = Architect(
             self.model, self.alphas, task, config, expected_cost, latency_target_ms
         )
-        self.state = DartsState()
+        self.state = DartsState(searching=config.warmup_epochs == 0)
 
     def _loader(self, dataset: Dataset, epoch: int, stream: int) -> DataLoader:
         """Shuffled whole batches of `dataset`; a split smaller than one batch is one batch, so it still trains."""
@@ -130,7 +138,7 @@ class DartsSearch:
         )
         batches = list(itertools.islice(pairs, self.config.max_steps_per_epoch))
         losses, correct, seen = [], 0, 0
-        searching = epoch >= self.config.warmup_epochs
+        searching = self.state.searching
         for (xw, yw), (xa, ya) in progress(
             batches, f"DARTS epoch {epoch + 1}", show_progress
         ):
@@ -163,21 +171,34 @@ class DartsSearch:
             stop_point()
             if stop_after is not None and epoch >= stop_after:
                 break
+            searching = self.state.searching
             loss, accuracy = self._epoch(epoch, show_progress)
             shown = "" if accuracy is None else f", train accuracy {accuracy:.1%}"
+            moved = "alphas moved" if searching else "weights only (warm-up)"
             on_epoch(
-                f"DARTS epoch {epoch + 1}/{self.config.epochs}: loss {loss:.3f}{shown}"
+                f"DARTS epoch {epoch + 1}/{self.config.epochs}: loss {loss:.3f}{shown}; {moved}"
             )
             self.state.epochs_done = epoch + 1
+            self.state.searching = searching or self._warmed_up(epoch, accuracy)
             self.state.history.append(
                 {
                     "epoch": epoch + 1,
                     "loss": loss,
+                    "accuracy": accuracy,
+                    "searching": searching,
                     "alphas": self.alphas.probabilities(),
                 }
             )
             self._save_checkpoint()
         return self.state
+
+    def _warmed_up(self, epoch: int, accuracy: float | None) -> bool:
+        """Whether the alphas may move from the next epoch on: the warm-up epochs are done and the supernet's
+        training accuracy has reached `warmup_accuracy` (a task that counts no hits: the epochs alone). Alphas
+        stepped on a supernet that has learned nothing follow noise."""
+        if epoch + 1 < self.config.warmup_epochs:
+            return False
+        return accuracy is None or accuracy >= self.config.warmup_accuracy
 
     def _save_checkpoint(self) -> None:
         if self.run_dir is None:

@@ -33,6 +33,9 @@ from mixsearch.search.engine.tracker import RunTracker
 from mixsearch.search.outcome.result import TrialRecord
 from mixsearch.space.graph import Choice, SpaceGraph
 
+# How far the strongest option's probability must rise above uniform before hybrid narrows a choice.
+NARROW_MARGIN = 0.05
+
 
 @dataclass(frozen=True)
 class TrialsOutcome:
@@ -209,18 +212,25 @@ def baseline_trials(
 def narrowed_choices(
     graph: SpaceGraph, alphas: ArchParameters, keep: int
 ) -> list[Choice]:
-    """Each choice cut to its `keep` most likely options under softmax(alpha), in their original order."""
+    """Each choice the supernet is confident about cut to its `keep` most likely options under softmax(alpha), in
+    their original order; a choice whose probabilities stay near uniform (its strongest option within
+    `NARROW_MARGIN` of 1/n: alphas that did not move) keeps every option."""
     probabilities = alphas.probabilities()
     choices = []
     for choice in graph.choices:
         weights = probabilities.get(choice.key)
-        if weights is None or len(choice.options) <= keep:
+        if weights is None or len(choice.options) <= keep or not _confident(weights):
             choices.append(choice)
             continue
         strongest = sorted(range(len(weights)), key=lambda i: -weights[i])[:keep]
         options = tuple(choice.options[i] for i in sorted(strongest))
         choices.append(replace(choice, options=options))
     return choices
+
+
+def _confident(weights: list[float]) -> bool:
+    """Whether softmax(alpha) of a choice has moved from uniform enough to narrow it."""
+    return max(weights) - 1 / len(weights) >= NARROW_MARGIN
 
 
 class _TrialReporter:

@@ -1,4 +1,4 @@
-"""darts: the architecture derived from the supernet's alphas is the one finalist, scored by its retraining."""
+"""darts: the architecture derived from the trained supernet is the one finalist, scored by its retraining."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 
 from mixsearch.search.darts.derive import derive
 from mixsearch.search.darts.search import DartsSearch
+from mixsearch.search.darts.select import importance
 from mixsearch.search.engine.context import RunContext, RunOptions
 from mixsearch.search.engine.final import FinalOutcome
 from mixsearch.search.engine.study import predicted_costs
@@ -41,9 +42,12 @@ class DartsOnly:
         return 1
 
     def candidates(self, ctx: RunContext, search: DartsSearch | None) -> TrialsOutcome:
-        """The derived architecture, its predicted costs recorded (its score comes with its retraining)."""
+        """The architecture derived from what each option does for the trained supernet (`select.importance`,
+        under the constraints), its predicted costs recorded (its score comes with its retraining).
+        """
         graph = ctx.graph
-        arch = derive(graph, search.alphas, graph.space.constraints, ctx.costs)
+        scores = importance(search, ctx.data.val)
+        arch = derive(graph, scores, graph.space.constraints, ctx.costs)
         record = TrialRecord(0, "complete", arch, predicted_costs(ctx.costs.cost(arch)))
         return TrialsOutcome((record,), (0,), [(arch, 0, 0)])
 
