@@ -680,8 +680,9 @@ def _finish_run(
 @click.option(
     "--latency-weight",
     type=float,
-    default=DartsConfig.latency_weight,
+    default=0.0,
     show_default=True,
+    help="Expected latency in the alpha loss; at 0 latency acts only at derivation, through the constraints.",
 )
 @click.option(
     "--retrain-epochs",

@@ -382,7 +382,7 @@ def test_ablations_remove_each_branch_and_replace_the_fusion():
 
 @pytest.mark.parametrize(
     "strategy, latency_limit, hardware_aware",
-    [("hybrid", None, False), ("hybrid", 5.0, True), ("darts", None, True)],
+    [("hybrid", None, False), ("hybrid", 5.0, True), ("darts", 5.0, False)],
 )
 def test_hybrid_narrows_by_accuracy_unless_latency_is_constrained(
     strategy, latency_limit, hardware_aware
