@@ -99,19 +99,17 @@ def recommended_arch(result: SearchResult) -> Arch | None:
         result.winner, result.baselines, result.constraints.get("latency_ms")
     )
     if choice.baseline is not None:
-        # Under the space's names: the run folder's module file is always the one to use.
-        baseline = _baseline_arch(result, choice.baseline, result.space)
-        names = {
-            "name": result.winner.arch.name,
-            "class_name": result.winner.arch.class_name,
-        }
-        return replace(baseline, **names)
-    origin = (
-        f"A search result: the winner of `{result.command}` ({result.strategy} strategy, "
-        f"{result.budget['name']} budget, seed {result.seed}) on {when}; its report.md says how it compares "
-        "with the hand-designed modules."
-    )
-    return _retrained_arch(result.winner, origin)
+        arch = _baseline_arch(result, choice.baseline, result.space)
+    else:
+        origin = (
+            f"A search result: the winner ({result.winner.label}) of `{result.command}` ({result.strategy} "
+            f"strategy, {result.budget['name']} budget, seed {result.seed}) on {when}; its report.md says how it "
+            "compares with the hand-designed modules."
+        )
+        arch = _retrained_arch(result.winner, origin)
+    # Under the space's names (a finalist's), whichever module it is: the run folder's module file.
+    space = result.finalists[0].arch
+    return replace(arch, name=space.name, class_name=space.class_name)
 
 
 def _retrained_arch(trained: Trained, origin: str) -> Arch:

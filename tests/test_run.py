@@ -19,6 +19,7 @@ import optuna
 import pytest
 import torch
 from click.testing import CliRunner
+from test_report import make_result
 from torch import nn
 
 from helpers import tiny_run_space
@@ -449,6 +450,36 @@ def test_the_winner_is_the_best_finalist_or_an_admitted_ablation_of_it():
     assert winner.label == "trial 4, out: gate → sum" and winner.trial == 6
     fewer = FinalOutcome(finalists, (), ablation[::2])
     assert choose_winner(fewer, may_win, trials) == finalists[1]
+
+
+def test_a_baseline_the_space_holds_can_win_and_is_then_the_module_written():
+    graph = compile_space(parse_space(TINY_SPACE))
+    archs = list(graph.enumerate())
+    eca, se = baseline_archs()["eca"], baseline_archs()["se"]
+
+    def trained(label, arch, val, trial=None):
+        accs = (val, val)
+        return Trained(label, arch, (1, 2), accs, accs, 1.0, 100, 10, 5.0, trial)
+
+    finalists = (trained("trial 2", archs[0], 0.80, 2),)
+    trials = (TrialRecord(0, "complete", eca, baseline="eca"),)
+
+    def written(se_accuracy: float) -> tuple[Trained, Arch]:
+        baselines = (trained("eca", eca, 0.90), trained("se", se, se_accuracy))
+        outcome = FinalOutcome(finalists, baselines, ())
+        # Only eca is in the space: se may not win, though the report may recommend it.
+        winner = choose_winner(outcome, lambda arch: arch == eca, trials)
+        result = replace(
+            make_result(), winner=winner, finalists=finalists, baselines=baselines
+        )
+        return winner, recommended_arch(result)
+
+    winner, module = written(0.85)
+    assert (winner.label, winner.arch, winner.trial) == ("eca", eca, 0)
+    assert module.nodes == eca.nodes
+    assert (module.name, module.class_name) == (archs[0].name, archs[0].class_name)
+    winner, module = written(0.95)
+    assert winner.label == "eca" and module.nodes == se.nodes
 
 
 def test_promotion_takes_the_pareto_fronts_in_turn_then_the_score():

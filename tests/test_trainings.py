@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -13,7 +14,7 @@ from torch.utils.data import TensorDataset
 from mixsearch.arch import ArchNode
 from mixsearch.proxy import ProxyData, TrainConfig, TrainResult
 from mixsearch.search.engine.baselines import baseline_archs
-from mixsearch.search.engine.trainings import TrainingCache
+from mixsearch.search.engine.trainings import TrainingCache, code_digest
 from mixsearch.space.sections import Target
 
 TARGET = Target(device="cpu", shapes=((1, 8, 4, 4),), threads=1)
@@ -145,3 +146,27 @@ def test_an_entry_of_wrong_types_or_numbers_is_trained_again_with_a_warning(
     assert problem in caplog.text and "training it again" in caplog.text
     cache.put(ARCH, 3, RESULT)
     assert cache.get(ARCH, 8, 3) == RESULT
+
+
+def test_the_cache_key_reads_the_code_that_trains_and_no_search_code(monkeypatch):
+    """A change to the search (strategies, engine, report) keeps every cached training."""
+    read = []
+    original = Path.read_bytes
+
+    def recording(path):
+        read.append(path.as_posix())
+        return original(path)
+
+    monkeypatch.setattr(Path, "read_bytes", recording)
+    code_digest.cache_clear()
+    try:
+        code_digest()
+    finally:
+        code_digest.cache_clear()
+    assert any("/mixsearch/proxy/train.py" in path for path in read)
+    assert any("/mixsearch/ops/" in path for path in read)
+    assert not any(
+        f"/mixsearch/{part}/" in path
+        for path in read
+        for part in ("search", "report", "codegen")
+    )
