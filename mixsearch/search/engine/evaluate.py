@@ -1,4 +1,5 @@
-"""Scoring candidates on the proxy task: from scratch, or from weights inherited from the DARTS supernet.
+"""Training candidates on the proxy task: from scratch, run to a rung and continued, or (for the proxy-fidelity
+benchmark) from weights inherited from the DARTS supernet.
 
 Every candidate sits in the same host network (the proxy task's: `HostNet` for classification, `DetectionHost`
 for detection); only the attention module changes. A candidate that

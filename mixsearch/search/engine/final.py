@@ -90,9 +90,7 @@ def final_stage(
             finalists = [t for t in first if t.label in named]
             baselines = [t for t in first if t.label in hand_designed]
             if not finalists:
-                raise MixsearchError(
-                    "every finalist failed when retrained from scratch"
-                )
+                raise MixsearchError("every finalist failed in its final training")
             ablated = best_by_validation(finalists)
             variants = ablations(ablated.arch, ctx.budget.branch_ablations)
             ablation = trainer.train(

@@ -1,6 +1,6 @@
 """The trials stage: an Optuna (or random) study over the space's choices, and the finalists it hands to the final
 stage. The strategy says which choices (the whole space, or narrowed by DARTS' alphas: `narrowed_choices`) and how
-a trial is scored (trained from scratch, or fine-tuned from the supernet).
+a trial is scored (at the rung of the final recipe: `rungs`).
 """
 
 from __future__ import annotations

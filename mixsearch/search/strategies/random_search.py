@@ -10,7 +10,7 @@ from mixsearch.search.strategies.optuna_search import OptunaSearch
 
 @dataclass(frozen=True)
 class RandomSearch(OptunaSearch):
-    """Uniformly drawn trials over the whole space, each trained from scratch."""
+    """Uniformly drawn trials over the whole space, each scored at the rung."""
 
     name: str = "random"
 
