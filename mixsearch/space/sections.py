@@ -356,7 +356,9 @@ class Budget:
 
 # `quick` is the smallest budget whose final numbers rank modules the way longer trainings do: shorter finals
 # measure how fast a module starts to learn (benchmarks/proxy_fidelity.py), and one seed cannot tell two modules
-# apart, so it retrains with 2. The proxy needs a few hundred steps on thousands of images before anything is
+# apart, so it trains with 2. Its rung, epoch 5 of 8, is where the ranking of the final means levels off, and its
+# best module is then among the top 3 (benchmarks/results/rung_fidelity.md); the larger budgets keep the same
+# share of their schedules. The proxy needs a few hundred steps on thousands of images before anything is
 # learned, so no budget but `tiny` (for tests: seconds, in-process) cuts the splits.
 BUDGETS = {
     "tiny": Budget(
@@ -375,18 +377,18 @@ BUDGETS = {
     "quick": Budget(
         "quick",
         trials=12,
-        rung_epoch=4,
+        rung_epoch=5,
         darts_epochs=5,
         darts_warmup_epochs=2,
         final_epochs=8,
-        finalists=1,
+        finalists=3,
         final_seeds=2,
         branch_ablations=False,
     ),
     "standard": Budget(
         "standard",
         trials=40,
-        rung_epoch=6,
+        rung_epoch=8,
         darts_epochs=20,
         darts_warmup_epochs=5,
         final_epochs=12,
@@ -396,7 +398,7 @@ BUDGETS = {
     "full": Budget(
         "full",
         trials=120,
-        rung_epoch=12,
+        rung_epoch=19,
         darts_epochs=40,
         darts_warmup_epochs=10,
         final_epochs=30,
