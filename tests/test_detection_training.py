@@ -148,7 +148,9 @@ graph:
     )
     search.run(show_progress=False, on_epoch=lines.append)
     assert len(lines) == 2 and "accuracy" not in lines[-1]
-    assert all(math.isfinite(float(line.split("loss ")[1])) for line in lines)
+    assert all(
+        math.isfinite(float(line.split("loss ")[1].split(";")[0])) for line in lines
+    )
 
 
 def test_a_missing_detection_package_is_one_clear_error(monkeypatch):
