@@ -292,6 +292,18 @@ def plan_model(
     return insert_layers(table.layers, inserts), insertions
 
 
+def moved_layers(table: LayerTable, positions: Sequence[Position]) -> dict[int, int]:
+    """Base layer index -> its index once modules are inserted at `positions`, for the layers that moved: where
+    a stock checkpoint's tensors of that layer belong (`stock_weights`)."""
+    afters = sorted(_resolve_all(table, positions).values())
+    moved = {}
+    for index in range(len(table.layers)):
+        shift = sum(1 for after in afters if after < index)
+        if shift:
+            moved[index] = index + shift
+    return moved
+
+
 def _resolve_all(table: LayerTable, positions: Sequence[Position]) -> dict[str, int]:
     """{position as written: base layer index}, in layer order; two positions naming one layer is an error."""
     afters: dict[str, int] = {}

@@ -29,12 +29,14 @@ from mixsearch.errors import ExportError
 from mixsearch.names import library_names
 from mixsearch.resources import yolo_table_copy
 from mixsearch.space.schema import parse_space
+from mixsearch.stock_weights import transfer_stock_weights
 from mixsearch.yolo import (
     DEFAULT_POSITIONS,
     Layer,
     UltralyticsExport,
     insert_layers,
     load_table,
+    moved_layers,
     plan_model,
     table_file,
 )
@@ -517,3 +519,64 @@ def test_train_script_trains_and_the_checkpoint_reloads_in_a_fresh_process(
         metrics
     )
     assert all(math.isfinite(value) for value in metrics.values())
+
+
+@pytest.fixture(scope="module")
+def stock_checkpoint(tasks, one_thread, tmp_path_factory):
+    """A stock YOLOv8n checkpoint as Ultralytics' trainer saves one (built here: no download), and its model."""
+
+    def save(scale: str) -> tuple[Path, torch.nn.Module]:
+        model = tasks.DetectionModel(f"yolov8{scale}.yaml", verbose=False).eval()
+        path = tmp_path_factory.mktemp("stock") / f"yolov8{scale}.pt"
+        torch.save({"model": model, "train_args": {}}, path)
+        return path, model
+
+    return save
+
+
+def test_a_stock_checkpoint_transfers_whole_into_the_model_with_attention(
+    tasks, one_thread, emitted, stock_checkpoint, monkeypatch
+):
+    arch = next(a for a in ARCHS if a.name == "mixattn")
+    folder = emitted[arch.name]
+    module = import_file(folder / f"{arch.name}.py")
+    monkeypatch.setattr(
+        tasks, arch.class_name, getattr(module, arch.class_name), raising=False
+    )
+    ours = tasks.DetectionModel(str(folder / model_file_name(arch, "n")), verbose=False)
+    path, stock = stock_checkpoint("n")
+    moved = moved_layers(load_table(), DEFAULT_POSITIONS)
+
+    line = transfer_stock_weights(ours.eval(), path, moved, "yolov8n")
+
+    total = len(stock.state_dict())
+    new = len(ours.state_dict()) - total
+    assert (
+        line
+        == f"transferred {total}/{total} stock tensors; {new} new tensors initialised"
+    )
+    # The layers before the first insertion (after layer 4) compute exactly what the stock ones do.
+    x_stock = x_ours = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        for index in range(5):
+            x_stock, x_ours = stock.model[index](x_stock), ours.model[index](x_ours)
+    assert torch.equal(x_stock, x_ours)
+    script = (folder / f"train_{arch.name}.py").read_text()
+    assert inspect.getsource(transfer_stock_weights) in script
+
+
+def test_a_checkpoint_of_another_scale_or_an_unreadable_one_is_refused(
+    tasks, one_thread, stock_checkpoint, tmp_path
+):
+    model = tasks.DetectionModel("yolov8n.yaml", verbose=False)
+    path, _ = stock_checkpoint("s")
+    with pytest.raises(
+        ValueError, match=r"yolov8s\.pt: a yolov8s detect checkpoint; .* yolov8n"
+    ):
+        transfer_stock_weights(model, path, {}, "yolov8n")
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"not a checkpoint")
+    with pytest.raises(
+        ValueError, match=r"broken\.pt: not a readable Ultralytics checkpoint"
+    ):
+        transfer_stock_weights(model, broken, {}, "yolov8n")

@@ -1,10 +1,13 @@
 """Train YOLOv8 with Gated, an attention module emitted by mixsearch.
 
-    python train_gated.py DATA.yaml [--model MODEL.yaml] [KEY=VALUE ...]
+    python train_gated.py DATA.yaml [--model MODEL.yaml] [--weights STOCK.pt] [KEY=VALUE ...]
     python train_gated.py my_data.yaml --model yolov8s-gated.yaml epochs=100 imgsz=640
+    python train_gated.py my_data.yaml --weights yolov8n.pt epochs=50
 
 DATA.yaml is an Ultralytics dataset file; each KEY=VALUE goes to `YOLO.train` (values read as YAML).
-MODEL.yaml defaults to yolov8n-gated.yaml; relative paths are read from this script's folder.
+MODEL.yaml defaults to yolov8n-gated.yaml; relative paths are read from this script's folder. --weights starts from
+a stock Ultralytics checkpoint of the same base and scale: every stock tensor goes to the layer that now does its
+job (the inserted modules shifted the indices), and the line printed says how many were transferred.
 
 Ultralytics' model parser finds the modules a model YAML names in `ultralytics.nn.tasks`' namespace, so
 `register()` adds Gated there; no ultralytics file is edited. The class is imported from
@@ -19,9 +22,12 @@ from this folder, or put it on PYTHONPATH) once `register()` has run:
     model = YOLO("runs/detect/train/weights/best.pt")
 """
 
+from __future__ import annotations
+
 import argparse
 from pathlib import Path
 
+import torch
 import yaml
 from ultralytics import YOLO
 from ultralytics.nn import tasks
@@ -30,6 +36,27 @@ from gated import Gated
 
 HERE = Path(__file__).resolve().parent
 MODELS = ["yolov8n-gated.yaml", "yolov8s-gated.yaml"]
+# Base layer index -> its index in these models: where a stock checkpoint's tensors of that layer go.
+MOVED = {
+    5: 6,
+    6: 7,
+    7: 9,
+    8: 10,
+    9: 12,
+    10: 13,
+    11: 14,
+    12: 15,
+    13: 16,
+    14: 17,
+    15: 18,
+    16: 19,
+    17: 20,
+    18: 21,
+    19: 22,
+    20: 23,
+    21: 24,
+    22: 25,
+}
 
 
 def register() -> None:
@@ -42,6 +69,60 @@ def register() -> None:
             "YAML naming it would then build as this module: give the module another class_name in its space"
         )
     setattr(tasks, name, Gated)
+
+
+def transfer_stock_weights(
+    model: nn.Module, weights: str | Path, moved: Mapping[int, int], stem: str
+) -> str:
+    """Load the stock checkpoint `weights` into the detection model `model` (a `DetectionModel` whose layers moved
+    by `moved`), refusing one of another base, scale (`stem`, e.g. `yolov8n`) or task; a line saying how many
+    tensors it transferred. ValueError naming the file when it does not fit."""
+    from ultralytics.nn.tasks import guess_model_task, torch_safe_load
+
+    try:
+        checkpoint, _ = torch_safe_load(str(weights), safe_only=True)
+        stock = (checkpoint.get("ema") or checkpoint["model"]).float()
+    except (
+        Exception
+    ) as error:  # a missing, unreadable or foreign file, whatever Ultralytics raises for it
+        raise ValueError(
+            f"{weights}: not a readable Ultralytics checkpoint ({error})"
+        ) from None
+    found = Path(str(stock.yaml.get("yaml_file", "?"))).stem
+    task = guess_model_task(stock)
+    if found != stem or task != "detect":
+        raise ValueError(
+            f"{weights}: a {found} {task} checkpoint; this model takes {stem} detect weights"
+        )
+    own = model.state_dict()
+    state, other_shapes = {}, []
+    for key, tensor in stock.state_dict().items():
+        _, index, rest = key.split(".", 2)
+        name = f"model.{moved.get(int(index), int(index))}.{rest}"
+        if name in own and own[name].shape == tensor.shape:
+            state[name] = tensor
+        else:
+            other_shapes.append(key)
+    model.load_state_dict(state, strict=False)
+    line = f"transferred {len(state)}/{len(state) + len(other_shapes)} stock tensors"
+    line += f"; {len(own) - len(state)} new tensors initialised"
+    if other_shapes:
+        line += f" ({len(other_shapes)} stock tensors of other shapes left: another class count?)"
+    return line
+
+
+def pretrained(model: YOLO, model_file: str, weights: str) -> Path:
+    """The stock checkpoint `weights` moved into `model` and saved beside it, for Ultralytics' trainer to start
+    from (its `pretrained` setting matches tensors by name, which the inserted modules shifted).
+    """
+    stem = Path(model_file).name.split("-", 1)[0]
+    try:
+        print(transfer_stock_weights(model.model, weights, MOVED, stem))
+    except ValueError as error:
+        raise SystemExit(f"error: {error}") from None
+    path = HERE / f"{Path(model_file).stem}-from-{Path(weights).stem}.pt"
+    torch.save({"model": model.model}, path)
+    return path
 
 
 def override(text: str) -> tuple[str, object]:
@@ -57,6 +138,10 @@ def main() -> None:
     parser.add_argument("data", help="dataset YAML (Ultralytics format)")
     parser.add_argument("--model", default=MODELS[0], help=f"one of {MODELS} or a path")
     parser.add_argument(
+        "--weights",
+        help="a stock checkpoint of the model's base and scale to start from, e.g. yolov8n.pt",
+    )
+    parser.add_argument(
         "overrides",
         nargs="*",
         type=override,
@@ -66,7 +151,10 @@ def main() -> None:
     args = parser.parse_args()
     register()
     model = YOLO(str(HERE / args.model))
-    model.train(data=args.data, **dict(args.overrides))
+    overrides = dict(args.overrides)
+    if args.weights:
+        overrides["pretrained"] = str(pretrained(model, args.model, args.weights))
+    model.train(data=args.data, **overrides)
 
 
 if __name__ == "__main__":

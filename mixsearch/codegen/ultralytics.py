@@ -7,13 +7,21 @@ the class with Ultralytics and trains one of those models on a dataset given on 
 
 from __future__ import annotations
 
+import inspect
 import textwrap
 from collections.abc import Sequence
 
 import mixsearch
 from mixsearch.arch import Arch
 from mixsearch.errors import ExportError
-from mixsearch.templating import YamlText, render, yaml_comment, yaml_flow
+from mixsearch.stock_weights import transfer_stock_weights
+from mixsearch.templating import (
+    PythonCode,
+    YamlText,
+    render,
+    yaml_comment,
+    yaml_flow,
+)
 from mixsearch.yolo import (
     DEFAULT_BASE,
     DEFAULT_POSITIONS,
@@ -23,6 +31,7 @@ from mixsearch.yolo import (
     Position,
     YoloBase,
     load_table,
+    moved_layers,
     plan_model,
     position_label,
 )
@@ -68,8 +77,11 @@ def render_model_yaml(
     )
 
 
-def render_train_script(arch: Arch, model_files: Sequence[str], base: YoloBase) -> str:
-    """`train_<name>.py`: registers the class with Ultralytics and trains one of `model_files`."""
+def render_train_script(
+    arch: Arch, model_files: Sequence[str], base: YoloBase, moved: dict[int, int]
+) -> str:
+    """`train_<name>.py`: registers the class with Ultralytics and trains one of `model_files` (from a stock
+    checkpoint, whose layers `moved` says where to put)."""
     script = f"train_{arch.name}"
     doc = render(
         "ultralytics_train_doc.txt.j2",
@@ -85,6 +97,11 @@ def render_train_script(arch: Arch, model_files: Sequence[str], base: YoloBase) 
         module=arch.name,
         class_name=arch.class_name,
         models=list(model_files),
+        moved=moved,
+        # mixsearch's own function, emitted as it is (no escaping applies to trusted source).
+        transfer_source=PythonCode(
+            inspect.getsource(transfer_stock_weights).rstrip("\n")
+        ),
     )
 
 
@@ -104,5 +121,8 @@ def render_ultralytics(
         )
         for scale in dict.fromkeys(scales)
     }
-    files[f"train_{arch.name}.py"] = render_train_script(arch, list(files), table.base)
+    moved = moved_layers(table, positions)
+    files[f"train_{arch.name}.py"] = render_train_script(
+        arch, list(files), table.base, moved
+    )
     return files
